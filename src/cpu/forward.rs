@@ -1,0 +1,295 @@
+//! The reference forward pass: one explicit op sequence per architecture over a batch of tokens
+//! (a prefill chunk, or one token when decoding), with a KV cache.
+//!
+//! The KV cache holds f16 like llama.cpp's default, and grows in steps of [`KV_STEP`] positions up
+//! to the context length, so a short generation never pays for an 8k context.
+
+use super::matmul::{matmul, Input};
+use super::ops::{add_assign, gelu_tanh, layer_norm, rms_norm, rope, silu, softmax};
+use super::par_chunks;
+use crate::error::{Error, Result};
+use crate::model::{Arch, Attention, FeedForward, Model, Norm};
+use crate::quant::{dequantize, BlockQ8};
+use half::f16;
+
+/// Tokens per forward call; longer prompts are processed in chunks of this size.
+pub const UBATCH: usize = 64;
+pub const KV_STEP: usize = 256;
+
+/// Per-layer keys and values, `[pos, kv_dim]` each, f16.
+pub struct KvCache {
+    pub n_ctx: usize,
+    kv_dim: usize,
+    k: Vec<Vec<f16>>,
+    v: Vec<Vec<f16>>,
+    /// Positions filled.
+    pub len: usize,
+}
+
+impl KvCache {
+    pub fn new(model: &Model, n_ctx: usize) -> KvCache {
+        let n = model.cfg.n_layer;
+        KvCache {
+            n_ctx,
+            kv_dim: model.cfg.kv_dim(),
+            k: vec![Vec::new(); n],
+            v: vec![Vec::new(); n],
+            len: 0,
+        }
+    }
+
+    /// Forgets positions from `len` on (their slots are overwritten later).
+    pub fn truncate(&mut self, len: usize) {
+        self.len = self.len.min(len);
+    }
+
+    fn reserve(&mut self, positions: usize) {
+        let want = positions.div_ceil(KV_STEP) * KV_STEP;
+        let want = want.min(self.n_ctx) * self.kv_dim;
+        for buf in self.k.iter_mut().chain(self.v.iter_mut()) {
+            if buf.len() < want {
+                buf.resize(want, f16::ZERO);
+            }
+        }
+    }
+
+    pub fn bytes(&self) -> usize {
+        self.k.iter().chain(&self.v).map(|b| b.len() * 2).sum()
+    }
+}
+
+/// Activation buffers, reused across calls (sized on first use for the largest batch).
+#[derive(Default)]
+pub struct Scratch {
+    x: Vec<f32>,
+    xb: Vec<f32>,
+    q: Vec<f32>,
+    k: Vec<f32>,
+    v: Vec<f32>,
+    qkv: Vec<f32>,
+    hb: Vec<f32>,
+    hb2: Vec<f32>,
+    q8: Vec<BlockQ8>,
+    tmp: Vec<f32>,
+    pub logits: Vec<f32>,
+}
+
+/// Which rows of logits a forward call computes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Logits {
+    None,
+    Last,
+    All,
+}
+
+fn norm(arch: Arch, x: &[f32], n: &Norm, eps: f32, out: &mut [f32]) {
+    match arch {
+        Arch::Llama => rms_norm(x, n, eps, out),
+        Arch::Gpt2 => layer_norm(x, n, eps, out),
+    }
+}
+
+/// Runs `tokens` (at most [`UBATCH`]) at positions `cache.len..`, appends them to the cache and
+/// fills `scratch.logits` (`[rows, n_vocab]`, rows per `which`).
+pub fn forward(
+    model: &Model,
+    cache: &mut KvCache,
+    s: &mut Scratch,
+    tokens: &[u32],
+    which: Logits,
+) -> Result<()> {
+    let cfg = &model.cfg;
+    let n = tokens.len();
+    if n == 0 || n > UBATCH {
+        return Err(Error::arg(
+            "tokens",
+            format!("batch of {n} tokens (1..={UBATCH})"),
+        ));
+    }
+    let pos0 = cache.len;
+    if pos0 + n > cache.n_ctx {
+        return Err(Error::ContextFull {
+            used: pos0 + n,
+            ctx: cache.n_ctx,
+        });
+    }
+    if let Some(&bad) = tokens.iter().find(|&&t| t as usize >= model.n_vocab) {
+        return Err(Error::arg(
+            "tokens",
+            format!(
+                "token id {bad} is outside the vocabulary of {}",
+                model.n_vocab
+            ),
+        ));
+    }
+    if cfg.arch == Arch::Gpt2 && pos0 + n > cfg.n_ctx_train {
+        return Err(Error::ContextFull {
+            used: pos0 + n,
+            ctx: cfg.n_ctx_train,
+        });
+    }
+    cache.reserve(pos0 + n);
+    let (d, kv_dim, hd) = (cfg.n_embd, cfg.kv_dim(), cfg.head_dim);
+    for b in [&mut s.x, &mut s.xb, &mut s.q] {
+        b.resize(n * d, 0.0);
+    }
+    s.k.resize(n * kv_dim, 0.0);
+    s.v.resize(n * kv_dim, 0.0);
+    s.hb.resize(n * cfg.n_ff, 0.0);
+    s.hb2.resize(n * cfg.n_ff, 0.0);
+
+    // token (and position) embeddings
+    for (t, &tok) in tokens.iter().enumerate() {
+        let xr = &mut s.x[t * d..(t + 1) * d];
+        dequantize(model.tok_embd.ty, model.tok_embd.row(tok as usize), xr);
+        if let Some(pe) = &model.pos_embd {
+            let mut p = vec![0.0; d];
+            dequantize(pe.ty, pe.row(pos0 + t), &mut p);
+            add_assign(xr, &p);
+        }
+    }
+
+    for (li, layer) in model.layers.iter().enumerate() {
+        // attention block
+        norm(cfg.arch, &s.x, &layer.attn_norm, cfg.norm_eps, &mut s.xb);
+        {
+            let inp = Input::new(&s.xb, n, d, &mut s.q8);
+            match &layer.attn {
+                Attention::Separate { q, k, v } => {
+                    matmul(&q.w, q.b.as_deref(), &inp, &mut s.q, &mut s.tmp);
+                    matmul(&k.w, k.b.as_deref(), &inp, &mut s.k, &mut s.tmp);
+                    matmul(&v.w, v.b.as_deref(), &inp, &mut s.v, &mut s.tmp);
+                }
+                Attention::Fused(qkv) => {
+                    s.qkv.resize(n * 3 * d, 0.0);
+                    matmul(&qkv.w, qkv.b.as_deref(), &inp, &mut s.qkv, &mut s.tmp);
+                    for t in 0..n {
+                        let row = &s.qkv[t * 3 * d..(t + 1) * 3 * d];
+                        s.q[t * d..(t + 1) * d].copy_from_slice(&row[..d]);
+                        s.k[t * kv_dim..(t + 1) * kv_dim].copy_from_slice(&row[d..2 * d]);
+                        s.v[t * kv_dim..(t + 1) * kv_dim].copy_from_slice(&row[2 * d..3 * d]);
+                    }
+                }
+            }
+        }
+        if cfg.arch == Arch::Llama {
+            for t in 0..n {
+                for h in s.q[t * d..(t + 1) * d].chunks_exact_mut(hd) {
+                    rope(h, pos0 + t, cfg.rope_dims, cfg.rope_base, cfg.rope_style);
+                }
+                for h in s.k[t * kv_dim..(t + 1) * kv_dim].chunks_exact_mut(hd) {
+                    rope(h, pos0 + t, cfg.rope_dims, cfg.rope_base, cfg.rope_style);
+                }
+            }
+        }
+        // append to the cache
+        let (kc, vc) = (&mut cache.k[li], &mut cache.v[li]);
+        for (dst, src) in kc[pos0 * kv_dim..(pos0 + n) * kv_dim].iter_mut().zip(&s.k) {
+            *dst = f16::from_f32(*src);
+        }
+        for (dst, src) in vc[pos0 * kv_dim..(pos0 + n) * kv_dim].iter_mut().zip(&s.v) {
+            *dst = f16::from_f32(*src);
+        }
+        // causal attention, one task per token; output overwrites xb
+        attention(cfg, &s.q, kc, vc, pos0, &mut s.xb);
+        {
+            let inp = Input::new(&s.xb, n, d, &mut s.q8);
+            matmul(
+                &layer.attn_out.w,
+                layer.attn_out.b.as_deref(),
+                &inp,
+                &mut s.q,
+                &mut s.tmp,
+            );
+        }
+        add_assign(&mut s.x, &s.q);
+
+        // feed-forward block
+        norm(cfg.arch, &s.x, &layer.ffn_norm, cfg.norm_eps, &mut s.xb);
+        let down = {
+            let inp = Input::new(&s.xb, n, d, &mut s.q8);
+            match &layer.ffn {
+                FeedForward::SwiGlu { gate, up, down } => {
+                    matmul(&gate.w, gate.b.as_deref(), &inp, &mut s.hb, &mut s.tmp);
+                    matmul(&up.w, up.b.as_deref(), &inp, &mut s.hb2, &mut s.tmp);
+                    for (g, u) in s.hb.iter_mut().zip(&s.hb2) {
+                        *g = silu(*g) * u;
+                    }
+                    down
+                }
+                FeedForward::Gelu { up, down } => {
+                    matmul(&up.w, up.b.as_deref(), &inp, &mut s.hb, &mut s.tmp);
+                    for g in s.hb.iter_mut() {
+                        *g = gelu_tanh(*g);
+                    }
+                    down
+                }
+            }
+        };
+        {
+            let inp = Input::new(&s.hb, n, cfg.n_ff, &mut s.q8);
+            matmul(&down.w, down.b.as_deref(), &inp, &mut s.q, &mut s.tmp);
+        }
+        add_assign(&mut s.x, &s.q);
+    }
+    cache.len = pos0 + n;
+
+    let (first, rows) = match which {
+        Logits::None => return Ok(()),
+        Logits::Last => (n - 1, 1),
+        Logits::All => (0, n),
+    };
+    let xs = &s.x[first * d..(first + rows) * d];
+    norm(
+        cfg.arch,
+        xs,
+        &model.output_norm,
+        cfg.norm_eps,
+        &mut s.xb[..rows * d],
+    );
+    s.logits.resize(rows * model.n_vocab, 0.0);
+    let inp = Input::new(&s.xb, rows, d, &mut s.q8);
+    matmul(model.head(), None, &inp, &mut s.logits, &mut s.tmp);
+    Ok(())
+}
+
+/// `out[t, h] = softmax(q[t,h]·K[0..=pos0+t, kvh] / √hd) · V[.., kvh]` with `kvh = h / group`.
+fn attention(
+    cfg: &crate::model::Config,
+    q: &[f32],
+    kc: &[f16],
+    vc: &[f16],
+    pos0: usize,
+    out: &mut [f32],
+) {
+    let (d, kv_dim, hd) = (cfg.n_embd, cfg.kv_dim(), cfg.head_dim);
+    let group = cfg.n_head / cfg.n_head_kv;
+    let scale = 1.0 / (hd as f32).sqrt();
+    let n = out.len() / d;
+    par_chunks(&mut out[..n * d], d, |t, o| {
+        let len = pos0 + t + 1;
+        let mut scores = vec![0.0f32; len];
+        let mut acc = vec![0.0f32; hd];
+        for h in 0..cfg.n_head {
+            let qh = &q[t * d + h * hd..t * d + (h + 1) * hd];
+            let kvo = (h / group) * hd;
+            for (p, sc) in scores.iter_mut().enumerate() {
+                let kr = &kc[p * kv_dim + kvo..p * kv_dim + kvo + hd];
+                let mut dot = 0.0f32;
+                for (a, b) in qh.iter().zip(kr) {
+                    dot += a * b.to_f32();
+                }
+                *sc = dot * scale;
+            }
+            softmax(&mut scores);
+            acc.iter_mut().for_each(|a| *a = 0.0);
+            for (p, &w) in scores.iter().enumerate() {
+                let vr = &vc[p * kv_dim + kvo..p * kv_dim + kvo + hd];
+                for (a, b) in acc.iter_mut().zip(vr) {
+                    *a += w * b.to_f32();
+                }
+            }
+            o[h * hd..(h + 1) * hd].copy_from_slice(&acc);
+        }
+    });
+}

@@ -1,0 +1,84 @@
+//! `out[t, r] = Σ_c W[r, c] · x[t, c]` for a batch of `n` token rows, straight from the file's
+//! blocks. Quantized weights meet int8-quantized activations (quantized once per input and shared
+//! by the projections that read it); float weights meet f32 activations.
+//!
+//! Parallelism: rows of `W` are split into chunks across threads (rayon natively, one thread on
+//! wasm); each chunk computes every token so a weight row is read from memory once per batch.
+
+use super::{par_chunks, threads};
+use crate::model::Matrix;
+use crate::quant::{quantize_q8, vec_dot_f32, vec_dot_q8, BlockQ8, QK};
+
+/// An activation batch `[n, cols]`, with its int8 form when `cols` is whole blocks.
+pub struct Input<'a> {
+    pub x: &'a [f32],
+    pub n: usize,
+    pub cols: usize,
+    q8: &'a [BlockQ8],
+}
+
+impl<'a> Input<'a> {
+    /// Quantizes `x` into `q8_buf` (resized as needed) when the width allows.
+    pub fn new(x: &'a [f32], n: usize, cols: usize, q8_buf: &'a mut Vec<BlockQ8>) -> Input<'a> {
+        if cols % QK == 0 {
+            q8_buf.resize(n * cols / QK, BlockQ8::default());
+            quantize_q8(&x[..n * cols], q8_buf);
+        } else {
+            q8_buf.clear();
+        }
+        Input {
+            x,
+            n,
+            cols,
+            q8: q8_buf,
+        }
+    }
+
+    fn dot(&self, w: &Matrix, r: usize, t: usize) -> f32 {
+        let row = w.row(r);
+        if w.ty.is_quantized() {
+            let bpr = self.cols / QK;
+            vec_dot_q8(w.ty, row, &self.q8[t * bpr..(t + 1) * bpr])
+        } else {
+            vec_dot_f32(w.ty, row, &self.x[t * self.cols..(t + 1) * self.cols])
+        }
+    }
+}
+
+/// `out` (`[n, w.rows]`) = `x · Wᵀ (+ bias)`. `tmp` is scratch of at least `n · w.rows`.
+pub fn matmul(w: &Matrix, bias: Option<&[f32]>, x: &Input, out: &mut [f32], tmp: &mut Vec<f32>) {
+    let (rows, n) = (w.rows, x.n);
+    debug_assert_eq!(w.cols, x.cols);
+    // enough chunks to balance the threads, few enough that scheduling stays cheap
+    let chunk_rows = (rows / (threads() * 8)).clamp(16, rows.max(16));
+    if n == 1 {
+        par_chunks(&mut out[..rows], chunk_rows, |ci, o| {
+            for (k, v) in o.iter_mut().enumerate() {
+                *v = x.dot(w, ci * chunk_rows + k, 0);
+            }
+        });
+    } else {
+        tmp.resize(rows * n, 0.0);
+        // tmp is [rows, n]: each chunk owns whole weight rows
+        par_chunks(&mut tmp[..rows * n], chunk_rows * n, |ci, o| {
+            for (k, orow) in o.chunks_exact_mut(n).enumerate() {
+                let r = ci * chunk_rows + k;
+                for (t, v) in orow.iter_mut().enumerate() {
+                    *v = x.dot(w, r, t);
+                }
+            }
+        });
+        for t in 0..n {
+            for r in 0..rows {
+                out[t * rows + r] = tmp[r * n + t];
+            }
+        }
+    }
+    if let Some(b) = bias {
+        for orow in out[..n * rows].chunks_exact_mut(rows) {
+            for (v, bb) in orow.iter_mut().zip(b) {
+                *v += bb;
+            }
+        }
+    }
+}

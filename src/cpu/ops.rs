@@ -1,0 +1,80 @@
+//! Element-wise and row ops of the forward pass, written plainly: this is the reference the GPU
+//! kernels are tested against. Reductions accumulate in f64 where ggml does (norms), so results
+//! track llama.cpp's closely.
+
+use crate::model::{Norm, RopeStyle};
+
+/// RMSNorm of each row of `x` (`[n, d]`) into `out`: `x / sqrt(mean(x²) + eps) · w`.
+pub fn rms_norm(x: &[f32], norm: &Norm, eps: f32, out: &mut [f32]) {
+    let d = norm.w.len();
+    for (xr, or) in x.chunks_exact(d).zip(out.chunks_exact_mut(d)) {
+        let ss: f64 = xr.iter().map(|&v| (v as f64) * (v as f64)).sum();
+        let scale = 1.0 / ((ss / d as f64) as f32 + eps).sqrt();
+        for ((o, &v), &w) in or.iter_mut().zip(xr).zip(&norm.w) {
+            *o = (v * scale) * w;
+        }
+    }
+}
+
+/// LayerNorm of each row: `(x − mean) / sqrt(var + eps) · w + b`.
+pub fn layer_norm(x: &[f32], norm: &Norm, eps: f32, out: &mut [f32]) {
+    let d = norm.w.len();
+    for (xr, or) in x.chunks_exact(d).zip(out.chunks_exact_mut(d)) {
+        let mean = (xr.iter().map(|&v| v as f64).sum::<f64>() / d as f64) as f32;
+        let var: f64 = xr.iter().map(|&v| ((v - mean) as f64).powi(2)).sum::<f64>() / d as f64;
+        let scale = 1.0 / (var as f32 + eps).sqrt();
+        for (i, (o, &v)) in or.iter_mut().zip(xr).enumerate() {
+            let b = norm.b.as_ref().map_or(0.0, |b| b[i]);
+            *o = (v - mean) * scale * norm.w[i] + b;
+        }
+    }
+}
+
+/// Rotary position embedding on one head vector `x` (`head_dim`) at position `pos`.
+/// Angles follow llama.cpp: θ₀ = pos, θᵢ₊₁ = θᵢ · base^(−2/rope_dims).
+pub fn rope(x: &mut [f32], pos: usize, rope_dims: usize, base: f32, style: RopeStyle) {
+    let theta_scale = base.powf(-2.0 / rope_dims as f32);
+    let mut theta = pos as f32;
+    let half = rope_dims / 2;
+    for i in 0..half {
+        let (c, s) = (theta.cos(), theta.sin());
+        let (a, b) = match style {
+            RopeStyle::Interleaved => (2 * i, 2 * i + 1),
+            RopeStyle::Neox => (i, i + half),
+        };
+        let (x0, x1) = (x[a], x[b]);
+        x[a] = x0 * c - x1 * s;
+        x[b] = x0 * s + x1 * c;
+        theta *= theta_scale;
+    }
+}
+
+pub fn silu(x: f32) -> f32 {
+    x / (1.0 + (-x).exp())
+}
+
+/// GPT-2's tanh approximation of GELU.
+pub fn gelu_tanh(x: f32) -> f32 {
+    const SQRT_2_OVER_PI: f32 = 0.797_884_6;
+    0.5 * x * (1.0 + (SQRT_2_OVER_PI * (x + 0.044715 * x * x * x)).tanh())
+}
+
+/// In-place softmax.
+pub fn softmax(x: &mut [f32]) {
+    let max = x.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
+    let mut sum = 0.0f64;
+    for v in x.iter_mut() {
+        *v = (*v - max).exp();
+        sum += *v as f64;
+    }
+    let inv = (1.0 / sum) as f32;
+    for v in x.iter_mut() {
+        *v *= inv;
+    }
+}
+
+pub fn add_assign(x: &mut [f32], y: &[f32]) {
+    for (a, b) in x.iter_mut().zip(y) {
+        *a += b;
+    }
+}

@@ -1,0 +1,32 @@
+//! # wisp
+//!
+//! An LLM inference engine meant to be embedded in web pages: it loads GGUF (and Hugging Face
+//! safetensors) chat models, tokenizes, applies the model's chat template, and generates, with
+//! nothing leaving the user's machine. This crate is the engine core; the `wisp` binary is a native
+//! CLI over it for tests and benchmarks.
+//!
+//! What it does: GPT-2 and Llama-family architectures; F32/F16/BF16/Q8_0/Q4_0/Q4_1/Q4_K/Q6_K
+//! weights used in place (never expanded to f32); a plain CPU forward pass that is also the
+//! reference every GPU kernel is checked against; sampling, stop strings, perplexity.
+//! What it does not: training, model downloads from a hub, tokenizers other than byte-level BPE.
+//!
+//! Modules, loaders first: [`gguf`] and [`safetensors`] read files and meet the models only through
+//! [`weights::WeightSource`]; [`model`] names tensors and shapes; [`cpu`] computes; [`session`] is
+//! what callers drive.
+
+pub mod chat;
+pub mod cpu;
+pub mod error;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod fetch;
+pub mod gguf;
+pub mod model;
+pub mod quant;
+pub mod safetensors;
+pub mod sampling;
+pub mod session;
+pub mod tokenizer;
+pub mod weights;
+
+pub use error::{Error, Result};
+pub use session::{Engine, FinishReason, GenerateOptions, Generation};

@@ -1,0 +1,223 @@
+//! Hyper-parameters, read from the file (GGUF metadata, or a Hugging Face `config.json` mapped onto
+//! the same GGUF keys), never from constants.
+
+use crate::error::{Error, Result};
+use crate::gguf::Value;
+use crate::weights::Metadata;
+use std::collections::HashMap;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Arch {
+    /// RMSNorm, RoPE, grouped-query attention, SwiGLU.
+    Llama,
+    /// LayerNorm, learned positions, fused QKV, tanh-GELU, tied head.
+    Gpt2,
+}
+
+impl Arch {
+    pub fn name(self) -> &'static str {
+        match self {
+            Arch::Llama => "llama",
+            Arch::Gpt2 => "gpt2",
+        }
+    }
+}
+
+/// How RoPE pairs dimensions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RopeStyle {
+    /// Adjacent pairs (2i, 2i+1): GGUF llama, whose converter permuted Q/K rows for it.
+    Interleaved,
+    /// Halves (i, i+d/2): Hugging Face checkpoints (`rotate_half`).
+    Neox,
+}
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub arch: Arch,
+    pub n_ctx_train: usize,
+    pub n_embd: usize,
+    pub n_layer: usize,
+    pub n_head: usize,
+    pub n_head_kv: usize,
+    pub head_dim: usize,
+    pub n_ff: usize,
+    pub norm_eps: f32,
+    pub rope_base: f32,
+    pub rope_dims: usize,
+    pub rope_style: RopeStyle,
+}
+
+/// Caps against absurd headers (they also bound every activation buffer we allocate).
+const MAX_DIM: u64 = 1 << 16;
+const MAX_LAYERS: u64 = 1 << 10;
+const MAX_CTX: u64 = 1 << 20;
+
+fn get_u(m: &dyn Metadata, key: &str, max: u64) -> Result<usize> {
+    let v = m
+        .get(key)
+        .ok_or_else(|| Error::MissingKey { key: key.into() })?;
+    let n = v.as_u64().ok_or_else(|| Error::WrongType {
+        key: key.into(),
+        expected: "unsigned integer",
+    })?;
+    if n == 0 || n > max {
+        return Err(Error::malformed(
+            format!("metadata '{key}'"),
+            format!("{n} is outside 1..={max}"),
+        ));
+    }
+    Ok(n as usize)
+}
+
+fn get_f(m: &dyn Metadata, key: &str) -> Result<Option<f32>> {
+    match m.get(key) {
+        None => Ok(None),
+        Some(v) => match v.as_f64() {
+            Some(f) if f.is_finite() => Ok(Some(f as f32)),
+            _ => Err(Error::WrongType {
+                key: key.into(),
+                expected: "finite number",
+            }),
+        },
+    }
+}
+
+impl Config {
+    pub fn from_metadata(m: &dyn Metadata, rope_style: RopeStyle) -> Result<Config> {
+        let arch_name = m
+            .get("general.architecture")
+            .ok_or_else(|| Error::MissingKey {
+                key: "general.architecture".into(),
+            })?
+            .as_str()
+            .ok_or_else(|| Error::WrongType {
+                key: "general.architecture".into(),
+                expected: "string",
+            })?;
+        let arch = match arch_name {
+            "llama" => Arch::Llama,
+            "gpt2" => Arch::Gpt2,
+            other => return Err(Error::UnsupportedArchitecture(other.to_string())),
+        };
+        let k = |s: &str| format!("{arch_name}.{s}");
+        let n_embd = get_u(m, &k("embedding_length"), MAX_DIM)?;
+        let n_head = get_u(m, &k("attention.head_count"), MAX_DIM)?;
+        let n_head_kv = match m.get(&k("attention.head_count_kv")) {
+            Some(_) => get_u(m, &k("attention.head_count_kv"), MAX_DIM)?,
+            None => n_head,
+        };
+        if n_embd % n_head != 0 || n_head % n_head_kv != 0 {
+            return Err(Error::malformed(
+                "attention heads",
+                format!("embedding {n_embd}, heads {n_head}, kv heads {n_head_kv} do not divide"),
+            ));
+        }
+        let head_dim = n_embd / n_head;
+        let (eps_key, default_eps) = match arch {
+            Arch::Llama => ("attention.layer_norm_rms_epsilon", 1e-5),
+            Arch::Gpt2 => ("attention.layer_norm_epsilon", 1e-5),
+        };
+        let rope_dims = match m.get(&k("rope.dimension_count")) {
+            Some(_) => get_u(m, &k("rope.dimension_count"), MAX_DIM)?,
+            None => head_dim,
+        };
+        if rope_dims > head_dim || rope_dims % 2 != 0 {
+            return Err(Error::malformed(
+                "rope.dimension_count",
+                format!("{rope_dims} for head size {head_dim}"),
+            ));
+        }
+        Ok(Config {
+            arch,
+            n_ctx_train: get_u(m, &k("context_length"), MAX_CTX)?,
+            n_embd,
+            n_layer: get_u(m, &k("block_count"), MAX_LAYERS)?,
+            n_head,
+            n_head_kv,
+            head_dim,
+            n_ff: get_u(m, &k("feed_forward_length"), MAX_DIM * 4)?,
+            norm_eps: get_f(m, &k(eps_key))?.unwrap_or(default_eps),
+            rope_base: get_f(m, &k("rope.freq_base"))?.unwrap_or(10000.0),
+            rope_dims,
+            rope_style,
+        })
+    }
+
+    pub fn kv_dim(&self) -> usize {
+        self.n_head_kv * self.head_dim
+    }
+}
+
+/// Maps a Hugging Face `config.json` onto GGUF metadata keys so one reader serves both.
+pub fn hf_config_to_metadata(json: &serde_json::Value) -> Result<HashMap<String, Value>> {
+    let obj = json
+        .as_object()
+        .ok_or_else(|| Error::malformed("config.json", "not a JSON object"))?;
+    let model_type = obj
+        .get("model_type")
+        .and_then(|v| v.as_str())
+        .ok_or_else(|| Error::MissingKey {
+            key: "config.json model_type".into(),
+        })?;
+    let mut m = HashMap::new();
+    let arch = match model_type {
+        "gpt2" => "gpt2",
+        "llama" | "mistral" => "llama",
+        other => return Err(Error::UnsupportedArchitecture(other.to_string())),
+    };
+    m.insert(
+        "general.architecture".to_string(),
+        Value::String(arch.into()),
+    );
+    let map: &[(&str, &str)] = if arch == "gpt2" {
+        &[
+            ("n_embd", "embedding_length"),
+            ("n_layer", "block_count"),
+            ("n_head", "attention.head_count"),
+            ("n_positions", "context_length"),
+            ("layer_norm_epsilon", "attention.layer_norm_epsilon"),
+            ("n_inner", "feed_forward_length"),
+        ]
+    } else {
+        &[
+            ("hidden_size", "embedding_length"),
+            ("num_hidden_layers", "block_count"),
+            ("num_attention_heads", "attention.head_count"),
+            ("num_key_value_heads", "attention.head_count_kv"),
+            ("max_position_embeddings", "context_length"),
+            ("rms_norm_eps", "attention.layer_norm_rms_epsilon"),
+            ("intermediate_size", "feed_forward_length"),
+            ("rope_theta", "rope.freq_base"),
+            ("head_dim", "attention.key_length"),
+        ]
+    };
+    for (hf, gg) in map {
+        match obj.get(*hf) {
+            Some(v) if v.is_u64() => {
+                m.insert(format!("{arch}.{gg}"), Value::U64(v.as_u64().unwrap_or(0)));
+            }
+            Some(v) if v.is_f64() => {
+                m.insert(
+                    format!("{arch}.{gg}"),
+                    Value::F64(v.as_f64().unwrap_or(f64::NAN)),
+                );
+            }
+            _ => {}
+        }
+    }
+    if arch == "gpt2" && !m.contains_key("gpt2.feed_forward_length") {
+        if let Some(n) = m.get("gpt2.embedding_length").and_then(|v| v.as_u64()) {
+            m.insert("gpt2.feed_forward_length".into(), Value::U64(4 * n));
+        }
+    }
+    let tie = obj
+        .get("tie_word_embeddings")
+        .and_then(|v| v.as_bool())
+        .unwrap_or(arch == "gpt2");
+    m.insert("wisp.tie_word_embeddings".into(), Value::Bool(tie));
+    if let Some(v) = obj.get("vocab_size").and_then(|v| v.as_u64()) {
+        m.insert(format!("{arch}.vocab_size"), Value::U64(v));
+    }
+    Ok(m)
+}

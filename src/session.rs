@@ -1,0 +1,403 @@
+//! The engine a caller drives: a model, its tokenizer and chat template, and one conversation
+//! state (KV cache + the tokens it holds). Generation reuses the cached prefix a new prompt shares
+//! with the last one, so multi-turn chat only evaluates the new turn.
+//!
+//! Time comes from a clock function the host provides (`std::time::Instant` natively,
+//! `performance.now()` in the browser), since wasm has no std clock.
+
+use crate::chat::{ChatTemplate, Message};
+use crate::cpu::{forward, KvCache, Logits, Scratch, UBATCH};
+use crate::error::{Error, Result};
+use crate::model::Model;
+use crate::sampling::{Sampler, SamplingParams, StreamDecoder};
+use crate::tokenizer::Tokenizer;
+use crate::weights::{GgufSource, WeightSource};
+use serde::Serialize;
+
+/// Default context when the caller does not choose one (the model may allow more).
+pub const DEFAULT_CTX: usize = 4096;
+
+#[derive(Clone, Debug)]
+pub struct GenerateOptions {
+    /// At least 1.
+    pub max_tokens: usize,
+    pub sampling: SamplingParams,
+    pub stop: Vec<String>,
+    /// Keep going past end-of-generation tokens (benchmarks).
+    pub ignore_eog: bool,
+}
+
+impl Default for GenerateOptions {
+    fn default() -> Self {
+        GenerateOptions {
+            max_tokens: 256,
+            sampling: SamplingParams::default(),
+            stop: Vec::new(),
+            ignore_eog: false,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FinishReason {
+    /// An end-of-generation token.
+    Eog,
+    /// A stop string.
+    Stop,
+    /// `max_tokens` or the context was reached.
+    Length,
+    /// The caller's callback asked to stop.
+    Aborted,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Generation {
+    pub prompt_ids: Vec<u32>,
+    pub ids: Vec<u32>,
+    pub text: String,
+    pub prefill_tok_s: f64,
+    pub decode_tok_s: f64,
+    /// Prompt tokens actually evaluated (the rest came from the cache).
+    pub prefilled: usize,
+    pub finish: FinishReason,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Info {
+    pub architecture: String,
+    pub parameters: u64,
+    pub quantization: String,
+    pub context: usize,
+    pub n_layer: usize,
+    pub n_embd: usize,
+    pub n_vocab: usize,
+    pub backend: String,
+}
+
+pub struct Engine {
+    pub model: Model,
+    pub tokenizer: Tokenizer,
+    pub template: ChatTemplate,
+    cache: KvCache,
+    scratch: Scratch,
+    /// Tokens whose keys/values are in `cache`, in order.
+    tokens: Vec<u32>,
+    clock: fn() -> f64,
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+fn native_clock() -> f64 {
+    use std::sync::OnceLock;
+    static START: OnceLock<std::time::Instant> = OnceLock::new();
+    START
+        .get_or_init(std::time::Instant::now)
+        .elapsed()
+        .as_secs_f64()
+}
+
+#[cfg(target_arch = "wasm32")]
+fn native_clock() -> f64 {
+    0.0
+}
+
+impl Engine {
+    /// Builds an engine from a model source and its tokenizer; `n_ctx` 0 picks a default.
+    pub fn new(src: &mut dyn WeightSource, tokenizer: Tokenizer, n_ctx: usize) -> Result<Engine> {
+        let model = Model::load(src)?;
+        if tokenizer.vocab_size() > model.n_vocab {
+            return Err(Error::Tokenizer(format!(
+                "tokenizer has {} tokens but the model's embedding has {} rows",
+                tokenizer.vocab_size(),
+                model.n_vocab
+            )));
+        }
+        let token = |id: Option<u32>| id.and_then(|i| tokenizer.token_text(i)).unwrap_or_default();
+        let template = ChatTemplate::new(
+            tokenizer.chat_template.as_deref(),
+            &token(tokenizer.bos),
+            &token(tokenizer.eos),
+        )?;
+        let train = model.cfg.n_ctx_train;
+        let n_ctx = if n_ctx == 0 {
+            train.min(DEFAULT_CTX)
+        } else {
+            n_ctx
+        };
+        if n_ctx > train {
+            return Err(Error::arg(
+                "ctx",
+                format!("{n_ctx} exceeds the model's trained context {train}"),
+            ));
+        }
+        let cache = KvCache::new(&model, n_ctx);
+        Ok(Engine {
+            model,
+            tokenizer,
+            template,
+            cache,
+            scratch: Scratch::default(),
+            tokens: Vec::new(),
+            clock: native_clock,
+        })
+    }
+
+    /// Loads a GGUF model (weights and tokenizer) from its bytes.
+    pub fn from_gguf_bytes(bytes: &[u8], n_ctx: usize) -> Result<Engine> {
+        Self::from_gguf(GgufSource::from_bytes(bytes)?, n_ctx)
+    }
+
+    pub fn from_gguf(mut src: GgufSource, n_ctx: usize) -> Result<Engine> {
+        let tok = Tokenizer::from_gguf(&src.header)?;
+        Engine::new(&mut src, tok, n_ctx)
+    }
+
+    /// Sets the time source (seconds, monotonic).
+    pub fn set_clock(&mut self, clock: fn() -> f64) {
+        self.clock = clock;
+    }
+
+    pub fn n_ctx(&self) -> usize {
+        self.cache.n_ctx
+    }
+
+    pub fn info(&self) -> Info {
+        let cfg = &self.model.cfg;
+        let per_layer = 4 * cfg.n_embd * cfg.n_embd + 3 * cfg.n_embd * cfg.n_ff;
+        let params =
+            self.model.n_vocab * cfg.n_embd * if self.model.output.is_some() { 2 } else { 1 }
+                + cfg.n_layer * per_layer;
+        Info {
+            architecture: cfg.arch.name().into(),
+            parameters: params as u64,
+            quantization: self.model.quantization().into(),
+            context: self.cache.n_ctx,
+            n_layer: cfg.n_layer,
+            n_embd: cfg.n_embd,
+            n_vocab: self.model.n_vocab,
+            backend: "cpu".into(),
+        }
+    }
+
+    /// Forgets the conversation.
+    pub fn reset(&mut self) {
+        self.cache.truncate(0);
+        self.tokens.clear();
+    }
+
+    /// Tokens currently held in the KV cache.
+    pub fn cached_tokens(&self) -> &[u32] {
+        &self.tokens
+    }
+
+    pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
+        self.tokenizer.encode(text, true)
+    }
+
+    /// Evaluates `ids` after the cached tokens; fills the last row of logits when `logits`.
+    fn eval(&mut self, ids: &[u32], logits: bool) -> Result<()> {
+        for (i, chunk) in ids.chunks(UBATCH).enumerate() {
+            let last = (i + 1) * UBATCH >= ids.len();
+            let which = if last && logits {
+                Logits::Last
+            } else {
+                Logits::None
+            };
+            forward(
+                &self.model,
+                &mut self.cache,
+                &mut self.scratch,
+                chunk,
+                which,
+            )?;
+            self.tokens.extend_from_slice(chunk);
+        }
+        Ok(())
+    }
+
+    /// Evaluates `prompt` (reusing the cached prefix it shares) and returns its last logits.
+    pub fn prefill(&mut self, prompt: &[u32]) -> Result<&[f32]> {
+        self.prefill_new(prompt)?;
+        Ok(&self.scratch.logits[..self.model.n_vocab])
+    }
+
+    /// `prefill`, returning how many prompt tokens were evaluated (not found in the cache).
+    fn prefill_new(&mut self, prompt: &[u32]) -> Result<usize> {
+        if prompt.is_empty() {
+            return Err(Error::arg("prompt", "is empty"));
+        }
+        if prompt.len() > self.cache.n_ctx {
+            return Err(Error::PromptTooLong {
+                prompt: prompt.len(),
+                ctx: self.cache.n_ctx,
+            });
+        }
+        let mut common = self
+            .tokens
+            .iter()
+            .zip(prompt)
+            .take_while(|(a, b)| a == b)
+            .count();
+        if common == prompt.len() {
+            common -= 1; // re-evaluate the last token to get its logits
+        }
+        self.cache.truncate(common);
+        self.tokens.truncate(common);
+        if let Err(e) = self.eval(&prompt[common..], true) {
+            // keep cache and token list consistent: drop the partial prompt
+            self.reset();
+            return Err(e);
+        }
+        Ok(prompt.len() - common)
+    }
+
+    /// Evaluates one more token (after `prefill`) and returns its logits.
+    pub fn step(&mut self, token: u32) -> Result<&[f32]> {
+        if self.tokens.is_empty() {
+            return Err(Error::State("step() called before prefill()".into()));
+        }
+        self.eval(&[token], true)?;
+        Ok(&self.scratch.logits[..self.model.n_vocab])
+    }
+
+    /// Generates from `prompt` ids; `on_chunk(text, token)` receives each piece of final text as it
+    /// is decided and returns `false` to stop early.
+    pub fn generate(
+        &mut self,
+        prompt: &[u32],
+        opts: &GenerateOptions,
+        on_chunk: &mut dyn FnMut(&str, u32) -> bool,
+    ) -> Result<Generation> {
+        if opts.max_tokens == 0 {
+            return Err(Error::arg("max_tokens", "must be at least 1"));
+        }
+        let mut sampler = Sampler::new(opts.sampling.clone())?;
+        let t0 = (self.clock)();
+        let prefilled = self.prefill_new(prompt)?;
+        let t1 = (self.clock)();
+        let mut history = prompt.to_vec();
+        let mut ids = Vec::new();
+        let mut text = String::new();
+        let mut decoder = StreamDecoder::new(&opts.stop);
+        let mut finish = FinishReason::Length;
+        let mut decoded = 0usize;
+        loop {
+            let n_vocab = self.model.n_vocab;
+            let tok = sampler.sample(&mut self.scratch.logits[..n_vocab], &history);
+            if self.tokenizer.is_eog(tok) && !opts.ignore_eog {
+                finish = FinishReason::Eog;
+                break;
+            }
+            ids.push(tok);
+            history.push(tok);
+            let piece = decoder.push(self.tokenizer.token_bytes(tok, false));
+            text.push_str(&piece);
+            if !on_chunk(&piece, tok) {
+                finish = FinishReason::Aborted;
+                break;
+            }
+            if decoder.stopped {
+                finish = FinishReason::Stop;
+                break;
+            }
+            if ids.len() >= opts.max_tokens || self.tokens.len() >= self.cache.n_ctx {
+                break;
+            }
+            self.eval(&[tok], true)?;
+            decoded += 1;
+        }
+        let tail = decoder.finish();
+        if !tail.is_empty() {
+            text.push_str(&tail);
+            on_chunk(&tail, u32::MAX);
+        }
+        let t2 = (self.clock)();
+        let rate = |n: usize, dt: f64| if dt > 0.0 { n as f64 / dt } else { 0.0 };
+        Ok(Generation {
+            prompt_ids: prompt.to_vec(),
+            ids,
+            text,
+            prefill_tok_s: rate(prefilled, t1 - t0),
+            decode_tok_s: rate(decoded, t2 - t1),
+            prefilled,
+            finish,
+        })
+    }
+
+    /// Renders `messages` with the chat template and generates the assistant's reply.
+    pub fn chat(
+        &mut self,
+        messages: &[Message],
+        opts: &GenerateOptions,
+        on_chunk: &mut dyn FnMut(&str, u32) -> bool,
+    ) -> Result<Generation> {
+        let prompt = self.template.render(messages, true)?;
+        let ids = self.tokenizer.encode(&prompt, true)?;
+        self.generate(&ids, opts, on_chunk)
+    }
+
+    /// Perplexity over `ids` in non-overlapping windows of `ctx` tokens, each from an empty cache.
+    /// Every predicted token is scored, or with `half` only the second half of each window
+    /// (llama.cpp's `llama-perplexity`). Returns (perplexity, tokens scored).
+    pub fn perplexity(&mut self, ids: &[u32], ctx: usize, half: bool) -> Result<(f64, usize)> {
+        if ctx < 2 || ctx > self.cache.n_ctx {
+            return Err(Error::arg(
+                "ctx",
+                format!("{ctx} must be in 2..={}", self.cache.n_ctx),
+            ));
+        }
+        let windows = ids.len() / ctx;
+        if windows == 0 {
+            return Err(Error::arg(
+                "file",
+                format!("{} tokens is less than one window of {ctx}", ids.len()),
+            ));
+        }
+        let n_vocab = self.model.n_vocab;
+        let first = if half { ctx / 2 } else { 0 };
+        let (mut nll, mut count) = (0.0f64, 0usize);
+        for w in 0..windows {
+            self.reset();
+            let mut window = ids[w * ctx..(w + 1) * ctx].to_vec();
+            if self.tokenizer.add_bos {
+                if let Some(b) = self.tokenizer.bos {
+                    window[0] = b;
+                }
+            }
+            for (ci, chunk) in window.chunks(UBATCH).enumerate() {
+                forward(
+                    &self.model,
+                    &mut self.cache,
+                    &mut self.scratch,
+                    chunk,
+                    Logits::All,
+                )?;
+                self.tokens.extend_from_slice(chunk);
+                for (r, row) in self
+                    .scratch
+                    .logits
+                    .chunks_exact(n_vocab)
+                    .take(chunk.len())
+                    .enumerate()
+                {
+                    let pos = ci * UBATCH + r;
+                    if pos < first || pos + 1 >= ctx {
+                        continue;
+                    }
+                    let target = window[pos + 1] as usize;
+                    let max = row.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b)) as f64;
+                    let lse = row
+                        .iter()
+                        .map(|&v| (v as f64 - max).exp())
+                        .sum::<f64>()
+                        .ln()
+                        + max;
+                    nll += lse - row[target] as f64;
+                    count += 1;
+                }
+            }
+        }
+        self.reset();
+        Ok(((nll / count as f64).exp(), count))
+    }
+}
