@@ -15,10 +15,7 @@ pub struct Message {
 
 impl Message {
     pub fn new(role: &str, content: &str) -> Message {
-        Message {
-            role: role.into(),
-            content: content.into(),
-        }
+        Message { role: role.into(), content: content.into() }
     }
 }
 
@@ -40,30 +37,18 @@ impl ChatTemplate {
     pub fn new(template: Option<&str>, bos: &str, eos: &str) -> Result<ChatTemplate> {
         let source = template.unwrap_or(CHATML).to_string();
         if source.len() > MAX_TEMPLATE_BYTES {
-            return Err(Error::limit(
-                "chat template bytes",
-                source.len() as u64,
-                MAX_TEMPLATE_BYTES as u64,
-            ));
+            return Err(Error::limit("chat template bytes", source.len() as u64, MAX_TEMPLATE_BYTES as u64));
         }
         let mut env = Environment::new();
         env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
         env.set_fuel(Some(1_000_000));
-        env.add_function(
-            "raise_exception",
-            |msg: String| -> std::result::Result<String, minijinja::Error> {
-                Err(minijinja::Error::new(ErrorKind::InvalidOperation, msg))
-            },
-        );
+        env.add_function("raise_exception", |msg: String| -> std::result::Result<String, minijinja::Error> {
+            Err(minijinja::Error::new(ErrorKind::InvalidOperation, msg))
+        });
         env.add_function("strftime_now", |_fmt: String| -> String { String::new() });
         env.add_template_owned("chat", source.clone())
             .map_err(|e| Error::Template(format!("cannot parse the model's chat template: {e}")))?;
-        Ok(ChatTemplate {
-            env,
-            source,
-            bos: bos.into(),
-            eos: eos.into(),
-        })
+        Ok(ChatTemplate { env, source, bos: bos.into(), eos: eos.into() })
     }
 
     /// Renders `messages`; with `add_generation_prompt` the text ends where the assistant speaks.
@@ -73,10 +58,7 @@ impl ChatTemplate {
                 return Err(Error::arg("messages", "a message has an empty role"));
             }
         }
-        let tmpl = self
-            .env
-            .get_template("chat")
-            .map_err(|e| Error::Template(e.to_string()))?;
+        let tmpl = self.env.get_template("chat").map_err(|e| Error::Template(e.to_string()))?;
         tmpl.render(context! {
             messages => messages,
             add_generation_prompt => add_generation_prompt,

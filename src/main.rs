@@ -37,17 +37,12 @@ impl Args {
         let mut opts = Vec::new();
         while let Some(a) = it.next() {
             if !a.starts_with("--") {
-                return Err(Error::arg(
-                    "arguments",
-                    format!("unexpected '{a}'\n{USAGE}"),
-                ));
+                return Err(Error::arg("arguments", format!("unexpected '{a}'\n{USAGE}")));
             }
             if BOOL_FLAGS.contains(&a.as_str()) {
                 opts.push((a, None));
             } else {
-                let v = it
-                    .next()
-                    .ok_or_else(|| Error::arg("arguments", format!("{a} needs a value")))?;
+                let v = it.next().ok_or_else(|| Error::arg("arguments", format!("{a} needs a value")))?;
                 opts.push((a, Some(v)));
             }
         }
@@ -57,25 +52,15 @@ impl Args {
         self.opts.iter().any(|(k, _)| k == name)
     }
     fn get(&self, name: &str) -> Option<&str> {
-        self.opts
-            .iter()
-            .rev()
-            .find(|(k, _)| k == name)
-            .and_then(|(_, v)| v.as_deref())
+        self.opts.iter().rev().find(|(k, _)| k == name).and_then(|(_, v)| v.as_deref())
     }
     fn all(&self, name: &str) -> Vec<String> {
-        self.opts
-            .iter()
-            .filter(|(k, _)| k == name)
-            .filter_map(|(_, v)| v.clone())
-            .collect()
+        self.opts.iter().filter(|(k, _)| k == name).filter_map(|(_, v)| v.clone()).collect()
     }
     fn num<T: std::str::FromStr>(&self, name: &'static str, default: T) -> Result<T> {
         match self.get(name) {
             None => Ok(default),
-            Some(v) => v
-                .parse()
-                .map_err(|_| Error::arg(name, format!("'{v}' is not a valid number"))),
+            Some(v) => v.parse().map_err(|_| Error::arg(name, format!("'{v}' is not a valid number"))),
         }
     }
     fn check_known(&self, known: &[&str]) -> Result<()> {
@@ -137,20 +122,13 @@ fn setup_threads(args: &Args) -> Result<usize> {
 fn check_backend(args: &Args) -> Result<()> {
     match args.get("--backend").unwrap_or("auto") {
         "cpu" | "auto" => {
-            eprintln!(
-                "wisp: backend cpu ({} threads)",
-                rayon::current_num_threads()
-            );
+            eprintln!("wisp: backend cpu ({} threads)", rayon::current_num_threads());
             Ok(())
         }
-        "gpu" => Err(Error::arg(
-            "--backend",
-            "the GPU backend is not part of this build yet; use --backend cpu",
-        )),
-        other => Err(Error::arg(
-            "--backend",
-            format!("'{other}' (expected cpu, gpu or auto)"),
-        )),
+        "gpu" => {
+            Err(Error::arg("--backend", "the GPU backend is not part of this build yet; use --backend cpu"))
+        }
+        other => Err(Error::arg("--backend", format!("'{other}' (expected cpu, gpu or auto)"))),
     }
 }
 
@@ -195,16 +173,10 @@ fn cmd_generate(args: &Args) -> Result<()> {
     ])?;
     setup_threads(args)?;
     check_backend(args)?;
-    let prompt = args
-        .get("--prompt")
-        .ok_or_else(|| Error::arg("--prompt", "is required"))?
-        .to_string();
+    let prompt = args.get("--prompt").ok_or_else(|| Error::arg("--prompt", "is required"))?.to_string();
     let max_tokens: i64 = args.num("--max-tokens", 256)?;
     if max_tokens < 1 {
-        return Err(Error::arg(
-            "--max-tokens",
-            format!("{max_tokens} must be at least 1"),
-        ));
+        return Err(Error::arg("--max-tokens", format!("{max_tokens} must be at least 1")));
     }
     let opts = GenerateOptions {
         max_tokens: max_tokens as usize,
@@ -277,11 +249,7 @@ fn cmd_chat(args: &Args) -> Result<()> {
     loop {
         eprint!("> ");
         let mut line = String::new();
-        if stdin
-            .lock()
-            .read_line(&mut line)
-            .map_err(|e| Error::io("stdin", e))?
-            == 0
+        if stdin.lock().read_line(&mut line).map_err(|e| Error::io("stdin", e))? == 0
             || line.trim().is_empty()
         {
             break;
@@ -301,10 +269,7 @@ fn cmd_chat(args: &Args) -> Result<()> {
         match g {
             Ok(g) => {
                 println!();
-                eprintln!(
-                    "[{} new prompt tokens, {:.1} tok/s decode]",
-                    g.prefilled, g.decode_tok_s
-                );
+                eprintln!("[{} new prompt tokens, {:.1} tok/s decode]", g.prefilled, g.decode_tok_s);
                 messages.push(Message::new("assistant", &g.text));
             }
             Err(e) => {
@@ -317,20 +282,10 @@ fn cmd_chat(args: &Args) -> Result<()> {
 }
 
 fn cmd_perplexity(args: &Args) -> Result<()> {
-    args.check_known(&[
-        "--model",
-        "--file",
-        "--ctx",
-        "--half",
-        "--backend",
-        "--json",
-        "--threads",
-    ])?;
+    args.check_known(&["--model", "--file", "--ctx", "--half", "--backend", "--json", "--threads"])?;
     setup_threads(args)?;
     check_backend(args)?;
-    let file = args
-        .get("--file")
-        .ok_or_else(|| Error::arg("--file", "is required"))?;
+    let file = args.get("--file").ok_or_else(|| Error::arg("--file", "is required"))?;
     let ctx: usize = args
         .get("--ctx")
         .ok_or_else(|| Error::arg("--ctx", "is required"))?
@@ -341,15 +296,9 @@ fn cmd_perplexity(args: &Args) -> Result<()> {
     let ids = engine.tokenizer.encode(&text, false)?;
     let (ppl, n) = engine.perplexity(&ids, ctx, args.flag("--half"))?;
     if args.flag("--json") {
-        println!(
-            "{}",
-            json!({"ppl": ppl, "tokens_scored": n, "ctx": ctx, "tokens": ids.len()})
-        );
+        println!("{}", json!({"ppl": ppl, "tokens_scored": n, "ctx": ctx, "tokens": ids.len()}));
     } else {
-        println!(
-            "perplexity {ppl:.4} over {n} scored tokens (ctx {ctx}, {} tokens)",
-            ids.len()
-        );
+        println!("perplexity {ppl:.4} over {n} scored tokens (ctx {ctx}, {} tokens)", ids.len());
     }
     Ok(())
 }
@@ -383,14 +332,7 @@ fn cmd_bench(args: &Args) -> Result<()> {
         ..Default::default()
     };
     // one warm-up pass, then the measured run
-    engine.generate(
-        &ids[..16],
-        &GenerateOptions {
-            max_tokens: 4,
-            ..opts.clone()
-        },
-        &mut |_, _| true,
-    )?;
+    engine.generate(&ids[..16], &GenerateOptions { max_tokens: 4, ..opts.clone() }, &mut |_, _| true)?;
     engine.reset();
     let g = engine.generate(&ids, &opts, &mut |_, _| true)?;
     let j = json!({"backend": "cpu", "threads": threads, "prefill_tok_s": g.prefill_tok_s,
@@ -399,17 +341,19 @@ fn cmd_bench(args: &Args) -> Result<()> {
     if args.flag("--json") {
         println!("{j}");
     } else {
-        println!("backend cpu, {threads} threads: prefill {:.1} tok/s, decode {:.1} tok/s, peak RSS {:.0} MB",
-            g.prefill_tok_s, g.decode_tok_s, peak_rss_mb());
+        println!(
+            "backend cpu, {threads} threads: prefill {:.1} tok/s, decode {:.1} tok/s, peak RSS {:.0} MB",
+            g.prefill_tok_s,
+            g.decode_tok_s,
+            peak_rss_mb()
+        );
     }
     Ok(())
 }
 
 fn cmd_tokenize(args: &Args) -> Result<()> {
     args.check_known(&["--model", "--text"])?;
-    let text = args
-        .get("--text")
-        .ok_or_else(|| Error::arg("--text", "is required"))?;
+    let text = args.get("--text").ok_or_else(|| Error::arg("--text", "is required"))?;
     let path = model_path(args)?;
     let tok = if path.is_dir() {
         load(&path, 0)?.tokenizer
@@ -431,15 +375,10 @@ fn cmd_tokenize(args: &Args) -> Result<()> {
                 break;
             }
         }
-        let header = stream
-            .header()
-            .ok_or_else(|| Error::malformed("GGUF", "no header"))?;
+        let header = stream.header().ok_or_else(|| Error::malformed("GGUF", "no header"))?;
         Tokenizer::from_gguf(header)?
     };
-    println!(
-        "{}",
-        serde_json::to_string(&tok.encode(text, true)?).unwrap_or_default()
-    );
+    println!("{}", serde_json::to_string(&tok.encode(text, true)?).unwrap_or_default());
     Ok(())
 }
 
@@ -463,10 +402,7 @@ fn run() -> Result<()> {
             println!("{USAGE}");
             Ok(())
         }
-        other => Err(Error::arg(
-            "command",
-            format!("unknown command '{other}'\n{USAGE}"),
-        )),
+        other => Err(Error::arg("command", format!("unknown command '{other}'\n{USAGE}"))),
     }
 }
 

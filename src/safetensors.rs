@@ -23,10 +23,8 @@ impl SafetensorsSource {
         let config: serde_json::Value = serde_json::from_slice(config_json)
             .map_err(|e| Error::malformed("config.json", e.to_string()))?;
         let metadata = hf_config_to_metadata(&config)?;
-        let st = SafeTensors::deserialize(st_bytes).map_err(|e| Error::BadMagic {
-            format: "safetensors",
-            why: e.to_string(),
-        })?;
+        let st = SafeTensors::deserialize(st_bytes)
+            .map_err(|e| Error::BadMagic { format: "safetensors", why: e.to_string() })?;
         let mut tensors = HashMap::new();
         for (name, view) in st.tensors() {
             let ty = match view.dtype() {
@@ -39,12 +37,7 @@ impl SafetensorsSource {
                 {
                     continue
                 }
-                other => {
-                    return Err(Error::UnsupportedType {
-                        name,
-                        ty: format!("{other:?}"),
-                    })
-                }
+                other => return Err(Error::UnsupportedType { name, ty: format!("{other:?}") }),
             };
             let dims: Vec<usize> = view.shape().iter().rev().copied().collect();
             if dims.iter().product::<usize>() * ty.type_size() != view.data().len() {
@@ -53,21 +46,9 @@ impl SafetensorsSource {
                     "byte length does not match its shape",
                 ));
             }
-            tensors.insert(
-                name.clone(),
-                Tensor {
-                    name,
-                    ty,
-                    dims,
-                    data: view.data().to_vec(),
-                },
-            );
+            tensors.insert(name.clone(), Tensor { name, ty, dims, data: view.data().to_vec() });
         }
-        Ok(SafetensorsSource {
-            metadata,
-            tensors,
-            size: st_bytes.len() as u64,
-        })
+        Ok(SafetensorsSource { metadata, tensors, size: st_bytes.len() as u64 })
     }
 
     /// Reads `dir/model.safetensors` and `dir/config.json`.
@@ -85,11 +66,7 @@ impl WeightSource for SafetensorsSource {
         &self.metadata
     }
     fn take(&mut self, name: &str) -> Result<Tensor> {
-        self.tensors
-            .remove(name)
-            .ok_or_else(|| Error::MissingTensor {
-                name: name.to_string(),
-            })
+        self.tensors.remove(name).ok_or_else(|| Error::MissingTensor { name: name.to_string() })
     }
     fn dims(&self, name: &str) -> Option<Vec<usize>> {
         self.tensors.get(name).map(|t| t.dims.clone())

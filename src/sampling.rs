@@ -44,10 +44,7 @@ impl Default for SamplingParams {
 
 impl SamplingParams {
     pub fn greedy() -> Self {
-        SamplingParams {
-            temperature: 0.0,
-            ..Default::default()
-        }
+        SamplingParams { temperature: 0.0, ..Default::default() }
     }
 
     pub fn validate(&self) -> Result<()> {
@@ -65,22 +62,13 @@ impl SamplingParams {
         finite("frequency_penalty", self.frequency_penalty)?;
         finite("presence_penalty", self.presence_penalty)?;
         if self.temperature < 0.0 {
-            return Err(Error::arg(
-                "temperature",
-                format!("{} is negative", self.temperature),
-            ));
+            return Err(Error::arg("temperature", format!("{} is negative", self.temperature)));
         }
         if !(0.0..=1.0).contains(&self.top_p) || self.top_p == 0.0 {
-            return Err(Error::arg(
-                "top_p",
-                format!("{} is outside (0, 1]", self.top_p),
-            ));
+            return Err(Error::arg("top_p", format!("{} is outside (0, 1]", self.top_p)));
         }
         if !(0.0..=1.0).contains(&self.min_p) {
-            return Err(Error::arg(
-                "min_p",
-                format!("{} is outside [0, 1]", self.min_p),
-            ));
+            return Err(Error::arg("min_p", format!("{} is outside [0, 1]", self.min_p)));
         }
         if self.repetition_penalty <= 0.0 {
             return Err(Error::arg(
@@ -150,11 +138,7 @@ impl Sampler {
     pub fn new(params: SamplingParams) -> Result<Sampler> {
         params.validate()?;
         let rng = Rng::new(params.seed);
-        Ok(Sampler {
-            params,
-            rng,
-            candidates: Vec::new(),
-        })
+        Ok(Sampler { params, rng, candidates: Vec::new() })
     }
 
     /// Applies the penalties to `logits` in place, using the last `repeat_last_n` of `history`.
@@ -190,13 +174,7 @@ impl Sampler {
         }
         let c = &mut self.candidates;
         c.clear();
-        c.extend(
-            logits
-                .iter()
-                .enumerate()
-                .filter(|(_, v)| !v.is_nan())
-                .map(|(i, &v)| (i as u32, v)),
-        );
+        c.extend(logits.iter().enumerate().filter(|(_, v)| !v.is_nan()).map(|(i, &v)| (i as u32, v)));
         if c.is_empty() {
             return 0;
         }
@@ -209,10 +187,7 @@ impl Sampler {
         // probabilities at temperature 1 for top-p / min-p, as llama.cpp's chain does
         let softmax = |c: &[(u32, f32)], t: f32| -> Vec<f64> {
             let m = c[0].1 as f64;
-            let e: Vec<f64> = c
-                .iter()
-                .map(|x| ((x.1 as f64 - m) / t as f64).exp())
-                .collect();
+            let e: Vec<f64> = c.iter().map(|x| ((x.1 as f64 - m) / t as f64).exp()).collect();
             let s: f64 = e.iter().sum();
             e.into_iter().map(|v| v / s).collect()
         };
@@ -284,8 +259,7 @@ impl StreamDecoder {
                 Err(e) => {
                     let ok = e.valid_up_to();
                     // valid prefix is whole characters
-                    self.held
-                        .push_str(std::str::from_utf8(&self.bytes[..ok]).unwrap_or(""));
+                    self.held.push_str(std::str::from_utf8(&self.bytes[..ok]).unwrap_or(""));
                     match e.error_len() {
                         // an invalid sequence: replace it, keep going
                         Some(bad) => {
@@ -302,12 +276,7 @@ impl StreamDecoder {
             }
         }
         // a complete stop string ends the stream; its text is never shown
-        if let Some(at) = self
-            .stops
-            .iter()
-            .filter_map(|s| self.held.find(s.as_str()))
-            .min()
-        {
+        if let Some(at) = self.stops.iter().filter_map(|s| self.held.find(s.as_str())).min() {
             self.held.truncate(at);
             self.stopped = true;
             return std::mem::take(&mut self.held);
@@ -380,18 +349,10 @@ mod tests {
         };
         let draw = |p: &SamplingParams| {
             let mut s = Sampler::new(p.clone()).unwrap();
-            (0..20)
-                .map(|_| s.sample(&mut logits.clone(), &[]))
-                .collect::<Vec<_>>()
+            (0..20).map(|_| s.sample(&mut logits.clone(), &[])).collect::<Vec<_>>()
         };
         assert_eq!(draw(&p), draw(&p));
-        assert_ne!(
-            draw(&p),
-            draw(&SamplingParams {
-                seed: 43,
-                ..p.clone()
-            })
-        );
+        assert_ne!(draw(&p), draw(&SamplingParams { seed: 43, ..p.clone() }));
         let mut g = Sampler::new(SamplingParams::greedy()).unwrap();
         assert_eq!(g.sample(&mut logits.clone(), &[]), argmax(&logits));
         let mut k1 = Sampler::new(SamplingParams { top_k: 1, ..p }).unwrap();
@@ -401,26 +362,11 @@ mod tests {
     #[test]
     fn bad_params_are_errors() {
         for p in [
-            SamplingParams {
-                temperature: f32::NAN,
-                ..Default::default()
-            },
-            SamplingParams {
-                temperature: -1.0,
-                ..Default::default()
-            },
-            SamplingParams {
-                top_p: 0.0,
-                ..Default::default()
-            },
-            SamplingParams {
-                min_p: 2.0,
-                ..Default::default()
-            },
-            SamplingParams {
-                repetition_penalty: 0.0,
-                ..Default::default()
-            },
+            SamplingParams { temperature: f32::NAN, ..Default::default() },
+            SamplingParams { temperature: -1.0, ..Default::default() },
+            SamplingParams { top_p: 0.0, ..Default::default() },
+            SamplingParams { min_p: 2.0, ..Default::default() },
+            SamplingParams { repetition_penalty: 0.0, ..Default::default() },
         ] {
             assert!(Sampler::new(p).is_err());
         }
@@ -428,11 +374,7 @@ mod tests {
 
     #[test]
     fn penalties_push_seen_tokens_down() {
-        let p = SamplingParams {
-            repetition_penalty: 2.0,
-            presence_penalty: 1.0,
-            ..SamplingParams::greedy()
-        };
+        let p = SamplingParams { repetition_penalty: 2.0, presence_penalty: 1.0, ..SamplingParams::greedy() };
         let s = Sampler::new(p).unwrap();
         let mut l = vec![4.0, 3.0, -1.0];
         s.apply_penalties(&mut l, &[0, 2]);

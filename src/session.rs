@@ -90,10 +90,7 @@ pub struct Engine {
 fn native_clock() -> f64 {
     use std::sync::OnceLock;
     static START: OnceLock<std::time::Instant> = OnceLock::new();
-    START
-        .get_or_init(std::time::Instant::now)
-        .elapsed()
-        .as_secs_f64()
+    START.get_or_init(std::time::Instant::now).elapsed().as_secs_f64()
 }
 
 #[cfg(target_arch = "wasm32")]
@@ -119,16 +116,9 @@ impl Engine {
             &token(tokenizer.eos),
         )?;
         let train = model.cfg.n_ctx_train;
-        let n_ctx = if n_ctx == 0 {
-            train.min(DEFAULT_CTX)
-        } else {
-            n_ctx
-        };
+        let n_ctx = if n_ctx == 0 { train.min(DEFAULT_CTX) } else { n_ctx };
         if n_ctx > train {
-            return Err(Error::arg(
-                "ctx",
-                format!("{n_ctx} exceeds the model's trained context {train}"),
-            ));
+            return Err(Error::arg("ctx", format!("{n_ctx} exceeds the model's trained context {train}")));
         }
         let cache = KvCache::new(&model, n_ctx);
         Ok(Engine {
@@ -164,9 +154,8 @@ impl Engine {
     pub fn info(&self) -> Info {
         let cfg = &self.model.cfg;
         let per_layer = 4 * cfg.n_embd * cfg.n_embd + 3 * cfg.n_embd * cfg.n_ff;
-        let params =
-            self.model.n_vocab * cfg.n_embd * if self.model.output.is_some() { 2 } else { 1 }
-                + cfg.n_layer * per_layer;
+        let params = self.model.n_vocab * cfg.n_embd * if self.model.output.is_some() { 2 } else { 1 }
+            + cfg.n_layer * per_layer;
         Info {
             architecture: cfg.arch.name().into(),
             parameters: params as u64,
@@ -198,18 +187,8 @@ impl Engine {
     fn eval(&mut self, ids: &[u32], logits: bool) -> Result<()> {
         for (i, chunk) in ids.chunks(UBATCH).enumerate() {
             let last = (i + 1) * UBATCH >= ids.len();
-            let which = if last && logits {
-                Logits::Last
-            } else {
-                Logits::None
-            };
-            forward(
-                &self.model,
-                &mut self.cache,
-                &mut self.scratch,
-                chunk,
-                which,
-            )?;
+            let which = if last && logits { Logits::Last } else { Logits::None };
+            forward(&self.model, &mut self.cache, &mut self.scratch, chunk, which)?;
             self.tokens.extend_from_slice(chunk);
         }
         Ok(())
@@ -227,17 +206,9 @@ impl Engine {
             return Err(Error::arg("prompt", "is empty"));
         }
         if prompt.len() > self.cache.n_ctx {
-            return Err(Error::PromptTooLong {
-                prompt: prompt.len(),
-                ctx: self.cache.n_ctx,
-            });
+            return Err(Error::PromptTooLong { prompt: prompt.len(), ctx: self.cache.n_ctx });
         }
-        let mut common = self
-            .tokens
-            .iter()
-            .zip(prompt)
-            .take_while(|(a, b)| a == b)
-            .count();
+        let mut common = self.tokens.iter().zip(prompt).take_while(|(a, b)| a == b).count();
         if common == prompt.len() {
             common -= 1; // re-evaluate the last token to get its logits
         }
@@ -341,17 +312,11 @@ impl Engine {
     /// (llama.cpp's `llama-perplexity`). Returns (perplexity, tokens scored).
     pub fn perplexity(&mut self, ids: &[u32], ctx: usize, half: bool) -> Result<(f64, usize)> {
         if ctx < 2 || ctx > self.cache.n_ctx {
-            return Err(Error::arg(
-                "ctx",
-                format!("{ctx} must be in 2..={}", self.cache.n_ctx),
-            ));
+            return Err(Error::arg("ctx", format!("{ctx} must be in 2..={}", self.cache.n_ctx)));
         }
         let windows = ids.len() / ctx;
         if windows == 0 {
-            return Err(Error::arg(
-                "file",
-                format!("{} tokens is less than one window of {ctx}", ids.len()),
-            ));
+            return Err(Error::arg("file", format!("{} tokens is less than one window of {ctx}", ids.len())));
         }
         let n_vocab = self.model.n_vocab;
         let first = if half { ctx / 2 } else { 0 };
@@ -365,33 +330,16 @@ impl Engine {
                 }
             }
             for (ci, chunk) in window.chunks(UBATCH).enumerate() {
-                forward(
-                    &self.model,
-                    &mut self.cache,
-                    &mut self.scratch,
-                    chunk,
-                    Logits::All,
-                )?;
+                forward(&self.model, &mut self.cache, &mut self.scratch, chunk, Logits::All)?;
                 self.tokens.extend_from_slice(chunk);
-                for (r, row) in self
-                    .scratch
-                    .logits
-                    .chunks_exact(n_vocab)
-                    .take(chunk.len())
-                    .enumerate()
-                {
+                for (r, row) in self.scratch.logits.chunks_exact(n_vocab).take(chunk.len()).enumerate() {
                     let pos = ci * UBATCH + r;
                     if pos < first || pos + 1 >= ctx {
                         continue;
                     }
                     let target = window[pos + 1] as usize;
                     let max = row.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b)) as f64;
-                    let lse = row
-                        .iter()
-                        .map(|&v| (v as f64 - max).exp())
-                        .sum::<f64>()
-                        .ln()
-                        + max;
+                    let lse = row.iter().map(|&v| (v as f64 - max).exp()).sum::<f64>().ln() + max;
                     nll += lse - row[target] as f64;
                     count += 1;
                 }

@@ -52,8 +52,7 @@ fn byte_to_char() -> [char; 256] {
     let mut table = ['\0'; 256];
     let mut n = 0u32;
     for b in 0..256u32 {
-        let printable =
-            (33..=126).contains(&b) || (161..=172).contains(&b) || (174..=255).contains(&b);
+        let printable = (33..=126).contains(&b) || (161..=172).contains(&b) || (174..=255).contains(&b);
         table[b as usize] = if printable {
             char::from_u32(b).unwrap_or('\0')
         } else {
@@ -88,14 +87,12 @@ fn pre_tokenizer(pre: &str) -> Result<(Json, bool)> {
                 {"type": "Digits", "individual_digits": true}, byte_level(true)]}),
             false,
         ),
-        "llama-bpe" | "llama3" | "llama-v3" => (
-            json!({"type": "Sequence", "pretokenizers": [split(LLAMA3_REGEX), byte_level(false)]}),
-            true,
-        ),
-        "qwen2" | "deepseek-r1-qwen" => (
-            json!({"type": "Sequence", "pretokenizers": [split(QWEN2_REGEX), byte_level(false)]}),
-            false,
-        ),
+        "llama-bpe" | "llama3" | "llama-v3" => {
+            (json!({"type": "Sequence", "pretokenizers": [split(LLAMA3_REGEX), byte_level(false)]}), true)
+        }
+        "qwen2" | "deepseek-r1-qwen" => {
+            (json!({"type": "Sequence", "pretokenizers": [split(QWEN2_REGEX), byte_level(false)]}), false)
+        }
         other => {
             return Err(Error::Tokenizer(format!(
                 "unsupported pre-tokenizer '{other}' (supported: gpt2, smollm, llama-bpe, qwen2)"
@@ -105,22 +102,15 @@ fn pre_tokenizer(pre: &str) -> Result<(Json, bool)> {
 }
 
 fn meta_u32(m: &dyn Metadata, key: &str) -> Option<u32> {
-    m.get(key)
-        .and_then(|v| v.as_u64())
-        .and_then(|v| u32::try_from(v).ok())
+    m.get(key).and_then(|v| v.as_u64()).and_then(|v| u32::try_from(v).ok())
 }
 
 impl Tokenizer {
     /// Builds the tokenizer a GGUF file describes.
     pub fn from_gguf(m: &dyn Metadata) -> Result<Tokenizer> {
-        let model = m
-            .get("tokenizer.ggml.model")
-            .and_then(|v| v.as_str())
-            .ok_or_else(|| {
-                Error::Tokenizer(
-                    "the file has no tokenizer (missing 'tokenizer.ggml.model')".into(),
-                )
-            })?;
+        let model = m.get("tokenizer.ggml.model").and_then(|v| v.as_str()).ok_or_else(|| {
+            Error::Tokenizer("the file has no tokenizer (missing 'tokenizer.ggml.model')".into())
+        })?;
         if model != "gpt2" {
             return Err(Error::Tokenizer(format!(
                 "unsupported tokenizer model '{model}' (supported: gpt2 byte-level BPE)"
@@ -141,33 +131,19 @@ impl Tokenizer {
         };
         let tokens = strings("tokenizer.ggml.tokens")?;
         if tokens.is_empty() || tokens.len() > 1 << 22 {
-            return Err(Error::Tokenizer(format!(
-                "vocabulary of {} tokens",
-                tokens.len()
-            )));
+            return Err(Error::Tokenizer(format!("vocabulary of {} tokens", tokens.len())));
         }
         let merges = strings("tokenizer.ggml.merges")?;
-        let types: Vec<i64> = match m
-            .get("tokenizer.ggml.token_type")
-            .and_then(|v| v.as_array())
-        {
-            Some(a) if a.len() == tokens.len() => a
-                .iter()
-                .map(|v| v.as_i64().unwrap_or(TOKEN_NORMAL))
-                .collect(),
+        let types: Vec<i64> = match m.get("tokenizer.ggml.token_type").and_then(|v| v.as_array()) {
+            Some(a) if a.len() == tokens.len() => {
+                a.iter().map(|v| v.as_i64().unwrap_or(TOKEN_NORMAL)).collect()
+            }
             Some(a) => {
-                return Err(Error::Tokenizer(format!(
-                    "{} token types for {} tokens",
-                    a.len(),
-                    tokens.len()
-                )));
+                return Err(Error::Tokenizer(format!("{} token types for {} tokens", a.len(), tokens.len())));
             }
             None => vec![TOKEN_NORMAL; tokens.len()],
         };
-        let pre = m
-            .get("tokenizer.ggml.pre")
-            .and_then(|v| v.as_str())
-            .unwrap_or("gpt2");
+        let pre = m.get("tokenizer.ggml.pre").and_then(|v| v.as_str()).unwrap_or("gpt2");
         let (pre_tok, ignore_merges) = pre_tokenizer(pre)?;
 
         let mut vocab = serde_json::Map::with_capacity(tokens.len());
@@ -177,10 +153,8 @@ impl Tokenizer {
         let mut added = Vec::new();
         for (i, (t, ty)) in tokens.iter().zip(&types).enumerate() {
             if matches!(*ty, TOKEN_CONTROL | TOKEN_USER_DEFINED | TOKEN_UNKNOWN) {
-                added.push(
-                    json!({"id": i, "content": t, "single_word": false, "lstrip": false,
-                    "rstrip": false, "normalized": false, "special": *ty != TOKEN_USER_DEFINED}),
-                );
+                added.push(json!({"id": i, "content": t, "single_word": false, "lstrip": false,
+                    "rstrip": false, "normalized": false, "special": *ty != TOKEN_USER_DEFINED}));
             }
         }
         let spec = json!({
@@ -204,23 +178,14 @@ impl Tokenizer {
             id("tokenizer.ggml.bos_token_id"),
             id("tokenizer.ggml.eos_token_id"),
         );
-        tok.add_bos = m
-            .get("tokenizer.ggml.add_bos_token")
-            .and_then(|v| v.as_bool())
-            .unwrap_or(false);
-        tok.add_eos = m
-            .get("tokenizer.ggml.add_eos_token")
-            .and_then(|v| v.as_bool())
-            .unwrap_or(false);
+        tok.add_bos = m.get("tokenizer.ggml.add_bos_token").and_then(|v| v.as_bool()).unwrap_or(false);
+        tok.add_eos = m.get("tokenizer.ggml.add_eos_token").and_then(|v| v.as_bool()).unwrap_or(false);
         for key in ["tokenizer.ggml.eot_token_id", "tokenizer.ggml.eom_token_id"] {
             if let Some(i) = id(key) {
                 tok.eog.insert(i);
             }
         }
-        tok.chat_template = m
-            .get("tokenizer.chat_template")
-            .and_then(|v| v.as_str())
-            .map(str::to_string);
+        tok.chat_template = m.get("tokenizer.chat_template").and_then(|v| v.as_str()).map(str::to_string);
         Ok(tok)
     }
 
@@ -251,16 +216,16 @@ impl Tokenizer {
 
     /// Builds GPT-2's tokenizer from `vocab.json` (or `encoder.json`) and `merges.txt` (`vocab.bpe`).
     pub fn from_gpt2_files(vocab_json: &[u8], merges_txt: &str) -> Result<Tokenizer> {
-        let vocab: serde_json::Map<String, Json> = serde_json::from_slice(vocab_json)
-            .map_err(|e| Error::Tokenizer(format!("vocab.json: {e}")))?;
-        let merges: Vec<&str> = merges_txt
-            .lines()
-            .filter(|l| !l.starts_with("#version") && !l.trim().is_empty())
-            .collect();
+        let vocab: serde_json::Map<String, Json> =
+            serde_json::from_slice(vocab_json).map_err(|e| Error::Tokenizer(format!("vocab.json: {e}")))?;
+        let merges: Vec<&str> =
+            merges_txt.lines().filter(|l| !l.starts_with("#version") && !l.trim().is_empty()).collect();
         let eot = vocab.get("<|endoftext|>").and_then(|v| v.as_u64());
         let added: Vec<Json> = eot
-            .map(|i| vec![json!({"id": i, "content": "<|endoftext|>", "single_word": false, "lstrip": false,
-                "rstrip": false, "normalized": false, "special": true})])
+            .map(|i| {
+                vec![json!({"id": i, "content": "<|endoftext|>", "single_word": false, "lstrip": false,
+                "rstrip": false, "normalized": false, "special": true})]
+            })
             .unwrap_or_default();
         let (pre, _) = pre_tokenizer("gpt2")?;
         let spec = json!({
@@ -287,13 +252,7 @@ impl Tokenizer {
         let pieces = tokens
             .iter()
             .zip(&control)
-            .map(|(t, &c)| {
-                if c {
-                    t.as_bytes().to_vec()
-                } else {
-                    piece_bytes(t, &inverse)
-                }
-            })
+            .map(|(t, &c)| if c { t.as_bytes().to_vec() } else { piece_bytes(t, &inverse) })
             .collect();
         let mut eog: HashSet<u32> = eos.into_iter().collect();
         for (i, (t, &c)) in tokens.iter().zip(&control).enumerate() {
@@ -301,17 +260,7 @@ impl Tokenizer {
                 eog.insert(i as u32);
             }
         }
-        Tokenizer {
-            hf,
-            pieces,
-            control,
-            bos,
-            eos,
-            add_bos: false,
-            add_eos: false,
-            eog,
-            chat_template: None,
-        }
+        Tokenizer { hf, pieces, control, bos, eos, add_bos: false, add_eos: false, eog, chat_template: None }
     }
 
     pub fn vocab_size(&self) -> usize {
@@ -321,10 +270,7 @@ impl Tokenizer {
     /// Token ids of `text`; special-token texts in it become those tokens. With `add_special`,
     /// BOS/EOS are added where the model asks for them.
     pub fn encode(&self, text: &str, add_special: bool) -> Result<Vec<u32>> {
-        let enc = self
-            .hf
-            .encode(text, false)
-            .map_err(|e| Error::Tokenizer(format!("encoding: {e}")))?;
+        let enc = self.hf.encode(text, false).map_err(|e| Error::Tokenizer(format!("encoding: {e}")))?;
         let mut ids = Vec::with_capacity(enc.get_ids().len() + 2);
         if add_special && self.add_bos {
             ids.extend(self.bos);
@@ -347,10 +293,7 @@ impl Tokenizer {
 
     /// Text of `ids` (invalid UTF-8 replaced), control tokens shown only when `special`.
     pub fn decode(&self, ids: &[u32], special: bool) -> String {
-        let bytes: Vec<u8> = ids
-            .iter()
-            .flat_map(|&i| self.token_bytes(i, special).iter().copied())
-            .collect();
+        let bytes: Vec<u8> = ids.iter().flat_map(|&i| self.token_bytes(i, special).iter().copied()).collect();
         String::from_utf8_lossy(&bytes).into_owned()
     }
 
@@ -365,9 +308,7 @@ impl Tokenizer {
     }
 
     pub fn token_text(&self, id: u32) -> Option<String> {
-        self.pieces
-            .get(id as usize)
-            .map(|p| String::from_utf8_lossy(p).into_owned())
+        self.pieces.get(id as usize).map(|p| String::from_utf8_lossy(p).into_owned())
     }
 }
 

@@ -50,12 +50,7 @@ impl Tensor {
                 data[dst..dst + es].copy_from_slice(&self.data[src..src + es]);
             }
         }
-        Ok(Tensor {
-            name: self.name,
-            ty: self.ty,
-            dims: vec![r, c],
-            data,
-        })
+        Ok(Tensor { name: self.name, ty: self.ty, dims: vec![r, c], data })
     }
 }
 
@@ -124,12 +119,7 @@ impl GgufSource {
                 Ok(0) => break,
                 Ok(n) => n,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    return Err(Error::Io {
-                        path: "model stream".into(),
-                        source: e,
-                    })
-                }
+                Err(e) => return Err(Error::Io { path: "model stream".into(), source: e }),
             };
             total += n as u64;
             for ev in stream.push(&buf[..n])? {
@@ -168,29 +158,16 @@ impl GgufSourceBuilder {
             StreamEvent::Tensor(i, data) => {
                 if let Some(t) = self.header.as_ref().and_then(|h| h.tensors.get(i)) {
                     let dims = t.dims.iter().map(|&d| d as usize).collect();
-                    self.tensors.insert(
-                        t.name.clone(),
-                        Tensor {
-                            name: t.name.clone(),
-                            ty: t.ty,
-                            dims,
-                            data,
-                        },
-                    );
+                    self.tensors
+                        .insert(t.name.clone(), Tensor { name: t.name.clone(), ty: t.ty, dims, data });
                 }
             }
         }
     }
 
     pub fn finish(self, size: u64) -> Result<GgufSource> {
-        let header = self
-            .header
-            .ok_or_else(|| Error::malformed("GGUF stream", "no header"))?;
-        Ok(GgufSource {
-            header,
-            tensors: self.tensors,
-            size,
-        })
+        let header = self.header.ok_or_else(|| Error::malformed("GGUF stream", "no header"))?;
+        Ok(GgufSource { header, tensors: self.tensors, size })
     }
 }
 
@@ -199,11 +176,7 @@ impl WeightSource for GgufSource {
         &self.header
     }
     fn take(&mut self, name: &str) -> Result<Tensor> {
-        self.tensors
-            .remove(name)
-            .ok_or_else(|| Error::MissingTensor {
-                name: name.to_string(),
-            })
+        self.tensors.remove(name).ok_or_else(|| Error::MissingTensor { name: name.to_string() })
     }
     fn dims(&self, name: &str) -> Option<Vec<usize>> {
         self.tensors.get(name).map(|t| t.dims.clone())

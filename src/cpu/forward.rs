@@ -16,26 +16,72 @@ use half::f16;
 pub const UBATCH: usize = 64;
 pub const KV_STEP: usize = 256;
 
-/// Per-layer keys and values, `[pos, kv_dim]` each, f16.
+/// A KV-cache element: f16 (llama.cpp's default, half the memory) or f32 (exact, for float
+/// models compared against transformers).
+pub trait KvElem: Copy + Default + Send + Sync {
+    fn store(x: f32) -> Self;
+    fn load(self) -> f32;
+    /// How the other operand of a product with this type is rounded first: ggml converts Q (for
+    /// K·Q) and the softmax weights (for V·P) to f16 when K/V are f16.
+    fn round_operand(x: f32) -> f32;
+}
+
+impl KvElem for f16 {
+    fn store(x: f32) -> Self {
+        f16::from_f32(x)
+    }
+    fn load(self) -> f32 {
+        self.to_f32()
+    }
+    fn round_operand(x: f32) -> f32 {
+        f16::from_f32(x).to_f32()
+    }
+}
+
+impl KvElem for f32 {
+    fn store(x: f32) -> Self {
+        x
+    }
+    fn load(self) -> f32 {
+        self
+    }
+    fn round_operand(x: f32) -> f32 {
+        x
+    }
+}
+
+/// Per-layer keys and values, `[pos, kv_dim]` each.
+enum KvStore {
+    F16 { k: Vec<Vec<f16>>, v: Vec<Vec<f16>> },
+    F32 { k: Vec<Vec<f32>>, v: Vec<Vec<f32>> },
+}
+
 pub struct KvCache {
     pub n_ctx: usize,
     kv_dim: usize,
-    k: Vec<Vec<f16>>,
-    v: Vec<Vec<f16>>,
+    store: KvStore,
     /// Positions filled.
     pub len: usize,
 }
 
+fn grow<T: KvElem>(bufs: &mut [Vec<T>], want: usize) {
+    for b in bufs {
+        if b.len() < want {
+            b.resize(want, T::default());
+        }
+    }
+}
+
 impl KvCache {
+    /// f16 for quantized models (as llama.cpp), f32 when the weights are float.
     pub fn new(model: &Model, n_ctx: usize) -> KvCache {
         let n = model.cfg.n_layer;
-        KvCache {
-            n_ctx,
-            kv_dim: model.cfg.kv_dim(),
-            k: vec![Vec::new(); n],
-            v: vec![Vec::new(); n],
-            len: 0,
-        }
+        let store = if model.head().ty.is_quantized() || model.quantization() != "F32" {
+            KvStore::F16 { k: vec![Vec::new(); n], v: vec![Vec::new(); n] }
+        } else {
+            KvStore::F32 { k: vec![Vec::new(); n], v: vec![Vec::new(); n] }
+        };
+        KvCache { n_ctx, kv_dim: model.cfg.kv_dim(), store, len: 0 }
     }
 
     /// Forgets positions from `len` on (their slots are overwritten later).
@@ -46,15 +92,23 @@ impl KvCache {
     fn reserve(&mut self, positions: usize) {
         let want = positions.div_ceil(KV_STEP) * KV_STEP;
         let want = want.min(self.n_ctx) * self.kv_dim;
-        for buf in self.k.iter_mut().chain(self.v.iter_mut()) {
-            if buf.len() < want {
-                buf.resize(want, f16::ZERO);
+        match &mut self.store {
+            KvStore::F16 { k, v } => {
+                grow(k, want);
+                grow(v, want);
+            }
+            KvStore::F32 { k, v } => {
+                grow(k, want);
+                grow(v, want);
             }
         }
     }
 
     pub fn bytes(&self) -> usize {
-        self.k.iter().chain(&self.v).map(|b| b.len() * 2).sum()
+        match &self.store {
+            KvStore::F16 { k, v } => k.iter().chain(v).map(|b| b.len() * 2).sum(),
+            KvStore::F32 { k, v } => k.iter().chain(v).map(|b| b.len() * 4).sum(),
+        }
     }
 }
 
@@ -101,32 +155,20 @@ pub fn forward(
     let cfg = &model.cfg;
     let n = tokens.len();
     if n == 0 || n > UBATCH {
-        return Err(Error::arg(
-            "tokens",
-            format!("batch of {n} tokens (1..={UBATCH})"),
-        ));
+        return Err(Error::arg("tokens", format!("batch of {n} tokens (1..={UBATCH})")));
     }
     let pos0 = cache.len;
     if pos0 + n > cache.n_ctx {
-        return Err(Error::ContextFull {
-            used: pos0 + n,
-            ctx: cache.n_ctx,
-        });
+        return Err(Error::ContextFull { used: pos0 + n, ctx: cache.n_ctx });
     }
     if let Some(&bad) = tokens.iter().find(|&&t| t as usize >= model.n_vocab) {
         return Err(Error::arg(
             "tokens",
-            format!(
-                "token id {bad} is outside the vocabulary of {}",
-                model.n_vocab
-            ),
+            format!("token id {bad} is outside the vocabulary of {}", model.n_vocab),
         ));
     }
     if cfg.arch == Arch::Gpt2 && pos0 + n > cfg.n_ctx_train {
-        return Err(Error::ContextFull {
-            used: pos0 + n,
-            ctx: cfg.n_ctx_train,
-        });
+        return Err(Error::ContextFull { used: pos0 + n, ctx: cfg.n_ctx_train });
     }
     cache.reserve(pos0 + n);
     let (d, kv_dim, hd) = (cfg.n_embd, cfg.kv_dim(), cfg.head_dim);
@@ -182,25 +224,20 @@ pub fn forward(
                 }
             }
         }
-        // append to the cache
-        let (kc, vc) = (&mut cache.k[li], &mut cache.v[li]);
-        for (dst, src) in kc[pos0 * kv_dim..(pos0 + n) * kv_dim].iter_mut().zip(&s.k) {
-            *dst = f16::from_f32(*src);
+        // append to the cache, then causal attention (output overwrites xb)
+        match &mut cache.store {
+            KvStore::F16 { k, v } => {
+                append(&mut k[li], &mut v[li], &s.k, &s.v, pos0 * kv_dim);
+                attention(cfg, &s.q, &k[li], &v[li], pos0, &mut s.xb);
+            }
+            KvStore::F32 { k, v } => {
+                append(&mut k[li], &mut v[li], &s.k, &s.v, pos0 * kv_dim);
+                attention(cfg, &s.q, &k[li], &v[li], pos0, &mut s.xb);
+            }
         }
-        for (dst, src) in vc[pos0 * kv_dim..(pos0 + n) * kv_dim].iter_mut().zip(&s.v) {
-            *dst = f16::from_f32(*src);
-        }
-        // causal attention, one task per token; output overwrites xb
-        attention(cfg, &s.q, kc, vc, pos0, &mut s.xb);
         {
             let inp = Input::new(&s.xb, n, d, &mut s.q8);
-            matmul(
-                &layer.attn_out.w,
-                layer.attn_out.b.as_deref(),
-                &inp,
-                &mut s.q,
-                &mut s.tmp,
-            );
+            matmul(&layer.attn_out.w, layer.attn_out.b.as_deref(), &inp, &mut s.q, &mut s.tmp);
         }
         add_assign(&mut s.x, &s.q);
 
@@ -240,25 +277,29 @@ pub fn forward(
         Logits::All => (0, n),
     };
     let xs = &s.x[first * d..(first + rows) * d];
-    norm(
-        cfg.arch,
-        xs,
-        &model.output_norm,
-        cfg.norm_eps,
-        &mut s.xb[..rows * d],
-    );
+    norm(cfg.arch, xs, &model.output_norm, cfg.norm_eps, &mut s.xb[..rows * d]);
     s.logits.resize(rows * model.n_vocab, 0.0);
     let inp = Input::new(&s.xb, rows, d, &mut s.q8);
     matmul(model.head(), None, &inp, &mut s.logits, &mut s.tmp);
     Ok(())
 }
 
-/// `out[t, h] = softmax(q[t,h]·K[0..=pos0+t, kvh] / √hd) · V[.., kvh]` with `kvh = h / group`.
-fn attention(
+fn append<T: KvElem>(kc: &mut [T], vc: &mut [T], k: &[f32], v: &[f32], at: usize) {
+    for (dst, src) in kc[at..at + k.len()].iter_mut().zip(k) {
+        *dst = T::store(*src);
+    }
+    for (dst, src) in vc[at..at + v.len()].iter_mut().zip(v) {
+        *dst = T::store(*src);
+    }
+}
+
+/// `out[t, h] = softmax(q[t,h]·K[0..=pos0+t, kvh] / √hd) · V[.., kvh]` with `kvh = h / group`
+/// (consecutive query heads share a KV head, as ggml broadcasts).
+fn attention<T: KvElem>(
     cfg: &crate::model::Config,
     q: &[f32],
-    kc: &[f16],
-    vc: &[f16],
+    kc: &[T],
+    vc: &[T],
     pos0: usize,
     out: &mut [f32],
 ) {
@@ -270,23 +311,27 @@ fn attention(
         let len = pos0 + t + 1;
         let mut scores = vec![0.0f32; len];
         let mut acc = vec![0.0f32; hd];
+        let mut qh = vec![0.0f32; hd];
         for h in 0..cfg.n_head {
-            let qh = &q[t * d + h * hd..t * d + (h + 1) * hd];
+            for (a, &b) in qh.iter_mut().zip(&q[t * d + h * hd..t * d + (h + 1) * hd]) {
+                *a = T::round_operand(b);
+            }
             let kvo = (h / group) * hd;
             for (p, sc) in scores.iter_mut().enumerate() {
                 let kr = &kc[p * kv_dim + kvo..p * kv_dim + kvo + hd];
                 let mut dot = 0.0f32;
                 for (a, b) in qh.iter().zip(kr) {
-                    dot += a * b.to_f32();
+                    dot += a * b.load();
                 }
                 *sc = dot * scale;
             }
             softmax(&mut scores);
             acc.iter_mut().for_each(|a| *a = 0.0);
             for (p, &w) in scores.iter().enumerate() {
+                let w = T::round_operand(w);
                 let vr = &vc[p * kv_dim + kvo..p * kv_dim + kvo + hd];
                 for (a, b) in acc.iter_mut().zip(vr) {
-                    *a += w * b.to_f32();
+                    *a += w * b.load();
                 }
             }
             o[h * hd..(h + 1) * hd].copy_from_slice(&acc);

@@ -26,12 +26,7 @@ impl<'a> Input<'a> {
         } else {
             q8_buf.clear();
         }
-        Input {
-            x,
-            n,
-            cols,
-            q8: q8_buf,
-        }
+        Input { x, n, cols, q8: q8_buf }
     }
 
     fn dot(&self, w: &Matrix, r: usize, t: usize) -> f32 {

@@ -11,9 +11,7 @@ pub use forward::{forward, KvCache, Logits, Scratch, UBATCH};
 #[cfg(not(target_arch = "wasm32"))]
 pub fn par_chunks(out: &mut [f32], chunk: usize, f: impl Fn(usize, &mut [f32]) + Sync + Send) {
     use rayon::prelude::*;
-    out.par_chunks_mut(chunk)
-        .enumerate()
-        .for_each(|(i, c)| f(i, c));
+    out.par_chunks_mut(chunk).enumerate().for_each(|(i, c)| f(i, c));
 }
 
 #[cfg(target_arch = "wasm32")]

@@ -54,18 +54,10 @@ const MAX_LAYERS: u64 = 1 << 10;
 const MAX_CTX: u64 = 1 << 20;
 
 fn get_u(m: &dyn Metadata, key: &str, max: u64) -> Result<usize> {
-    let v = m
-        .get(key)
-        .ok_or_else(|| Error::MissingKey { key: key.into() })?;
-    let n = v.as_u64().ok_or_else(|| Error::WrongType {
-        key: key.into(),
-        expected: "unsigned integer",
-    })?;
+    let v = m.get(key).ok_or_else(|| Error::MissingKey { key: key.into() })?;
+    let n = v.as_u64().ok_or_else(|| Error::WrongType { key: key.into(), expected: "unsigned integer" })?;
     if n == 0 || n > max {
-        return Err(Error::malformed(
-            format!("metadata '{key}'"),
-            format!("{n} is outside 1..={max}"),
-        ));
+        return Err(Error::malformed(format!("metadata '{key}'"), format!("{n} is outside 1..={max}")));
     }
     Ok(n as usize)
 }
@@ -75,10 +67,7 @@ fn get_f(m: &dyn Metadata, key: &str) -> Result<Option<f32>> {
         None => Ok(None),
         Some(v) => match v.as_f64() {
             Some(f) if f.is_finite() => Ok(Some(f as f32)),
-            _ => Err(Error::WrongType {
-                key: key.into(),
-                expected: "finite number",
-            }),
+            _ => Err(Error::WrongType { key: key.into(), expected: "finite number" }),
         },
     }
 }
@@ -87,14 +76,9 @@ impl Config {
     pub fn from_metadata(m: &dyn Metadata, rope_style: RopeStyle) -> Result<Config> {
         let arch_name = m
             .get("general.architecture")
-            .ok_or_else(|| Error::MissingKey {
-                key: "general.architecture".into(),
-            })?
+            .ok_or_else(|| Error::MissingKey { key: "general.architecture".into() })?
             .as_str()
-            .ok_or_else(|| Error::WrongType {
-                key: "general.architecture".into(),
-                expected: "string",
-            })?;
+            .ok_or_else(|| Error::WrongType { key: "general.architecture".into(), expected: "string" })?;
         let arch = match arch_name {
             "llama" => Arch::Llama,
             "gpt2" => Arch::Gpt2,
@@ -151,25 +135,18 @@ impl Config {
 
 /// Maps a Hugging Face `config.json` onto GGUF metadata keys so one reader serves both.
 pub fn hf_config_to_metadata(json: &serde_json::Value) -> Result<HashMap<String, Value>> {
-    let obj = json
-        .as_object()
-        .ok_or_else(|| Error::malformed("config.json", "not a JSON object"))?;
+    let obj = json.as_object().ok_or_else(|| Error::malformed("config.json", "not a JSON object"))?;
     let model_type = obj
         .get("model_type")
         .and_then(|v| v.as_str())
-        .ok_or_else(|| Error::MissingKey {
-            key: "config.json model_type".into(),
-        })?;
+        .ok_or_else(|| Error::MissingKey { key: "config.json model_type".into() })?;
     let mut m = HashMap::new();
     let arch = match model_type {
         "gpt2" => "gpt2",
         "llama" | "mistral" => "llama",
         other => return Err(Error::UnsupportedArchitecture(other.to_string())),
     };
-    m.insert(
-        "general.architecture".to_string(),
-        Value::String(arch.into()),
-    );
+    m.insert("general.architecture".to_string(), Value::String(arch.into()));
     let map: &[(&str, &str)] = if arch == "gpt2" {
         &[
             ("n_embd", "embedding_length"),
@@ -198,10 +175,7 @@ pub fn hf_config_to_metadata(json: &serde_json::Value) -> Result<HashMap<String,
                 m.insert(format!("{arch}.{gg}"), Value::U64(v.as_u64().unwrap_or(0)));
             }
             Some(v) if v.is_f64() => {
-                m.insert(
-                    format!("{arch}.{gg}"),
-                    Value::F64(v.as_f64().unwrap_or(f64::NAN)),
-                );
+                m.insert(format!("{arch}.{gg}"), Value::F64(v.as_f64().unwrap_or(f64::NAN)));
             }
             _ => {}
         }
@@ -211,10 +185,7 @@ pub fn hf_config_to_metadata(json: &serde_json::Value) -> Result<HashMap<String,
             m.insert("gpt2.feed_forward_length".into(), Value::U64(4 * n));
         }
     }
-    let tie = obj
-        .get("tie_word_embeddings")
-        .and_then(|v| v.as_bool())
-        .unwrap_or(arch == "gpt2");
+    let tie = obj.get("tie_word_embeddings").and_then(|v| v.as_bool()).unwrap_or(arch == "gpt2");
     m.insert("wisp.tie_word_embeddings".into(), Value::Bool(tie));
     if let Some(v) = obj.get("vocab_size").and_then(|v| v.as_u64()) {
         m.insert(format!("{arch}.vocab_size"), Value::U64(v));

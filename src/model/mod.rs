@@ -56,11 +56,7 @@ pub enum Attention {
 #[derive(Clone, Debug)]
 pub enum FeedForward {
     /// `down(silu(gate·x) ⊙ up·x)`
-    SwiGlu {
-        gate: Linear,
-        up: Linear,
-        down: Linear,
-    },
+    SwiGlu { gate: Linear, up: Linear, down: Linear },
     /// `down(gelu_tanh(up·x))`
     Gelu { up: Linear, down: Linear },
 }
@@ -186,37 +182,20 @@ impl Loader<'_> {
     fn matrix(&mut self, gguf: &str, rows: usize, cols: usize) -> Result<Matrix> {
         let t = self.tensor(gguf, &[cols, rows])?;
         if cols % t.ty.block_size() != 0 {
-            return Err(Error::malformed(
-                format!("tensor '{gguf}'"),
-                "row is not whole blocks",
-            ));
+            return Err(Error::malformed(format!("tensor '{gguf}'"), "row is not whole blocks"));
         }
-        Ok(Matrix {
-            name: t.name,
-            ty: t.ty,
-            rows,
-            cols,
-            data: t.data,
-        })
+        Ok(Matrix { name: t.name, ty: t.ty, rows, cols, data: t.data })
     }
 
     fn linear(&mut self, prefix: &str, rows: usize, cols: usize, bias: bool) -> Result<Linear> {
         let w = self.matrix(&format!("{prefix}.weight"), rows, cols)?;
-        let b = if bias {
-            Some(self.vector(&format!("{prefix}.bias"), rows)?)
-        } else {
-            None
-        };
+        let b = if bias { Some(self.vector(&format!("{prefix}.bias"), rows)?) } else { None };
         Ok(Linear { w, b })
     }
 
     fn norm(&mut self, prefix: &str, n: usize, bias: bool) -> Result<Norm> {
         let w = self.vector(&format!("{prefix}.weight"), n)?;
-        let b = if bias {
-            Some(self.vector(&format!("{prefix}.bias"), n)?)
-        } else {
-            None
-        };
+        let b = if bias { Some(self.vector(&format!("{prefix}.bias"), n)?) } else { None };
         Ok(Norm { w, b })
     }
 }
@@ -229,10 +208,7 @@ impl Model {
             Naming::HuggingFace => RopeStyle::Neox,
         };
         let cfg = Config::from_metadata(src.metadata(), rope_style)?;
-        let tied_hint = src
-            .metadata()
-            .get("wisp.tie_word_embeddings")
-            .and_then(|v| v.as_bool());
+        let tied_hint = src.metadata().get("wisp.tie_word_embeddings").and_then(|v| v.as_bool());
         let arch = cfg.arch;
         let mut l = Loader { src, arch };
         let (n_embd, kv_dim, n_ff) = (cfg.n_embd, cfg.kv_dim(), cfg.n_ff);
@@ -240,20 +216,14 @@ impl Model {
 
         // the vocabulary size comes from the embedding itself
         let (emb_name, _) = l.resolve("token_embd.weight");
-        let emb_dims = l
-            .src
-            .dims(&emb_name)
-            .ok_or(Error::MissingTensor { name: emb_name })?;
+        let emb_dims = l.src.dims(&emb_name).ok_or(Error::MissingTensor { name: emb_name })?;
         let n_vocab = emb_dims.iter().product::<usize>() / n_embd;
         if n_vocab == 0 {
             return Err(Error::malformed("token_embd.weight", "empty vocabulary"));
         }
         let tok_embd = l.matrix("token_embd.weight", n_vocab, n_embd)?;
-        let pos_embd = if gpt2 {
-            Some(l.matrix("position_embd.weight", cfg.n_ctx_train, n_embd)?)
-        } else {
-            None
-        };
+        let pos_embd =
+            if gpt2 { Some(l.matrix("position_embd.weight", cfg.n_ctx_train, n_embd)?) } else { None };
 
         let mut layers = Vec::with_capacity(cfg.n_layer);
         for i in 0..cfg.n_layer {
@@ -282,13 +252,7 @@ impl Model {
                     down: l.linear(&p("ffn_down"), n_embd, n_ff, false)?,
                 }
             };
-            layers.push(Layer {
-                attn_norm,
-                attn,
-                attn_out,
-                ffn_norm,
-                ffn,
-            });
+            layers.push(Layer { attn_norm, attn, attn_out, ffn_norm, ffn });
         }
         let output_norm = l.norm("output_norm", n_embd, gpt2)?;
         let output = if l.has("output.weight") && tied_hint != Some(true) {
@@ -296,15 +260,7 @@ impl Model {
         } else {
             None
         };
-        Ok(Model {
-            cfg,
-            n_vocab,
-            tok_embd,
-            pos_embd,
-            layers,
-            output_norm,
-            output,
-        })
+        Ok(Model { cfg, n_vocab, tok_embd, pos_embd, layers, output_norm, output })
     }
 
     /// The matrix producing logits.
