@@ -165,11 +165,22 @@ impl<'a> Cursor<'a> {
         let known = self.file_len.unwrap_or(MAX_HEADER_BYTES);
         known.saturating_sub(self.pos as u64)
     }
+    /// Checks that `need` more bytes can exist before anything is allocated for them: beyond the
+    /// header cap it is a limit, beyond a known file end the file is truncated.
+    fn check_room(&self, need: u64, what: &dyn Fn() -> String) -> Result<()> {
+        if need > MAX_HEADER_BYTES {
+            return Err(Error::limit(what(), need, MAX_HEADER_BYTES));
+        }
+        if need > self.remaining_bound() {
+            let start = self.pos as u64;
+            let len = self.file_len.unwrap_or(MAX_HEADER_BYTES);
+            return Err(Error::Truncated { what: what(), start, end: start + need, len });
+        }
+        Ok(())
+    }
     fn string(&mut self, what: &dyn Fn() -> String) -> Result<String> {
         let n = self.u64(what)?;
-        if n > self.remaining_bound() {
-            return Err(Error::limit(format!("{} (string length)", what()), n, self.remaining_bound()));
-        }
+        self.check_room(n, &|| format!("{} (string length)", what()))?;
         let b = self.take(n, what)?;
         String::from_utf8(b.to_vec()).map_err(|_| Error::malformed(what(), "string is not valid UTF-8"))
     }
@@ -206,10 +217,7 @@ impl<'a> Cursor<'a> {
                     4..=6 => 4,
                     _ => 8,
                 };
-                let cap = self.remaining_bound() / min;
-                if n > cap {
-                    return Err(Error::limit(format!("{} array length", w()), n, cap));
-                }
+                self.check_room(n.saturating_mul(min), &|| format!("{} array length {n}", w()))?;
                 let mut v = Vec::with_capacity(n as usize);
                 for _ in 0..n {
                     v.push(self.value(ety, key, depth + 1)?);

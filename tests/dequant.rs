@@ -11,8 +11,10 @@ fn every_type_matches_gguf_py_exactly() {
     for case in f["cases"].as_array().unwrap() {
         let ty = GgmlType::from_id(case["type_id"].as_u64().unwrap() as u32).unwrap();
         let hex = case["bytes"].as_str().unwrap();
-        let bytes: Vec<u8> = (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap()).collect();
-        let want: Vec<u32> = case["f32_bits"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as u32).collect();
+        let bytes: Vec<u8> =
+            (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap()).collect();
+        let want: Vec<u32> =
+            case["f32_bits"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as u32).collect();
         let mut got = vec![0.0f32; want.len()];
         assert_eq!(bytes.len() / ty.type_size() * ty.block_size(), want.len());
         dequantize(ty, &bytes, &mut got);

