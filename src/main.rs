@@ -110,19 +110,16 @@ fn load(path: &Path, ctx: usize) -> Result<Engine> {
 
 fn setup_threads(args: &Args) -> Result<usize> {
     let n: usize = args.num("--threads", 0)?;
-    if n > 0 {
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(n)
-            .build_global()
-            .map_err(|e| Error::Other(format!("thread pool: {e}")))?;
+    if !wisp::cpu::set_threads(n) {
+        return Err(Error::Other(format!("could not start a pool of {n} threads")));
     }
-    Ok(rayon::current_num_threads())
+    Ok(wisp::cpu::install(rayon::current_num_threads))
 }
 
 fn check_backend(args: &Args) -> Result<()> {
     match args.get("--backend").unwrap_or("auto") {
         "cpu" | "auto" => {
-            eprintln!("wisp: backend cpu ({} threads)", rayon::current_num_threads());
+            eprintln!("wisp: backend cpu ({} threads)", wisp::cpu::install(rayon::current_num_threads));
             Ok(())
         }
         "gpu" => {

