@@ -348,6 +348,9 @@ impl Engine {
             }
         }
         self.reset();
+        if count == 0 {
+            return Err(Error::arg("ctx", format!("{ctx} leaves no token to score")));
+        }
         Ok(((nll / count as f64).exp(), count))
     }
 }
