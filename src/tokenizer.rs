@@ -211,7 +211,7 @@ impl Tokenizer {
         let find = |s: &str| hf.token_to_id(s);
         let eos = find("<|endoftext|>").or_else(|| find("</s>"));
         let bos = find("<s>").or(eos);
-        Ok(Tokenizer::assemble(hf.clone(), &tokens, control, bos, eos))
+        Ok(Tokenizer::assemble(hf, &tokens, control, bos, eos))
     }
 
     /// Builds GPT-2's tokenizer from `vocab.json` (or `encoder.json`) and `merges.txt` (`vocab.bpe`).

@@ -9,7 +9,7 @@ use super::ops::{add_assign, gelu_tanh, layer_norm, rms_norm, rope, silu, softma
 use super::par_chunks;
 use crate::error::{Error, Result};
 use crate::model::{Arch, Attention, FeedForward, Model, Norm};
-use crate::quant::{dequantize, BlockQ8};
+use crate::quant::{dequantize, BlockQ8, GgmlType};
 use half::f16;
 
 /// Tokens per forward call; longer prompts are processed in chunks of this size.
@@ -76,7 +76,7 @@ impl KvCache {
     /// f16 for quantized models (as llama.cpp), f32 when the weights are float.
     pub fn new(model: &Model, n_ctx: usize) -> KvCache {
         let n = model.cfg.n_layer;
-        let store = if model.head().ty.is_quantized() || model.quantization() != "F32" {
+        let store = if model.head().ty.is_quantized() || model.weight_type() != GgmlType::F32 {
             KvStore::F16 { k: vec![Vec::new(); n], v: vec![Vec::new(); n] }
         } else {
             KvStore::F32 { k: vec![Vec::new(); n], v: vec![Vec::new(); n] }
@@ -185,9 +185,10 @@ pub fn forward(
         let xr = &mut s.x[t * d..(t + 1) * d];
         dequantize(model.tok_embd.ty, model.tok_embd.row(tok as usize), xr);
         if let Some(pe) = &model.pos_embd {
-            let mut p = vec![0.0; d];
-            dequantize(pe.ty, pe.row(pos0 + t), &mut p);
-            add_assign(xr, &p);
+            // xb is free until the first norm
+            let p = &mut s.xb[t * d..(t + 1) * d];
+            dequantize(pe.ty, pe.row(pos0 + t), p);
+            add_assign(xr, p);
         }
     }
 

@@ -288,11 +288,13 @@ impl Model {
         n
     }
 
-    /// The predominant weight type, for `info`.
+    /// The predominant weight type (that of the layers' projections).
+    pub fn weight_type(&self) -> GgmlType {
+        self.layers.first().map_or(self.tok_embd.ty, |l| l.attn_out.w.ty)
+    }
+
+    /// The predominant weight type's name, for `info`.
     pub fn quantization(&self) -> &'static str {
-        match &self.layers.first().map(|l| &l.attn_out.w) {
-            Some(m) => m.ty.name(),
-            None => self.tok_embd.ty.name(),
-        }
+        self.weight_type().name()
     }
 }
