@@ -9,17 +9,20 @@ use wisp::safetensors::SafetensorsSource;
 use wisp::sampling::SamplingParams;
 use wisp::tokenizer::Tokenizer;
 use wisp::weights::GgufSource;
+use wisp::cpu::Numerics;
 use wisp::{Engine, Error, GenerateOptions, Result};
 
 const USAGE: &str = "usage:
   wisp generate [--model PATH] --prompt TEXT [--chat] [--max-tokens N] [--temperature T] [--top-k K]
                 [--top-p P] [--min-p P] [--repeat-penalty R] [--seed S] [--stop STR]... [--ctx N]
-                [--threads N] [--backend cpu|gpu] [--json]
+                [--threads N] [--backend cpu|gpu] [--numerics exact|llamacpp] [--json]
   wisp chat [--model PATH] [--system TEXT] [--max-tokens N] [--temperature T] [--seed S]
   wisp perplexity [--model PATH] --file TEXT --ctx N [--half] [--backend cpu|gpu] [--json]
   wisp bench [--model PATH] [--threads N] [--backend cpu|gpu] [--json]
   wisp tokenize [--model PATH] --text TEXT
   wisp fetch                      (downloads the default model, prints its path)
+--numerics llamacpp rounds as llama.cpp's CPU path does (int8 activations): faster, and the
+same tokens as llama.cpp; the default, exact, computes the quantized model in f32 (as the GPU does).
 With no --model the default model (SmolLM2-135M-Instruct Q4_1) is used, fetched if needed.";
 
 /// Parsed `--flag value` options; flags without values are booleans.
@@ -108,18 +111,30 @@ fn load(path: &Path, ctx: usize) -> Result<Engine> {
     }
 }
 
+/// [`load`] with the `--ctx` and `--numerics` options applied.
+fn load_engine(args: &Args, default_ctx: usize) -> Result<Engine> {
+    let numerics = match args.get("--numerics") {
+        None => Numerics::default(),
+        Some(s) => Numerics::parse(s)
+            .ok_or_else(|| Error::arg("--numerics", format!("'{s}' (expected exact or llamacpp)")))?,
+    };
+    let mut engine = load(&model_path(args)?, args.num("--ctx", default_ctx)?)?;
+    engine.set_numerics(numerics);
+    Ok(engine)
+}
+
 fn setup_threads(args: &Args) -> Result<usize> {
     let n: usize = args.num("--threads", 0)?;
     if !wisp::cpu::set_threads(n) {
         return Err(Error::Other(format!("could not start a pool of {n} threads")));
     }
-    Ok(wisp::cpu::install(rayon::current_num_threads))
+    Ok(wisp::cpu::threads())
 }
 
 fn check_backend(args: &Args) -> Result<()> {
     match args.get("--backend").unwrap_or("auto") {
         "cpu" | "auto" => {
-            eprintln!("wisp: backend cpu ({} threads)", wisp::cpu::install(rayon::current_num_threads));
+            eprintln!("wisp: backend cpu ({} threads)", wisp::cpu::threads());
             Ok(())
         }
         "gpu" => {
@@ -165,6 +180,7 @@ fn cmd_generate(args: &Args) -> Result<()> {
         "--ctx",
         "--threads",
         "--backend",
+        "--numerics",
         "--json",
         "--ignore-eos",
     ])?;
@@ -181,7 +197,7 @@ fn cmd_generate(args: &Args) -> Result<()> {
         stop: args.all("--stop"),
         ignore_eog: args.flag("--ignore-eos"),
     };
-    let mut engine = load(&model_path(args)?, args.num("--ctx", 0)?)?;
+    let mut engine = load_engine(args, 0)?;
     let json_out = args.flag("--json");
     let mut out = std::io::stdout();
     let mut print = |s: &str, _t: u32| {
@@ -227,11 +243,12 @@ fn cmd_chat(args: &Args) -> Result<()> {
         "--ctx",
         "--threads",
         "--backend",
+        "--numerics",
         "--repeat-penalty",
     ])?;
     setup_threads(args)?;
     check_backend(args)?;
-    let mut engine = load(&model_path(args)?, args.num("--ctx", 0)?)?;
+    let mut engine = load_engine(args, 0)?;
     let opts = GenerateOptions {
         max_tokens: args.num("--max-tokens", 512)?,
         sampling: sampling(args)?,
@@ -279,7 +296,7 @@ fn cmd_chat(args: &Args) -> Result<()> {
 }
 
 fn cmd_perplexity(args: &Args) -> Result<()> {
-    args.check_known(&["--model", "--file", "--ctx", "--half", "--backend", "--json", "--threads"])?;
+    args.check_known(&["--model", "--file", "--ctx", "--half", "--backend", "--json", "--threads", "--numerics"])?;
     setup_threads(args)?;
     check_backend(args)?;
     let file = args.get("--file").ok_or_else(|| Error::arg("--file", "is required"))?;
@@ -289,7 +306,7 @@ fn cmd_perplexity(args: &Args) -> Result<()> {
         .parse()
         .map_err(|_| Error::arg("--ctx", "is not a number"))?;
     let text = std::fs::read_to_string(file).map_err(|e| Error::io(file, e))?;
-    let mut engine = load(&model_path(args)?, ctx)?;
+    let mut engine = load_engine(args, ctx)?;
     let ids = engine.tokenizer.encode(&text, false)?;
     let (ppl, n) = engine.perplexity(&ids, ctx, args.flag("--half"))?;
     if args.flag("--json") {
@@ -311,10 +328,10 @@ fn peak_rss_mb() -> f64 {
 }
 
 fn cmd_bench(args: &Args) -> Result<()> {
-    args.check_known(&["--model", "--threads", "--backend", "--json", "--ctx"])?;
+    args.check_known(&["--model", "--threads", "--backend", "--json", "--ctx", "--numerics"])?;
     let threads = setup_threads(args)?;
     check_backend(args)?;
-    let mut engine = load(&model_path(args)?, args.num("--ctx", 512)?)?;
+    let mut engine = load_engine(args, 512)?;
     // a fixed 128-token prompt (repeated if the tokenizer makes it shorter), 128 greedy tokens
     let text = include_str!("../benches/bench_prompt.txt");
     let mut ids = engine.tokenizer.encode(text, false)?;

@@ -6,7 +6,7 @@
 //! `performance.now()` in the browser), since wasm has no std clock.
 
 use crate::chat::{ChatTemplate, Message};
-use crate::cpu::{forward, KvCache, Logits, Scratch, UBATCH};
+use crate::cpu::{forward, KvCache, Logits, Numerics, Scratch, UBATCH};
 use crate::error::{Error, Result};
 use crate::model::Model;
 use crate::sampling::{Sampler, SamplingParams, StreamDecoder};
@@ -83,6 +83,7 @@ pub struct Engine {
     scratch: Scratch,
     /// Tokens whose keys/values are in `cache`, in order.
     tokens: Vec<u32>,
+    numerics: Numerics,
     clock: fn() -> f64,
 }
 
@@ -128,6 +129,7 @@ impl Engine {
             cache,
             scratch: Scratch::default(),
             tokens: Vec::new(),
+            numerics: Numerics::default(),
             clock: native_clock,
         })
     }
@@ -140,6 +142,19 @@ impl Engine {
     pub fn from_gguf(mut src: GgufSource, n_ctx: usize) -> Result<Engine> {
         let tok = Tokenizer::from_gguf(&src.header)?;
         Engine::new(&mut src, tok, n_ctx)
+    }
+
+    /// Chooses the CPU path's rounding (see [`Numerics`]); the cached conversation is dropped,
+    /// since its keys and values were computed with the previous choice.
+    pub fn set_numerics(&mut self, numerics: Numerics) {
+        if numerics != self.numerics {
+            self.numerics = numerics;
+            self.reset();
+        }
+    }
+
+    pub fn numerics(&self) -> Numerics {
+        self.numerics
     }
 
     /// Sets the time source (seconds, monotonic).
@@ -188,8 +203,8 @@ impl Engine {
         for (i, chunk) in ids.chunks(UBATCH).enumerate() {
             let last = (i + 1) * UBATCH >= ids.len();
             let which = if last && logits { Logits::Last } else { Logits::None };
-            let (model, cache, scratch) = (&self.model, &mut self.cache, &mut self.scratch);
-            crate::cpu::install(|| forward(model, cache, scratch, chunk, which))?;
+            let (model, cache, scratch, numerics) = (&self.model, &mut self.cache, &mut self.scratch, self.numerics);
+            forward(model, cache, scratch, chunk, which, numerics)?;
             self.tokens.extend_from_slice(chunk);
         }
         Ok(())
@@ -331,8 +346,8 @@ impl Engine {
                 }
             }
             for (ci, chunk) in window.chunks(UBATCH).enumerate() {
-                let (model, cache, scratch) = (&self.model, &mut self.cache, &mut self.scratch);
-                crate::cpu::install(|| forward(model, cache, scratch, chunk, Logits::All))?;
+                let (model, cache, scratch, numerics) = (&self.model, &mut self.cache, &mut self.scratch, self.numerics);
+                forward(model, cache, scratch, chunk, Logits::All, numerics)?;
                 self.tokens.extend_from_slice(chunk);
                 for (r, row) in self.scratch.logits.chunks_exact(n_vocab).take(chunk.len()).enumerate() {
                     let pos = ci * UBATCH + r;

@@ -12,13 +12,9 @@ fn wisp(args: &[&str]) -> (bool, String, String) {
     )
 }
 
-/// The acceptance prompt. With llama.cpp's numerics (int8 activations) the greedy answer is
-/// llama.cpp's own, which for this Q4_1 file is not "Paris" (llama.cpp prefers "L'" over "The"
-/// by 0.35 at the first step); the CLI must reproduce llama.cpp's greedy ids for it.
-#[test]
-fn chat_greedy_equals_llamacpp_with_the_json_contract() {
+fn ask(extra: &[&str]) -> (serde_json::Value, String) {
     let model = common::default_model();
-    let (ok, out, err) = wisp(&[
+    let mut args = vec![
         "generate",
         "--model",
         model.to_str().unwrap(),
@@ -30,20 +26,39 @@ fn chat_greedy_equals_llamacpp_with_the_json_contract() {
         "--max-tokens",
         "32",
         "--json",
-    ]);
+    ];
+    args.extend_from_slice(extra);
+    let (ok, out, err) = wisp(&args);
     assert!(ok, "{err}");
     let j: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
     for key in ["prompt_ids", "ids", "text", "prefill_tok_s", "decode_tok_s"] {
         assert!(j.get(key).is_some(), "missing {key} in {out}");
     }
+    assert!(err.contains("backend cpu"), "backend named on stderr: {err}");
+    (j, out)
+}
+
+/// The acceptance prompt, with the default (exact) numerics: the README's run command.
+#[test]
+fn chat_answers_paris() {
+    let (j, out) = ask(&[]);
+    let f = common::read_json("llamacpp_smollm2.json");
+    assert_eq!(common::ids(&j["prompt_ids"]), common::ids(&f["greedy"][0]["prompt_ids"]));
+    assert!(j["text"].as_str().unwrap().contains("Paris"), "{out}");
+}
+
+/// With llama.cpp's numerics the greedy answer is llama.cpp's own, which for this Q4_1 file is
+/// not "Paris" (llama.cpp prefers "L'" over "The" by 0.35 at the first step); the CLI must
+/// reproduce llama.cpp's greedy ids for it.
+#[test]
+fn chat_greedy_equals_llamacpp_with_llamacpp_numerics() {
+    let (j, out) = ask(&["--numerics", "llamacpp"]);
     let f = common::read_json("llamacpp_smollm2.json");
     let chat = &f["greedy"][0];
-    assert_eq!(common::ids(&j["prompt_ids"]), common::ids(&chat["prompt_ids"]));
     let want: Vec<u32> =
         chat["steps"].as_array().unwrap().iter().map(|s| s["token"].as_u64().unwrap() as u32).collect();
     let got = common::ids(&j["ids"]);
     assert_eq!(got[..], want[..got.len()], "{out}");
-    assert!(err.contains("backend cpu"), "backend named on stderr: {err}");
 }
 
 #[test]

@@ -4,7 +4,15 @@ mod common;
 use common::*;
 use wisp::chat::Message;
 use wisp::sampling::{argmax, SamplingParams};
+use wisp::cpu::Numerics;
 use wisp::GenerateOptions;
+
+/// The default model with llama.cpp's rounding (int8 activations, f16 attention operands).
+fn engine(ctx: usize) -> wisp::Engine {
+    let mut e = common::engine(ctx);
+    e.set_numerics(Numerics::LlamaCpp);
+    e
+}
 
 /// Our logits vs llama.cpp's at its top-32 ids, with llama.cpp's tokens fed in. Both quantize
 /// activations to int8 per 32-block and round Q and the softmax weights to f16 in attention; what

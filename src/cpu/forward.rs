@@ -6,7 +6,7 @@
 
 use super::matmul::{matmul, Input};
 use super::ops::{add_assign, gelu_tanh, layer_norm, rms_norm, rope, silu, softmax};
-use super::par_chunks;
+use super::{par_chunks, Numerics};
 use crate::error::{Error, Result};
 use crate::model::{Arch, Attention, FeedForward, Model, Norm};
 use crate::quant::{dequantize, BlockQ8, GgmlType};
@@ -151,6 +151,7 @@ pub fn forward(
     s: &mut Scratch,
     tokens: &[u32],
     which: Logits,
+    numerics: Numerics,
 ) -> Result<()> {
     let cfg = &model.cfg;
     let n = tokens.len();
@@ -196,7 +197,7 @@ pub fn forward(
         // attention block
         norm(cfg.arch, &s.x, &layer.attn_norm, cfg.norm_eps, &mut s.xb);
         {
-            let inp = Input::new(&s.xb, n, d, &mut s.q8);
+            let inp = Input::new(&s.xb, n, d, numerics, &mut s.q8);
             match &layer.attn {
                 Attention::Separate { q, k, v } => {
                     matmul(&q.w, q.b.as_deref(), &inp, &mut s.q, &mut s.tmp);
@@ -229,15 +230,15 @@ pub fn forward(
         match &mut cache.store {
             KvStore::F16 { k, v } => {
                 append(&mut k[li], &mut v[li], &s.k, &s.v, pos0 * kv_dim);
-                attention(cfg, &s.q, &k[li], &v[li], pos0, &mut s.xb);
+                attention(cfg, &s.q, &k[li], &v[li], pos0, numerics, &mut s.xb);
             }
             KvStore::F32 { k, v } => {
                 append(&mut k[li], &mut v[li], &s.k, &s.v, pos0 * kv_dim);
-                attention(cfg, &s.q, &k[li], &v[li], pos0, &mut s.xb);
+                attention(cfg, &s.q, &k[li], &v[li], pos0, numerics, &mut s.xb);
             }
         }
         {
-            let inp = Input::new(&s.xb, n, d, &mut s.q8);
+            let inp = Input::new(&s.xb, n, d, numerics, &mut s.q8);
             matmul(&layer.attn_out.w, layer.attn_out.b.as_deref(), &inp, &mut s.q, &mut s.tmp);
         }
         add_assign(&mut s.x, &s.q);
@@ -245,7 +246,7 @@ pub fn forward(
         // feed-forward block
         norm(cfg.arch, &s.x, &layer.ffn_norm, cfg.norm_eps, &mut s.xb);
         let down = {
-            let inp = Input::new(&s.xb, n, d, &mut s.q8);
+            let inp = Input::new(&s.xb, n, d, numerics, &mut s.q8);
             match &layer.ffn {
                 FeedForward::SwiGlu { gate, up, down } => {
                     matmul(&gate.w, gate.b.as_deref(), &inp, &mut s.hb, &mut s.tmp);
@@ -265,7 +266,7 @@ pub fn forward(
             }
         };
         {
-            let inp = Input::new(&s.hb, n, cfg.n_ff, &mut s.q8);
+            let inp = Input::new(&s.hb, n, cfg.n_ff, numerics, &mut s.q8);
             matmul(&down.w, down.b.as_deref(), &inp, &mut s.q, &mut s.tmp);
         }
         add_assign(&mut s.x, &s.q);
@@ -280,7 +281,7 @@ pub fn forward(
     let xs = &s.x[first * d..(first + rows) * d];
     norm(cfg.arch, xs, &model.output_norm, cfg.norm_eps, &mut s.xb[..rows * d]);
     s.logits.resize(rows * model.n_vocab, 0.0);
-    let inp = Input::new(&s.xb, rows, d, &mut s.q8);
+    let inp = Input::new(&s.xb, rows, d, numerics, &mut s.q8);
     matmul(model.head(), None, &inp, &mut s.logits, &mut s.tmp);
     Ok(())
 }
@@ -302,40 +303,41 @@ fn attention<T: KvElem>(
     kc: &[T],
     vc: &[T],
     pos0: usize,
+    numerics: Numerics,
     out: &mut [f32],
 ) {
+    // llama.cpp's flash attention rounds the query and the softmax weights to the cache type
+    let round = |x: f32| if numerics == Numerics::LlamaCpp { T::round_operand(x) } else { x };
     let (d, kv_dim, hd) = (cfg.n_embd, cfg.kv_dim(), cfg.head_dim);
     let group = cfg.n_head / cfg.n_head_kv;
     let scale = 1.0 / (hd as f32).sqrt();
     let n = out.len() / d;
-    par_chunks(&mut out[..n * d], d, |t, o| {
+    // one task per (token, head): decode has a single token, so heads are the parallelism
+    par_chunks(&mut out[..n * d], hd, |i, o| {
+        let (t, h) = (i / cfg.n_head, i % cfg.n_head);
         let len = pos0 + t + 1;
         let mut scores = vec![0.0f32; len];
-        let mut acc = vec![0.0f32; hd];
         let mut qh = vec![0.0f32; hd];
-        for h in 0..cfg.n_head {
-            for (a, &b) in qh.iter_mut().zip(&q[t * d + h * hd..t * d + (h + 1) * hd]) {
-                *a = T::round_operand(b);
+        for (a, &b) in qh.iter_mut().zip(&q[t * d + h * hd..t * d + (h + 1) * hd]) {
+            *a = round(b);
+        }
+        let kvo = (h / group) * hd;
+        for (p, sc) in scores.iter_mut().enumerate() {
+            let kr = &kc[p * kv_dim + kvo..p * kv_dim + kvo + hd];
+            let mut dot = 0.0f32;
+            for (a, b) in qh.iter().zip(kr) {
+                dot += a * b.load();
             }
-            let kvo = (h / group) * hd;
-            for (p, sc) in scores.iter_mut().enumerate() {
-                let kr = &kc[p * kv_dim + kvo..p * kv_dim + kvo + hd];
-                let mut dot = 0.0f32;
-                for (a, b) in qh.iter().zip(kr) {
-                    dot += a * b.load();
-                }
-                *sc = dot * scale;
+            *sc = dot * scale;
+        }
+        softmax(&mut scores);
+        o.iter_mut().for_each(|a| *a = 0.0);
+        for (p, &w) in scores.iter().enumerate() {
+            let w = round(w);
+            let vr = &vc[p * kv_dim + kvo..p * kv_dim + kvo + hd];
+            for (a, b) in o.iter_mut().zip(vr) {
+                *a += w * b.load();
             }
-            softmax(&mut scores);
-            acc.iter_mut().for_each(|a| *a = 0.0);
-            for (p, &w) in scores.iter().enumerate() {
-                let w = T::round_operand(w);
-                let vr = &vc[p * kv_dim + kvo..p * kv_dim + kvo + hd];
-                for (a, b) in acc.iter_mut().zip(vr) {
-                    *a += w * b.load();
-                }
-            }
-            o[h * hd..(h + 1) * hd].copy_from_slice(&acc);
         }
     });
 }

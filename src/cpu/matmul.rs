@@ -1,11 +1,13 @@
 //! `out[t, r] = Σ_c W[r, c] · x[t, c]` for a batch of `n` token rows, straight from the file's
-//! blocks. Quantized weights meet int8-quantized activations (quantized once per input and shared
-//! by the projections that read it); float weights meet f32 activations.
+//! blocks. With [`Numerics::LlamaCpp`] quantized weights meet int8-quantized activations (quantized
+//! once per input and shared by the projections that read it); otherwise every weight meets the
+//! f32 activations, block by block, with a fixed summation order (the same natively and in wasm,
+//! at any thread count).
 //!
-//! Parallelism: rows of `W` are split into chunks across threads (rayon natively, one thread on
-//! wasm); each chunk computes every token so a weight row is read from memory once per batch.
+//! Parallelism: rows of `W` are split into chunks across threads (the CPU path's pool
+//! natively, one thread on wasm); each chunk computes every token so a weight row is read from memory once per batch.
 
-use super::{par_chunks, threads};
+use super::{par_chunks, threads, Numerics};
 use crate::model::Matrix;
 use crate::quant::{quantize_q8, vec_dot_f32, vec_dot_q8, BlockQ8, QK};
 
@@ -18,9 +20,16 @@ pub struct Input<'a> {
 }
 
 impl<'a> Input<'a> {
-    /// Quantizes `x` into `q8_buf` (resized as needed) when the width allows.
-    pub fn new(x: &'a [f32], n: usize, cols: usize, q8_buf: &'a mut Vec<BlockQ8>) -> Input<'a> {
-        if cols.is_multiple_of(QK) {
+    /// Quantizes `x` into `q8_buf` (resized as needed) for [`Numerics::LlamaCpp`] when the
+    /// width allows.
+    pub fn new(
+        x: &'a [f32],
+        n: usize,
+        cols: usize,
+        numerics: Numerics,
+        q8_buf: &'a mut Vec<BlockQ8>,
+    ) -> Input<'a> {
+        if numerics == Numerics::LlamaCpp && cols.is_multiple_of(QK) {
             q8_buf.resize(n * cols / QK, BlockQ8::default());
             quantize_q8(&x[..n * cols], q8_buf);
         } else {
@@ -31,7 +40,7 @@ impl<'a> Input<'a> {
 
     fn dot(&self, w: &Matrix, r: usize, t: usize) -> f32 {
         let row = w.row(r);
-        if w.ty.is_quantized() {
+        if w.ty.is_quantized() && !self.q8.is_empty() {
             let bpr = self.cols / QK;
             vec_dot_q8(w.ty, row, &self.q8[t * bpr..(t + 1) * bpr])
         } else {
@@ -40,7 +49,7 @@ impl<'a> Input<'a> {
     }
 }
 
-const CHUNKS_PER_THREAD: usize = 1;
+const CHUNKS_PER_THREAD: usize = 4;
 
 /// `out` (`[n, w.rows]`) = `x · Wᵀ (+ bias)`. `tmp` is scratch of at least `n · w.rows`.
 pub fn matmul(w: &Matrix, bias: Option<&[f32]>, x: &Input, out: &mut [f32], tmp: &mut Vec<f32>) {

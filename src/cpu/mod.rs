@@ -1,5 +1,5 @@
 //! The plain-Rust CPU path: the specification every GPU kernel is tested against, and the backend
-//! that runs where there is no GPU (natively multithreaded with rayon, single-threaded in wasm).
+//! that runs where there is no GPU (natively multithreaded on a small spinning pool, single-threaded in wasm).
 
 pub mod forward;
 pub mod matmul;
@@ -7,52 +7,100 @@ pub mod ops;
 
 pub use forward::{forward, KvCache, Logits, Scratch, UBATCH};
 
+/// How the CPU path rounds what it computes. Both keep the weights as stored and the KV cache in
+/// f16 (f32 for float models); they differ in the activations the weights meet.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Numerics {
+    /// f32 activations against the weights' exact values: the quantized model evaluated as
+    /// written, and what the GPU kernels compute. The default.
+    #[default]
+    Exact,
+    /// llama.cpp's CPU rounding: activations quantized to Q8_1 for integer dot products, and the
+    /// query and softmax weights rounded to f16 in attention. Faster; reproduces llama.cpp's
+    /// tokens up to near-ties. Float models compute as `Exact`.
+    LlamaCpp,
+}
+
+impl Numerics {
+    pub fn parse(s: &str) -> Option<Numerics> {
+        match s {
+            "exact" => Some(Numerics::Exact),
+            "llamacpp" => Some(Numerics::LlamaCpp),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Numerics::Exact => "exact",
+            Numerics::LlamaCpp => "llamacpp",
+        }
+    }
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+mod pool;
+
 /// Runs `f(index, chunk)` over `chunk`-sized pieces of `out`, in parallel where threads exist.
 #[cfg(not(target_arch = "wasm32"))]
-pub fn par_chunks(out: &mut [f32], chunk: usize, f: impl Fn(usize, &mut [f32]) + Sync + Send) {
-    use rayon::prelude::*;
-    out.par_chunks_mut(chunk).enumerate().for_each(|(i, c)| f(i, c));
+pub fn par_chunks(out: &mut [f32], chunk: usize, f: impl Fn(usize, &mut [f32]) + Sync) {
+    struct Base(*mut f32);
+    // SAFETY: tasks write disjoint ranges of `out`, which outlives the call.
+    unsafe impl Sync for Base {}
+    impl Base {
+        fn at(&self, i: usize) -> *mut f32 {
+            self.0.wrapping_add(i)
+        }
+    }
+    let (len, chunk) = (out.len(), chunk.max(1));
+    let base = Base(out.as_mut_ptr());
+    pool().run(len.div_ceil(chunk), &|i| {
+        let start = i * chunk;
+        let n = chunk.min(len - start);
+        // SAFETY: `start + n <= len`, and task `i` alone owns `start..start + n`.
+        let c = unsafe { std::slice::from_raw_parts_mut(base.at(start), n) };
+        f(i, c)
+    });
 }
 
 #[cfg(target_arch = "wasm32")]
 pub fn par_chunks(out: &mut [f32], chunk: usize, f: impl Fn(usize, &mut [f32])) {
-    out.chunks_mut(chunk).enumerate().for_each(|(i, c)| f(i, c));
+    out.chunks_mut(chunk.max(1)).enumerate().for_each(|(i, c)| f(i, c));
 }
 
-/// `None` when no pool could be started: everything then runs on the caller's thread.
 #[cfg(not(target_arch = "wasm32"))]
-static POOL: std::sync::OnceLock<Option<rayon::ThreadPool>> = std::sync::OnceLock::new();
+static POOL: std::sync::OnceLock<pool::Pool> = std::sync::OnceLock::new();
+
+#[cfg(not(target_arch = "wasm32"))]
+fn pool() -> &'static pool::Pool {
+    // a pool that cannot start its threads runs everything on the caller's thread
+    POOL.get_or_init(|| pool::Pool::new(cores()).unwrap_or_else(pool::Pool::single))
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+fn cores() -> usize {
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+}
 
 /// Sets the CPU path's thread count (0 = one per core); effective only before the first forward.
+/// Returns false when the pool was already started or its threads could not be created.
 #[cfg(not(target_arch = "wasm32"))]
 pub fn set_threads(n: usize) -> bool {
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(n).build();
-    match pool {
-        Ok(p) => POOL.set(Some(p)).is_ok(),
-        Err(_) => false,
+    let n = if n == 0 { cores() } else { n };
+    if POOL.get().is_some() {
+        return false;
     }
-}
-
-/// Runs `f` on the CPU path's thread pool with the caller as one of its workers, so each of the
-/// hundreds of parallel regions per token is a cheap fork-join instead of a cross-thread wake-up.
-#[cfg(not(target_arch = "wasm32"))]
-pub fn install<R: Send>(f: impl FnOnce() -> R + Send) -> R {
-    match POOL.get_or_init(|| rayon::ThreadPoolBuilder::new().build().ok()) {
-        Some(pool) => pool.install(f),
-        None => f(),
+    match pool::Pool::new(n) {
+        Some(p) => POOL.set(p).is_ok(),
+        None => false,
     }
-}
-
-#[cfg(target_arch = "wasm32")]
-pub fn install<R>(f: impl FnOnce() -> R) -> R {
-    f()
 }
 
 /// Worker threads the CPU path uses.
 pub fn threads() -> usize {
     #[cfg(not(target_arch = "wasm32"))]
     {
-        rayon::current_num_threads()
+        pool().threads()
     }
     #[cfg(target_arch = "wasm32")]
     {

@@ -15,6 +15,9 @@
 //! - Q6_K (256 el, 210 B): `ql[128]`, `qh[64]`, `scales[16]` as i8, `d`; x = d·sc·(q−32)
 
 use crate::error::{Error, Result};
+#[cfg(all(target_arch = "x86_64", target_feature = "avx2"))]
+mod avx2;
+
 use half::{bf16, f16};
 
 /// GGML tensor types we read. Discriminants are GGUF's type ids.
@@ -138,8 +141,8 @@ impl GgmlType {
     }
 }
 
-#[inline]
-fn f16_at(b: &[u8], i: usize) -> f32 {
+#[inline(always)]
+pub(crate) fn f16_at(b: &[u8], i: usize) -> f32 {
     f16::from_bits(u16::from_le_bytes([b[i], b[i + 1]])).to_f32()
 }
 
@@ -175,71 +178,89 @@ pub fn dequantize(ty: GgmlType, src: &[u8], dst: &mut [f32]) {
                 *o = bf16::from_bits(u16::from_le_bytes([c[0], c[1]])).to_f32();
             }
         }
-        GgmlType::Q4_0 => {
-            for (y, b) in dst.chunks_exact_mut(QK).zip(src.chunks_exact(ts)) {
-                let d = f16_at(b, 0);
-                for j in 0..16 {
-                    y[j] = d * ((b[2 + j] & 0xF) as i32 - 8) as f32;
-                    y[j + 16] = d * ((b[2 + j] >> 4) as i32 - 8) as f32;
-                }
-            }
+        GgmlType::Q4_0 => deq_blocks(dst, src, ts, bs, deq_q4_0),
+        GgmlType::Q4_1 => deq_blocks(dst, src, ts, bs, deq_q4_1),
+        GgmlType::Q8_0 => deq_blocks(dst, src, ts, bs, deq_q8_0),
+        GgmlType::Q4K => deq_blocks(dst, src, ts, bs, deq_q4_k),
+        GgmlType::Q6K => deq_blocks(dst, src, ts, bs, deq_q6_k),
+    }
+}
+
+#[inline(always)]
+fn deq_blocks(dst: &mut [f32], src: &[u8], ts: usize, bs: usize, deq: impl Fn(&[u8], &mut [f32])) {
+    for (y, b) in dst.chunks_exact_mut(bs).zip(src.chunks_exact(ts)) {
+        deq(b, y);
+    }
+}
+
+// One block each: `b` is the block's bytes, `y` its `block_size` values.
+
+#[inline(always)]
+fn deq_q4_0(b: &[u8], y: &mut [f32]) {
+    let (Ok(b), Ok(y)) = (<&[u8; 18]>::try_from(b), <&mut [f32; 32]>::try_from(y)) else { return };
+    let d = f16_at(b, 0);
+    for j in 0..16 {
+        y[j] = d * ((b[2 + j] & 0xF) as i32 - 8) as f32;
+        y[j + 16] = d * ((b[2 + j] >> 4) as i32 - 8) as f32;
+    }
+}
+
+#[inline(always)]
+fn deq_q4_1(b: &[u8], y: &mut [f32]) {
+    let (Ok(b), Ok(y)) = (<&[u8; 20]>::try_from(b), <&mut [f32; 32]>::try_from(y)) else { return };
+    let (d, m) = (f16_at(b, 0), f16_at(b, 2));
+    let (lo, hi) = y.split_at_mut(16);
+    for j in 0..16 {
+        lo[j] = d * (b[4 + j] & 0xF) as f32 + m;
+        hi[j] = d * (b[4 + j] >> 4) as f32 + m;
+    }
+}
+
+#[inline(always)]
+fn deq_q8_0(b: &[u8], y: &mut [f32]) {
+    let (Ok(b), Ok(y)) = (<&[u8; 34]>::try_from(b), <&mut [f32; 32]>::try_from(y)) else { return };
+    let d = f16_at(b, 0);
+    for j in 0..QK {
+        y[j] = d * (b[2 + j] as i8) as f32;
+    }
+}
+
+#[inline(always)]
+fn deq_q4_k(b: &[u8], y: &mut [f32]) {
+    let (d, dmin) = (f16_at(b, 0), f16_at(b, 2));
+    let scales = &b[4..16];
+    let qs = &b[16..144];
+    for g in 0..4 {
+        let (sc1, m1) = scale_min_k4(2 * g, scales);
+        let (sc2, m2) = scale_min_k4(2 * g + 1, scales);
+        let (d1, mm1) = (d * sc1 as f32, dmin * m1 as f32);
+        let (d2, mm2) = (d * sc2 as f32, dmin * m2 as f32);
+        let q = &qs[32 * g..32 * g + 32];
+        for l in 0..32 {
+            y[64 * g + l] = d1 * (q[l] & 0xF) as f32 - mm1;
+            y[64 * g + 32 + l] = d2 * (q[l] >> 4) as f32 - mm2;
         }
-        GgmlType::Q4_1 => {
-            for (y, b) in dst.chunks_exact_mut(QK).zip(src.chunks_exact(ts)) {
-                let (d, m) = (f16_at(b, 0), f16_at(b, 2));
-                for j in 0..16 {
-                    y[j] = d * (b[4 + j] & 0xF) as f32 + m;
-                    y[j + 16] = d * (b[4 + j] >> 4) as f32 + m;
-                }
-            }
-        }
-        GgmlType::Q8_0 => {
-            for (y, b) in dst.chunks_exact_mut(QK).zip(src.chunks_exact(ts)) {
-                let d = f16_at(b, 0);
-                for j in 0..QK {
-                    y[j] = d * (b[2 + j] as i8) as f32;
-                }
-            }
-        }
-        GgmlType::Q4K => {
-            for (y, b) in dst.chunks_exact_mut(QK_K).zip(src.chunks_exact(ts)) {
-                let (d, dmin) = (f16_at(b, 0), f16_at(b, 2));
-                let scales = &b[4..16];
-                let qs = &b[16..144];
-                for g in 0..4 {
-                    let (sc1, m1) = scale_min_k4(2 * g, scales);
-                    let (sc2, m2) = scale_min_k4(2 * g + 1, scales);
-                    let (d1, mm1) = (d * sc1 as f32, dmin * m1 as f32);
-                    let (d2, mm2) = (d * sc2 as f32, dmin * m2 as f32);
-                    let q = &qs[32 * g..32 * g + 32];
-                    for l in 0..32 {
-                        y[64 * g + l] = d1 * (q[l] & 0xF) as f32 - mm1;
-                        y[64 * g + 32 + l] = d2 * (q[l] >> 4) as f32 - mm2;
-                    }
-                }
-            }
-        }
-        GgmlType::Q6K => {
-            for (y, b) in dst.chunks_exact_mut(QK_K).zip(src.chunks_exact(ts)) {
-                let d = f16_at(b, 208);
-                for half in 0..2 {
-                    let ql = &b[64 * half..64 * half + 64];
-                    let qh = &b[128 + 32 * half..128 + 32 * half + 32];
-                    let sc = &b[192 + 8 * half..192 + 8 * half + 8];
-                    let y = &mut y[128 * half..128 * half + 128];
-                    for l in 0..32 {
-                        let is = l / 16;
-                        let q1 = ((ql[l] & 0xF) | ((qh[l] & 3) << 4)) as i32 - 32;
-                        let q2 = ((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) as i32 - 32;
-                        let q3 = ((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) as i32 - 32;
-                        let q4 = ((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) as i32 - 32;
-                        y[l] = d * (sc[is] as i8) as f32 * q1 as f32;
-                        y[l + 32] = d * (sc[is + 2] as i8) as f32 * q2 as f32;
-                        y[l + 64] = d * (sc[is + 4] as i8) as f32 * q3 as f32;
-                        y[l + 96] = d * (sc[is + 6] as i8) as f32 * q4 as f32;
-                    }
-                }
-            }
+    }
+}
+
+#[inline(always)]
+fn deq_q6_k(b: &[u8], y: &mut [f32]) {
+    let d = f16_at(b, 208);
+    for half in 0..2 {
+        let ql = &b[64 * half..64 * half + 64];
+        let qh = &b[128 + 32 * half..128 + 32 * half + 32];
+        let sc = &b[192 + 8 * half..192 + 8 * half + 8];
+        let y = &mut y[128 * half..128 * half + 128];
+        for l in 0..32 {
+            let is = l / 16;
+            let q1 = ((ql[l] & 0xF) | ((qh[l] & 3) << 4)) as i32 - 32;
+            let q2 = ((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) as i32 - 32;
+            let q3 = ((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) as i32 - 32;
+            let q4 = ((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) as i32 - 32;
+            y[l] = d * (sc[is] as i8) as f32 * q1 as f32;
+            y[l + 32] = d * (sc[is + 2] as i8) as f32 * q2 as f32;
+            y[l + 64] = d * (sc[is + 4] as i8) as f32 * q3 as f32;
+            y[l + 96] = d * (sc[is + 6] as i8) as f32 * q4 as f32;
         }
     }
 }
@@ -389,8 +410,34 @@ pub fn vec_dot_q8(ty: GgmlType, row: &[u8], a: &[BlockQ8]) -> f32 {
     }
 }
 
-/// Dot product of one float weight row (F32/F16/BF16) with f32 activations.
+/// Dot product of one weight row (any type; whole blocks) with f32 activations `x`.
+///
+/// Quantized blocks are expanded to f32 and multiplied lane-wise into 32 partial sums (lane `j`
+/// takes elements `32i + j`, no fused multiply-add), which [`reduce32`] combines in a fixed tree.
+/// The SIMD versions (AVX2 natively) compute exactly these operations in this order, so the
+/// result is bit-identical with and without SIMD, natively and in wasm, at any thread count.
 pub fn vec_dot_f32(ty: GgmlType, row: &[u8], x: &[f32]) -> f32 {
+    #[cfg(all(target_arch = "x86_64", target_feature = "avx2"))]
+    match ty {
+        GgmlType::Q4_0 => return avx2::dot_q4_0(row, x),
+        GgmlType::Q4_1 => return avx2::dot_q4_1(row, x),
+        GgmlType::Q8_0 => return avx2::dot_q8_0(row, x),
+        _ => {}
+    }
+    vec_dot_f32_scalar(ty, row, x)
+}
+
+/// The plain-Rust specification of [`vec_dot_f32`].
+pub fn vec_dot_f32_scalar(ty: GgmlType, row: &[u8], x: &[f32]) -> f32 {
+    let ts = ty.type_size();
+    match ty {
+        GgmlType::Q4_0 => return dot_blocks::<QK>(row, x, ts, deq_q4_0),
+        GgmlType::Q4_1 => return dot_blocks::<QK>(row, x, ts, deq_q4_1),
+        GgmlType::Q8_0 => return dot_blocks::<QK>(row, x, ts, deq_q8_0),
+        GgmlType::Q4K => return dot_blocks::<QK_K>(row, x, ts, deq_q4_k),
+        GgmlType::Q6K => return dot_blocks::<QK_K>(row, x, ts, deq_q6_k),
+        GgmlType::F32 | GgmlType::F16 | GgmlType::BF16 => {}
+    }
     // eight partial sums so the loop vectorizes without reassociating a single chain
     let mut acc = [0.0f32; 8];
     match ty {
@@ -432,6 +479,34 @@ pub fn vec_dot_f32(ty: GgmlType, row: &[u8], x: &[f32]) -> f32 {
 }
 
 #[inline(always)]
+fn dot_blocks<const BS: usize>(row: &[u8], x: &[f32], ts: usize, deq: fn(&[u8], &mut [f32])) -> f32 {
+    let mut acc = [0.0f32; 32];
+    let mut y = [0.0f32; BS];
+    for (b, xs) in row.chunks_exact(ts).zip(x.chunks_exact(BS)) {
+        deq(b, &mut y);
+        for (yc, xc) in y.chunks_exact(32).zip(xs.chunks_exact(32)) {
+            for j in 0..32 {
+                acc[j] += yc[j] * xc[j];
+            }
+        }
+    }
+    reduce32(&acc)
+}
+
+/// Sums 32 lanes as four 8-wide vectors would: `(l0 + l1) + (l2 + l3)` lane-wise, then the
+/// 8 lanes halved twice (`s[k] + s[k + 4]`, then `+ [k + 2]`), then the last pair.
+#[inline(always)]
+pub fn reduce32(l: &[f32; 32]) -> f32 {
+    let mut s = [0.0f32; 8];
+    for k in 0..8 {
+        s[k] = (l[k] + l[8 + k]) + (l[16 + k] + l[24 + k]);
+    }
+    let t = [s[0] + s[4], s[1] + s[5], s[2] + s[6], s[3] + s[7]];
+    let u = [t[0] + t[2], t[1] + t[3]];
+    u[0] + u[1]
+}
+
+#[inline(always)]
 fn bytemuck_i8(b: &[u8]) -> &[i8; QK] {
     // SAFETY: u8 and i8 have identical size and alignment; callers pass exactly 32 bytes.
     let arr: &[u8; QK] = b.try_into().unwrap_or(&[0u8; QK]);
@@ -453,7 +528,7 @@ mod tests {
     }
 
     #[test]
-    fn q8_dot_matches_dequantized_dot() {
+    fn quantized_dots_match_dequantized_dot() {
         // seeded pseudo-random blocks of every quantized type
         let mut seed = 0x9E3779B97F4A7C15u64;
         let mut next = || {
@@ -485,6 +560,8 @@ mod tests {
             let mut w = vec![0.0; n];
             dequantize(ty, &row, &mut w);
             let exact: f32 = w.iter().zip(&x).map(|(a, b)| a * b).sum();
+            let f32_dot = vec_dot_f32(ty, &row, &x);
+            assert!((f32_dot - exact).abs() <= 1e-5 * exact.abs().max(1.0), "{}: {f32_dot} vs {exact}", ty.name());
             let got = vec_dot_q8(ty, &row, &xq);
             let scale: f32 = w.iter().zip(&x).map(|(a, b)| (a * b).abs()).sum();
             assert!(
@@ -492,6 +569,33 @@ mod tests {
                 "{}: got {got} exact {exact} (scale {scale})",
                 ty.name()
             );
+        }
+    }
+
+    #[test]
+    fn simd_dots_are_bit_identical_to_the_scalar_specification() {
+        let mut seed = 0x2545F4914F6CDD1Du64;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for ty in [GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q8_0, GgmlType::Q4K, GgmlType::Q6K] {
+            for blocks in [1usize, 7, 18, 45] {
+                let n = blocks * ty.block_size();
+                let x: Vec<f32> = (0..n).map(|_| ((next() % 20001) as f32 / 1000.0) - 10.0).collect();
+                let mut row: Vec<u8> = (0..blocks * ty.type_size()).map(|_| next() as u8).collect();
+                for b in row.chunks_exact_mut(ty.type_size()) {
+                    let at = if ty == GgmlType::Q6K { 208 } else { 0 };
+                    b[at..at + 2].copy_from_slice(&f16::from_f32(0.0123).to_bits().to_le_bytes());
+                    if matches!(ty, GgmlType::Q4_1 | GgmlType::Q4K) {
+                        b[2..4].copy_from_slice(&f16::from_f32(-0.05).to_bits().to_le_bytes());
+                    }
+                }
+                let (a, b) = (vec_dot_f32(ty, &row, &x), vec_dot_f32_scalar(ty, &row, &x));
+                assert_eq!(a.to_bits(), b.to_bits(), "{} x{blocks}: simd {a} scalar {b}", ty.name());
+            }
         }
     }
 }
