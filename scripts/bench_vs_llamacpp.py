@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """`wisp bench` beside llama.cpp (llama-cpp-python) at equal threads, in one run: the same GGUF,
 the same 128-token prompt (benches/bench_prompt.txt, no BOS), 128 greedy tokens with
-end-of-generation ignored. Prints both and the ratios as a Markdown table.
+end-of-generation ignored. Prints both (wisp with its exact and its llama.cpp\nnumerics) and the ratios as a Markdown table.
 
 Run: pip install llama-cpp-python==0.3.36 numpy; python3 scripts/bench_vs_llamacpp.py [MODEL]
 """
@@ -32,16 +32,19 @@ def llama(threads):
     return {"prefill_tok_s": len(ids) / (t1 - t0), "decode_tok_s": 127 / (t2 - t1)}
 
 
-def wisp(threads):
-    out = subprocess.check_output([str(WISP), "bench", "--model", model, "--threads", str(threads), "--json"],
-                                  text=True, stderr=subprocess.DEVNULL)
+def wisp(threads, numerics):
+    out = subprocess.check_output([str(WISP), "bench", "--model", model, "--threads", str(threads), "--json",
+                                   "--numerics", numerics], text=True, stderr=subprocess.DEVNULL)
     return json.loads(out)
 
 
-print("| threads | wisp prefill | llama.cpp prefill | ratio | wisp decode | llama.cpp decode | ratio | wisp peak RSS MB |")
-print("|---|---|---|---|---|---|---|---|")
+print("| threads | wisp numerics | wisp prefill | llama.cpp prefill | ratio | wisp decode | llama.cpp decode | ratio "
+      "| wisp peak RSS MB |")
+print("|---|---|---|---|---|---|---|---|---|")
 for t in (1, 2):
-    w, l = wisp(t), llama(t)
-    print(f"| {t} | {w['prefill_tok_s']:.1f} | {l['prefill_tok_s']:.1f} | {w['prefill_tok_s'] / l['prefill_tok_s']:.2f} "
-          f"| {w['decode_tok_s']:.1f} | {l['decode_tok_s']:.1f} | {w['decode_tok_s'] / l['decode_tok_s']:.2f} "
-          f"| {w['peak_rss_mb']:.0f} |")
+    l = llama(t)
+    for numerics in ("exact", "llamacpp"):
+        w = wisp(t, numerics)
+        print(f"| {t} | {numerics} | {w['prefill_tok_s']:.1f} | {l['prefill_tok_s']:.1f} "
+              f"| {w['prefill_tok_s'] / l['prefill_tok_s']:.2f} | {w['decode_tok_s']:.1f} | {l['decode_tok_s']:.1f} "
+              f"| {w['decode_tok_s'] / l['decode_tok_s']:.2f} | {w['peak_rss_mb']:.0f} |", flush=True)
