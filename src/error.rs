@@ -57,6 +57,14 @@ pub enum Error {
     #[error("context is full: {used} of {ctx} positions used")]
     ContextFull { used: usize, ctx: usize },
 
+    /// The GPU could not be set up or used (no adapter, device lost, a failed mapping, ...).
+    #[error("GPU: {0}")]
+    Gpu(String),
+
+    /// A model needs more of a device limit than the adapter grants.
+    #[error("GPU limit {limit}: {what} needs {need} but this adapter allows {max}")]
+    GpuLimit { limit: &'static str, what: String, need: u64, max: u64 },
+
     #[error("invalid argument {name}: {why}")]
     InvalidArgument { name: &'static str, why: String },
 

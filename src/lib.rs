@@ -11,7 +11,7 @@
 //! What it does not: training, model downloads from a hub, tokenizers other than byte-level BPE.
 //!
 //! Modules, loaders first: [`gguf`] and [`safetensors`] read files and meet the models only through
-//! [`weights::WeightSource`]; [`model`] names tensors and shapes; [`cpu`] computes; [`session`] is
+//! [`weights::WeightSource`]; [`model`] names tensors and shapes; [`cpu`] computes (and specifies what [`gpu`]'s WGSL kernels must compute); [`session`] is
 //! what callers drive.
 
 pub mod chat;
@@ -20,6 +20,7 @@ pub mod error;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod fetch;
 pub mod gguf;
+pub mod gpu;
 pub mod model;
 pub mod quant;
 pub mod safetensors;

@@ -5,11 +5,11 @@ use serde_json::json;
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 use wisp::chat::Message;
+use wisp::cpu::Numerics;
 use wisp::safetensors::SafetensorsSource;
 use wisp::sampling::SamplingParams;
 use wisp::tokenizer::Tokenizer;
 use wisp::weights::GgufSource;
-use wisp::cpu::Numerics;
 use wisp::{Engine, Error, GenerateOptions, Result};
 
 const USAGE: &str = "usage:
@@ -138,7 +138,7 @@ fn check_backend(args: &Args) -> Result<()> {
             Ok(())
         }
         "gpu" => {
-            Err(Error::arg("--backend", "the GPU backend is not part of this build yet; use --backend cpu"))
+            Err(Error::arg("--backend", "the GPU forward pass is not complete in this build (kernels so far: matvec, rms_norm); use --backend cpu"))
         }
         other => Err(Error::arg("--backend", format!("'{other}' (expected cpu, gpu or auto)"))),
     }
@@ -296,7 +296,16 @@ fn cmd_chat(args: &Args) -> Result<()> {
 }
 
 fn cmd_perplexity(args: &Args) -> Result<()> {
-    args.check_known(&["--model", "--file", "--ctx", "--half", "--backend", "--json", "--threads", "--numerics"])?;
+    args.check_known(&[
+        "--model",
+        "--file",
+        "--ctx",
+        "--half",
+        "--backend",
+        "--json",
+        "--threads",
+        "--numerics",
+    ])?;
     setup_threads(args)?;
     check_backend(args)?;
     let file = args.get("--file").ok_or_else(|| Error::arg("--file", "is required"))?;

@@ -203,7 +203,8 @@ impl Engine {
         for (i, chunk) in ids.chunks(UBATCH).enumerate() {
             let last = (i + 1) * UBATCH >= ids.len();
             let which = if last && logits { Logits::Last } else { Logits::None };
-            let (model, cache, scratch, numerics) = (&self.model, &mut self.cache, &mut self.scratch, self.numerics);
+            let (model, cache, scratch, numerics) =
+                (&self.model, &mut self.cache, &mut self.scratch, self.numerics);
             forward(model, cache, scratch, chunk, which, numerics)?;
             self.tokens.extend_from_slice(chunk);
         }
@@ -346,7 +347,8 @@ impl Engine {
                 }
             }
             for (ci, chunk) in window.chunks(UBATCH).enumerate() {
-                let (model, cache, scratch, numerics) = (&self.model, &mut self.cache, &mut self.scratch, self.numerics);
+                let (model, cache, scratch, numerics) =
+                    (&self.model, &mut self.cache, &mut self.scratch, self.numerics);
                 forward(model, cache, scratch, chunk, Logits::All, numerics)?;
                 self.tokens.extend_from_slice(chunk);
                 for (r, row) in self.scratch.logits.chunks_exact(n_vocab).take(chunk.len()).enumerate() {

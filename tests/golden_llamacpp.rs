@@ -3,8 +3,8 @@
 mod common;
 use common::*;
 use wisp::chat::Message;
-use wisp::sampling::{argmax, SamplingParams};
 use wisp::cpu::Numerics;
+use wisp::sampling::{argmax, SamplingParams};
 use wisp::GenerateOptions;
 
 /// The default model with llama.cpp's rounding (int8 activations, f16 attention operands).

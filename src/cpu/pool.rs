@@ -139,7 +139,7 @@ impl Shared {
             let mut spins = 0u32;
             while gen_of(w) == seen {
                 spins = spins.wrapping_add(1);
-                if spins % 64 == 0 && start.elapsed() > SPIN {
+                if spins.is_multiple_of(64) && start.elapsed() > SPIN {
                     let mut l = self.lock.lock().unwrap_or_else(|e| e.into_inner());
                     self.sleepers.fetch_add(1, SeqCst);
                     while gen_of(self.word.load(SeqCst)) == seen {

@@ -561,7 +561,11 @@ mod tests {
             dequantize(ty, &row, &mut w);
             let exact: f32 = w.iter().zip(&x).map(|(a, b)| a * b).sum();
             let f32_dot = vec_dot_f32(ty, &row, &x);
-            assert!((f32_dot - exact).abs() <= 1e-5 * exact.abs().max(1.0), "{}: {f32_dot} vs {exact}", ty.name());
+            assert!(
+                (f32_dot - exact).abs() <= 1e-5 * exact.abs().max(1.0),
+                "{}: {f32_dot} vs {exact}",
+                ty.name()
+            );
             let got = vec_dot_q8(ty, &row, &xq);
             let scale: f32 = w.iter().zip(&x).map(|(a, b)| (a * b).abs()).sum();
             assert!(

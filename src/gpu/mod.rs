@@ -1,0 +1,332 @@
+//! The WebGPU backend (through `wgpu`, natively on Vulkan and in the browser on WebGPU): device
+//! setup with negotiated limits, weights uploaded in a 4-byte-aligned layout, and the WGSL
+//! kernels of `shaders/`, each tested against the CPU path (`tests/gpu_kernels.rs`).
+//!
+//! Pipelines are built once per (kernel, variant) and cached. Results come back only through
+//! [`Gpu::read_f32`], which awaits the mapping (on wasm a blocking poll would deadlock).
+
+pub mod preprocess;
+pub mod repack;
+pub mod shaders;
+
+use crate::error::{Error, Result};
+use crate::quant::GgmlType;
+use shaders::Shader;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use wgpu::util::DeviceExt;
+
+/// The most workgroups a dispatch may have along one dimension (WebGPU's default limit).
+pub const MAX_GROUPS: u32 = 65_535;
+
+pub struct Gpu {
+    pub device: wgpu::Device,
+    pub queue: wgpu::Queue,
+    pub adapter: wgpu::AdapterInfo,
+    pub limits: wgpu::Limits,
+    pipelines: Mutex<HashMap<String, Arc<wgpu::ComputePipeline>>>,
+    /// The first error the device reported outside an error scope.
+    error: Arc<Mutex<Option<String>>>,
+}
+
+impl Gpu {
+    /// Opens the default adapter. Limits are WebGPU's defaults, raised only to what the adapter
+    /// grants for buffer sizes (weights need large storage bindings).
+    pub async fn new() -> Result<Gpu> {
+        let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+        let adapter = instance
+            .request_adapter(&wgpu::RequestAdapterOptions {
+                power_preference: wgpu::PowerPreference::HighPerformance,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| Error::Gpu(format!("no WebGPU/Vulkan adapter: {e}")))?;
+        let granted = adapter.limits();
+        let limits = wgpu::Limits {
+            max_storage_buffer_binding_size: granted.max_storage_buffer_binding_size,
+            max_buffer_size: granted.max_buffer_size,
+            ..wgpu::Limits::default()
+        };
+        let (device, queue) = adapter
+            .request_device(&wgpu::DeviceDescriptor {
+                label: Some("wisp"),
+                required_limits: limits.clone(),
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| Error::Gpu(format!("could not open the device: {e}")))?;
+        let error = Arc::new(Mutex::new(None));
+        let sink = error.clone();
+        device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+            let mut slot = sink.lock().unwrap_or_else(|p| p.into_inner());
+            slot.get_or_insert_with(|| e.to_string());
+        }));
+        Ok(Gpu { device, queue, adapter: adapter.get_info(), limits, pipelines: Mutex::default(), error })
+    }
+
+    /// "name (backend, device type)".
+    pub fn describe(&self) -> String {
+        let a = &self.adapter;
+        format!("{} ({:?}, {:?})", a.name, a.backend, a.device_type)
+    }
+
+    /// Fails with the first error the device reported since the last check.
+    pub fn check(&self) -> Result<()> {
+        match self.error.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            Some(e) => Err(Error::Gpu(e)),
+            None => Ok(()),
+        }
+    }
+
+    /// The pipeline of `shader` built with `defines` and override `constants`, cached.
+    pub async fn pipeline(
+        &self,
+        shader: &Shader,
+        defines: &[&str],
+        constants: &[(&str, f64)],
+    ) -> Result<Arc<wgpu::ComputePipeline>> {
+        let key = format!("{}{defines:?}{constants:?}", shader.name);
+        if let Some(p) = self.pipelines.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
+            return Ok(p.clone());
+        }
+        let src = preprocess::preprocess(shader.name, shader.source, defines)?;
+        let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let module = self.device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some(shader.name),
+            source: wgpu::ShaderSource::Wgsl(src.into()),
+        });
+        let pipeline = self.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+            label: Some(shader.name),
+            layout: None,
+            module: &module,
+            entry_point: Some("main"),
+            compilation_options: wgpu::PipelineCompilationOptions { constants, ..Default::default() },
+            cache: None,
+        });
+        if let Some(e) = scope.pop().await {
+            return Err(Error::Gpu(format!("shader {} {defines:?}: {e}", shader.name)));
+        }
+        let p = Arc::new(pipeline);
+        self.pipelines.lock().unwrap_or_else(|p| p.into_inner()).insert(key, p.clone());
+        Ok(p)
+    }
+
+    /// A storage buffer of `bytes` (checked against the binding limit), or zeroed when `None`.
+    pub fn storage(&self, label: &str, size: u64, bytes: Option<&[u8]>) -> Result<wgpu::Buffer> {
+        let max = self.limits.max_storage_buffer_binding_size;
+        if size > max {
+            return Err(Error::GpuLimit {
+                limit: "max_storage_buffer_binding_size",
+                what: label.into(),
+                need: size,
+                max,
+            });
+        }
+        let usage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST;
+        // a zero-sized binding is invalid: keep at least one word
+        let size = size.max(4).next_multiple_of(4);
+        Ok(match bytes {
+            Some(b) if b.len() as u64 == size => {
+                self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                    label: Some(label),
+                    contents: b,
+                    usage,
+                })
+            }
+            _ => {
+                let buf = self.device.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some(label),
+                    size,
+                    usage,
+                    mapped_at_creation: false,
+                });
+                if let Some(b) = bytes {
+                    self.queue.write_buffer(&buf, 0, b);
+                }
+                buf
+            }
+        })
+    }
+
+    pub fn storage_f32(&self, label: &str, v: &[f32]) -> Result<wgpu::Buffer> {
+        self.storage(label, 4 * v.len() as u64, Some(as_bytes(v)))
+    }
+
+    pub fn uniform(&self, label: &str, words: &[u32]) -> wgpu::Buffer {
+        self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some(label),
+            contents: as_bytes(words),
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+        })
+    }
+
+    /// A bind group for `pipeline`'s group 0 with `buffers` at bindings 0, 1, ….
+    pub fn bind(&self, pipeline: &wgpu::ComputePipeline, buffers: &[&wgpu::Buffer]) -> wgpu::BindGroup {
+        let entries: Vec<_> = buffers
+            .iter()
+            .enumerate()
+            .map(|(i, b)| wgpu::BindGroupEntry { binding: i as u32, resource: b.as_entire_binding() })
+            .collect();
+        self.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: None,
+            layout: &pipeline.get_bind_group_layout(0),
+            entries: &entries,
+        })
+    }
+
+    /// Copies the first `len` floats of `buf` back, awaiting the mapping.
+    pub async fn read_f32(&self, buf: &wgpu::Buffer, len: usize) -> Result<Vec<f32>> {
+        let size = (4 * len as u64).max(4);
+        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("readback"),
+            size,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let mut enc = self.device.create_command_encoder(&Default::default());
+        enc.copy_buffer_to_buffer(buf, 0, &staging, 0, size);
+        self.queue.submit([enc.finish()]);
+        let (tx, rx) = oneshot();
+        staging.slice(..).map_async(wgpu::MapMode::Read, move |r| tx(r.map_err(|e| e.to_string())));
+        #[cfg(not(target_arch = "wasm32"))]
+        self.device
+            .poll(wgpu::PollType::Wait { submission_index: None, timeout: None })
+            .map_err(|e| Error::Gpu(format!("waiting for the device: {e}")))?;
+        rx.await.map_err(|e| Error::Gpu(format!("reading back: {e}")))?;
+        self.check()?;
+        let data = staging.slice(..).get_mapped_range().map_err(|e| Error::Gpu(format!("mapping: {e}")))?;
+        let out =
+            data.chunks_exact(4).take(len).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+        drop(data);
+        staging.unmap();
+        Ok(out)
+    }
+
+    /// Runs `pipeline` over a grid of `groups` workgroups (split into 2-D as needed) in its own
+    /// submission: for tests and one-off work; the forward pass records into one encoder.
+    pub fn dispatch(&self, pipeline: &wgpu::ComputePipeline, bind: &wgpu::BindGroup, groups: u32) {
+        let mut enc = self.device.create_command_encoder(&Default::default());
+        {
+            let mut pass = enc.begin_compute_pass(&Default::default());
+            pass.set_pipeline(pipeline);
+            pass.set_bind_group(0, bind, &[]);
+            let (x, y) = grid(groups);
+            pass.dispatch_workgroups(x, y, 1);
+        }
+        self.queue.submit([enc.finish()]);
+    }
+}
+
+/// `groups` workgroups as an (x, y) grid with x ≤ 65,535; kernels number them `y · x_size + x`
+/// and ignore the overhang.
+pub fn grid(groups: u32) -> (u32, u32) {
+    if groups <= MAX_GROUPS {
+        (groups.max(1), 1)
+    } else {
+        (MAX_GROUPS, groups.div_ceil(MAX_GROUPS))
+    }
+}
+
+/// A matrix in GPU layout.
+pub struct GpuMatrix {
+    pub buf: wgpu::Buffer,
+    pub ty: GgmlType,
+    pub rows: usize,
+    pub cols: usize,
+    pub row_words: usize,
+}
+
+impl GpuMatrix {
+    /// Uploads `rows × cols` values in the file's encoding `data` (whole rows).
+    pub fn upload(
+        gpu: &Gpu,
+        name: &str,
+        ty: GgmlType,
+        rows: usize,
+        cols: usize,
+        data: &[u8],
+    ) -> Result<GpuMatrix> {
+        let words = repack::repack(ty, rows, cols, data);
+        let buf = gpu.storage(name, 4 * words.len() as u64, Some(as_bytes(&words)))?;
+        Ok(GpuMatrix { buf, ty, rows, cols, row_words: repack::row_words(ty, cols) })
+    }
+}
+
+/// Threads per workgroup and per row of the matrix–vector kernel.
+const MATVEC_WG: u32 = 64;
+const MATVEC_TPR: u32 = 16;
+
+impl Gpu {
+    /// `y = W · x` (decode), in its own submission.
+    pub async fn matvec(&self, m: &GpuMatrix, x: &wgpu::Buffer, y: &wgpu::Buffer) -> Result<()> {
+        let pipeline = self
+            .pipeline(
+                &shaders::MATVEC,
+                &[shaders::type_define(m.ty)],
+                &[("WG", MATVEC_WG as f64), ("TPR", MATVEC_TPR as f64)],
+            )
+            .await?;
+        let groups = (m.rows as u32).div_ceil(MATVEC_WG / MATVEC_TPR);
+        let params = self
+            .uniform("matvec params", &[m.rows as u32, m.cols as u32, m.row_words as u32, grid(groups).0]);
+        let bind = self.bind(&pipeline, &[&m.buf, x, y, &params]);
+        self.dispatch(&pipeline, &bind, groups);
+        Ok(())
+    }
+
+    /// RMSNorm of `rows` rows of `n` values, in its own submission.
+    pub async fn rms_norm(
+        &self,
+        x: &wgpu::Buffer,
+        weight: &wgpu::Buffer,
+        out: &wgpu::Buffer,
+        n: usize,
+        rows: usize,
+        eps: f32,
+    ) -> Result<()> {
+        let pipeline = self.pipeline(&shaders::RMS_NORM, &[], &[]).await?;
+        let groups = rows as u32;
+        let params = self.uniform("rms_norm params", &[n as u32, rows as u32, grid(groups).0, eps.to_bits()]);
+        let bind = self.bind(&pipeline, &[x, weight, out, &params]);
+        self.dispatch(&pipeline, &bind, groups);
+        Ok(())
+    }
+}
+
+/// The bytes of a plain-old-data slice (f32/u32).
+pub fn as_bytes<T: Copy>(v: &[T]) -> &[u8] {
+    // SAFETY: only used with f32 and u32, which have no padding or invalid bit patterns.
+    unsafe { std::slice::from_raw_parts(v.as_ptr() as *const u8, std::mem::size_of_val(v)) }
+}
+
+/// A one-shot channel whose receiver is a future (wasm-friendly: no blocking).
+fn oneshot<T: Send + 'static>() -> (impl FnOnce(T) + Send + 'static, impl std::future::Future<Output = T>) {
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::task::{Context, Poll, Waker};
+    type Slot<T> = Arc<Mutex<(Option<T>, Option<Waker>)>>;
+    let slot: Slot<T> = Arc::new(Mutex::new((None, None)));
+    let tx_slot = slot.clone();
+    let tx = move |v: T| {
+        let mut s = tx_slot.lock().unwrap_or_else(|p| p.into_inner());
+        s.0 = Some(v);
+        if let Some(w) = s.1.take() {
+            w.wake();
+        }
+    };
+    struct Rx<T>(Slot<T>);
+    impl<T> Future for Rx<T> {
+        type Output = T;
+        fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
+            let mut s = self.0.lock().unwrap_or_else(|p| p.into_inner());
+            match s.0.take() {
+                Some(v) => Poll::Ready(v),
+                None => {
+                    s.1 = Some(cx.waker().clone());
+                    Poll::Pending
+                }
+            }
+        }
+    }
+    (tx, Rx(slot))
+}
