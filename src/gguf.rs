@@ -391,17 +391,24 @@ pub enum StreamEvent {
 }
 
 /// Incremental GGUF parser: feed chunks, receive the header once, then each tensor.
+///
+/// Only the header is buffered; after it, bytes go straight into the buffer of the tensor they
+/// belong to (allocated once at its exact size), so peak memory is the tensors plus one chunk.
 pub struct GgufStream {
     file_len: Option<u64>,
+    /// Header bytes until the header parses.
     buf: Vec<u8>,
-    /// Absolute file offset of `buf[0]`.
-    buf_start: u64,
+    /// Bytes received so far (the absolute offset of the next chunk).
+    received: u64,
     /// Only retry the header parse once this many bytes are buffered.
     need: u64,
+    /// Tensor table and data offset (the metadata goes out with the header event).
     header: Option<GgufHeader>,
     /// Tensor indices sorted by offset, and the next one to emit.
     order: Vec<usize>,
     next: usize,
+    /// Bytes of tensor `order[next]` received so far.
+    cur: Vec<u8>,
 }
 
 impl GgufStream {
@@ -409,22 +416,25 @@ impl GgufStream {
         GgufStream {
             file_len,
             buf: Vec::new(),
-            buf_start: 0,
+            received: 0,
             need: 0,
             header: None,
             order: Vec::new(),
             next: 0,
+            cur: Vec::new(),
         }
     }
 
+    /// The tensor table once the header has arrived (metadata is in the header event only).
     pub fn header(&self) -> Option<&GgufHeader> {
         self.header.as_ref()
     }
 
     pub fn push(&mut self, chunk: &[u8]) -> Result<Vec<StreamEvent>> {
         let mut events = Vec::new();
+        let at = self.received;
         if let Some(len) = self.file_len {
-            let have = self.buf_start + self.buf.len() as u64 + chunk.len() as u64;
+            let have = at + chunk.len() as u64;
             if have > len {
                 return Err(Error::malformed(
                     "GGUF stream",
@@ -432,63 +442,80 @@ impl GgufStream {
                 ));
             }
         }
-        self.buf.extend_from_slice(chunk);
-        if self.header.is_none() {
-            if (self.buf.len() as u64) < self.need {
-                return Ok(events);
-            }
-            match GgufHeader::parse(&self.buf, self.file_len) {
-                Ok(h) => {
-                    let mut order: Vec<usize> = (0..h.tensors.len()).collect();
-                    order.sort_by_key(|&i| h.tensors[i].offset);
-                    self.order = order;
-                    events.push(StreamEvent::Header(Box::new(h.clone())));
-                    self.header = Some(h);
-                }
-                Err(Error::Truncated { end, .. })
-                    if end > self.buf.len() as u64 && self.file_len.is_none_or(|l| end <= l) =>
-                {
-                    if end > MAX_HEADER_BYTES && self.buf.len() as u64 >= MAX_HEADER_BYTES {
-                        return Err(Error::limit("GGUF header size", end, MAX_HEADER_BYTES));
-                    }
-                    self.need = end;
-                    return Ok(events);
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        let Some(h) = &self.header else {
+        self.received += chunk.len() as u64;
+        if self.header.is_some() {
+            self.feed(at, chunk, &mut events);
             return Ok(events);
-        };
-        while self.next < self.order.len() {
-            let idx = self.order[self.next];
-            let t = &h.tensors[idx];
-            let start = h.data_offset + t.offset;
-            let end = start + t.n_bytes;
-            let buf_end = self.buf_start + self.buf.len() as u64;
-            if end > buf_end {
-                break;
-            }
-            let (s, e) = ((start - self.buf_start) as usize, (end - self.buf_start) as usize);
-            events.push(StreamEvent::Tensor(idx, self.buf[s..e].to_vec()));
-            self.next += 1;
         }
-        // drop consumed bytes (everything before the next tensor's start)
-        let keep_from = match self.order.get(self.next) {
-            Some(&i) => h.data_offset + h.tensors[i].offset,
-            None => self.buf_start + self.buf.len() as u64,
-        };
-        if keep_from > self.buf_start {
-            let drop = ((keep_from - self.buf_start) as usize).min(self.buf.len());
-            self.buf.drain(..drop);
-            self.buf_start += drop as u64;
+        self.buf.extend_from_slice(chunk);
+        if (self.buf.len() as u64) < self.need {
+            return Ok(events);
+        }
+        match GgufHeader::parse(&self.buf, self.file_len) {
+            Ok(h) => {
+                let mut order: Vec<usize> = (0..h.tensors.len()).collect();
+                order.sort_by_key(|&i| h.tensors[i].offset);
+                self.order = order;
+                self.header = Some(GgufHeader {
+                    version: h.version,
+                    metadata: BTreeMap::new(),
+                    tensors: h.tensors.clone(),
+                    alignment: h.alignment,
+                    data_offset: h.data_offset,
+                });
+                events.push(StreamEvent::Header(Box::new(h)));
+                let buf = std::mem::take(&mut self.buf);
+                self.feed(0, &buf, &mut events);
+            }
+            Err(Error::Truncated { end, .. })
+                if end > self.buf.len() as u64 && self.file_len.is_none_or(|l| end <= l) =>
+            {
+                if end > MAX_HEADER_BYTES && self.buf.len() as u64 >= MAX_HEADER_BYTES {
+                    return Err(Error::limit("GGUF header size", end, MAX_HEADER_BYTES));
+                }
+                self.need = end;
+            }
+            Err(e) => return Err(e),
         }
         Ok(events)
     }
 
+    /// Routes `data`, which starts at file offset `pos`, into the tensors it covers.
+    fn feed(&mut self, mut pos: u64, mut data: &[u8], events: &mut Vec<StreamEvent>) {
+        let Some(h) = &self.header else { return };
+        while let Some(&idx) = self.order.get(self.next) {
+            let t = &h.tensors[idx];
+            let start = h.data_offset + t.offset;
+            if pos < start {
+                // padding or the header's tail: skip to the tensor
+                if data.is_empty() {
+                    return;
+                }
+                let skip = (start - pos).min(data.len() as u64) as usize;
+                pos += skip as u64;
+                data = &data[skip..];
+                continue;
+            }
+            if self.cur.capacity() == 0 && t.n_bytes > 0 {
+                self.cur = Vec::with_capacity(t.n_bytes as usize);
+            }
+            // tensors do not overlap (checked with the header), so pos == start + cur.len()
+            let want = t.n_bytes as usize - self.cur.len();
+            let take = want.min(data.len());
+            self.cur.extend_from_slice(&data[..take]);
+            pos += take as u64;
+            data = &data[take..];
+            if self.cur.len() < t.n_bytes as usize {
+                return;
+            }
+            events.push(StreamEvent::Tensor(idx, std::mem::take(&mut self.cur)));
+            self.next += 1;
+        }
+    }
+
     /// Call at end of stream: errors if the header or any tensor never arrived.
     pub fn finish(&self) -> Result<()> {
-        let have = self.buf_start + self.buf.len() as u64;
+        let have = self.received;
         match &self.header {
             None => match GgufHeader::parse(&self.buf, Some(have)) {
                 Err(e) => Err(e),

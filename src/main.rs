@@ -387,18 +387,22 @@ fn cmd_tokenize(args: &Args) -> Result<()> {
         let mut stream = wisp::gguf::GgufStream::new(Some(len));
         let mut reader = std::io::BufReader::new(f);
         let mut buf = vec![0u8; 1 << 20];
-        loop {
+        // only the header is needed: stop reading once it has arrived
+        let header = loop {
             let n = std::io::Read::read(&mut reader, &mut buf).map_err(|e| Error::io(&path, e))?;
             if n == 0 {
                 stream.finish()?;
-                break;
+                return Err(Error::malformed("GGUF", "no header"));
             }
-            stream.push(&buf[..n])?;
-            if stream.header().is_some() {
-                break;
+            let header = stream.push(&buf[..n])?.into_iter().find_map(|ev| match ev {
+                wisp::gguf::StreamEvent::Header(h) => Some(h),
+                _ => None,
+            });
+            if let Some(h) = header {
+                break h;
             }
-        }
-        let header = stream.header().ok_or_else(|| Error::malformed("GGUF", "no header"))?;
+        };
+        let header = &*header;
         Tokenizer::from_gguf(header)?
     };
     println!("{}", serde_json::to_string(&tok.encode(text, true)?).unwrap_or_default());

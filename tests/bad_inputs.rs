@@ -126,7 +126,14 @@ fn streaming_parse_matches_whole_parse_at_any_chunk_size() {
             for ev in s.push(c).unwrap() {
                 if let wisp::gguf::StreamEvent::Tensor(i, data) = ev {
                     let h = s.header().unwrap();
-                    assert_eq!(data.len() as u64, h.tensors[i].n_bytes);
+                    let t = &h.tensors[i];
+                    let start = (h.data_offset + t.offset) as usize;
+                    assert_eq!(
+                        data,
+                        &b[start..start + t.n_bytes as usize],
+                        "tensor {} at chunk {chunk}",
+                        t.name
+                    );
                     n_tensors += 1;
                 }
             }
