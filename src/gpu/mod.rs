@@ -5,6 +5,7 @@
 //! Pipelines are built once per (kernel, variant) and cached. Results come back only through
 //! [`Gpu::read_f32`], which awaits the mapping (on wasm a blocking poll would deadlock).
 
+pub mod forward;
 pub mod preprocess;
 pub mod repack;
 pub mod shaders;
@@ -176,6 +177,12 @@ impl Gpu {
 
     /// Copies the first `len` floats of `buf` back, awaiting the mapping.
     pub async fn read_f32(&self, buf: &wgpu::Buffer, len: usize) -> Result<Vec<f32>> {
+        let w = self.read_u32(buf, len).await?;
+        Ok(w.into_iter().map(f32::from_bits).collect())
+    }
+
+    /// Copies the first `len` words of `buf` back, awaiting the mapping.
+    pub async fn read_u32(&self, buf: &wgpu::Buffer, len: usize) -> Result<Vec<u32>> {
         let size = (4 * len as u64).max(4);
         let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("readback"),
@@ -196,7 +203,7 @@ impl Gpu {
         self.check()?;
         let data = staging.slice(..).get_mapped_range().map_err(|e| Error::Gpu(format!("mapping: {e}")))?;
         let out =
-            data.chunks_exact(4).take(len).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+            data.chunks_exact(4).take(len).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
         drop(data);
         staging.unmap();
         Ok(out)

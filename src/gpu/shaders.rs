@@ -9,16 +9,35 @@ pub struct Shader {
     pub variants: &'static [&'static [&'static str]],
 }
 
-pub const MATVEC: Shader = Shader {
-    name: "matvec",
-    source: include_str!("../../shaders/matvec.wgsl"),
-    variants: &[&["F32"], &["F16"], &["BF16"], &["Q4_0"], &["Q4_1"], &["Q8_0"], &["Q4_K"], &["Q6_K"]],
-};
+pub const MATVEC: Shader =
+    Shader { name: "matvec", source: include_str!("../../shaders/matvec.wgsl"), variants: TYPES };
 
 pub const RMS_NORM: Shader =
     Shader { name: "rms_norm", source: include_str!("../../shaders/rms_norm.wgsl"), variants: &[&[]] };
 
-pub const ALL: &[Shader] = &[MATVEC, RMS_NORM];
+const TYPES: &[&[&str]] =
+    &[&["F32"], &["F16"], &["BF16"], &["Q4_0"], &["Q4_1"], &["Q8_0"], &["Q4_K"], &["Q6_K"]];
+
+pub const EMBED: Shader =
+    Shader { name: "embed", source: include_str!("../../shaders/embed.wgsl"), variants: TYPES };
+pub const ROPE: Shader =
+    Shader { name: "rope", source: include_str!("../../shaders/rope.wgsl"), variants: &[&[], &["NEOX"]] };
+pub const KV_APPEND: Shader =
+    Shader { name: "kv_append", source: include_str!("../../shaders/kv_append.wgsl"), variants: &[&[]] };
+pub const ATTN_SCORES: Shader =
+    Shader { name: "attn_scores", source: include_str!("../../shaders/attn_scores.wgsl"), variants: &[&[]] };
+pub const ATTN_OUTPUT: Shader =
+    Shader { name: "attn_output", source: include_str!("../../shaders/attn_output.wgsl"), variants: &[&[]] };
+pub const ELEMENTWISE: Shader = Shader {
+    name: "elementwise",
+    source: include_str!("../../shaders/elementwise.wgsl"),
+    variants: &[&["ADD"], &["SILU_MUL"]],
+};
+pub const ARGMAX: Shader =
+    Shader { name: "argmax", source: include_str!("../../shaders/argmax.wgsl"), variants: &[&[]] };
+
+pub const ALL: &[Shader] =
+    &[MATVEC, RMS_NORM, EMBED, ROPE, KV_APPEND, ATTN_SCORES, ATTN_OUTPUT, ELEMENTWISE, ARGMAX];
 
 /// The define that selects a weight type's variant of a per-type kernel.
 pub fn type_define(ty: GgmlType) -> &'static str {

@@ -1,0 +1,28 @@
+// Element-wise ops of the forward pass over n values, one thread each, on a 2-D grid:
+// #ifdef ADD: a += b (the residual); #ifdef SILU_MUL: a = silu(a) · b (SwiGLU's gate).
+
+struct Params {
+    n: u32,
+    groups_x: u32,
+    _pad0: u32,
+    _pad1: u32,
+}
+
+@group(0) @binding(0) var<storage, read_write> a: array<f32>;  // [n]
+@group(0) @binding(1) var<storage, read> b: array<f32>;        // [n]
+@group(0) @binding(2) var<uniform> p: Params;
+
+@compute @workgroup_size(64)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+    let i = (wid.y * p.groups_x + wid.x) * 64u + li;
+    if (i >= p.n) {
+        return;
+    }
+#ifdef ADD
+    a[i] += b[i];
+#endif
+#ifdef SILU_MUL
+    let g = a[i];
+    a[i] = g / (1.0 + exp(-g)) * b[i];
+#endif
+}

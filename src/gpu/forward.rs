@@ -1,0 +1,272 @@
+//! The Llama forward pass on the GPU for one token at a time: every buffer, uniform, pipeline and
+//! bind group is built once at load, so a step writes 8 bytes (position, token), records the
+//! prebuilt dispatch list into one encoder and submits once. The result comes back as the argmax
+//! token (4 bytes) or, when asked, the logits.
+//!
+//! Not yet here (see shaders/README.md): batched prefill as matrix products (the prompt runs
+//! step by step), GPT-2, biases, attention split over KV chunks for long contexts.
+
+use super::{as_bytes, grid, shaders, Gpu, GpuMatrix};
+use crate::error::{Error, Result};
+use crate::model::{Arch, Attention, FeedForward, Linear, Model, RopeStyle};
+use std::sync::Arc;
+
+struct Step {
+    pipeline: Arc<wgpu::ComputePipeline>,
+    bind: wgpu::BindGroup,
+    groups: (u32, u32),
+}
+
+pub struct GpuForward {
+    gpu: Arc<Gpu>,
+    steps: Vec<Step>,
+    /// [pos, token]
+    state: wgpu::Buffer,
+    logits: wgpu::Buffer,
+    token: wgpu::Buffer,
+    n_vocab: usize,
+    n_ctx: usize,
+    /// Dispatches per step and weight bytes read per step, for `wisp bench`.
+    pub dispatches: usize,
+    pub weight_bytes: u64,
+}
+
+const MATVEC_WG: u32 = 64;
+const MATVEC_TPR: u32 = 16;
+
+struct Builder<'a> {
+    gpu: &'a Gpu,
+    steps: Vec<Step>,
+    weight_bytes: u64,
+}
+
+impl Builder<'_> {
+    async fn push(
+        &mut self,
+        shader: &shaders::Shader,
+        defines: &[&str],
+        constants: &[(&str, f64)],
+        buffers: &[&wgpu::Buffer],
+        groups: u32,
+    ) -> Result<()> {
+        let pipeline = self.gpu.pipeline(shader, defines, constants).await?;
+        let bind = self.gpu.bind(&pipeline, buffers);
+        self.steps.push(Step { pipeline, bind, groups: grid(groups) });
+        Ok(())
+    }
+
+    fn uniform(&self, words: &[u32]) -> wgpu::Buffer {
+        self.gpu.uniform("params", words)
+    }
+
+    async fn matvec(&mut self, m: &GpuMatrix, x: &wgpu::Buffer, y: &wgpu::Buffer) -> Result<()> {
+        let groups = (m.rows as u32).div_ceil(MATVEC_WG / MATVEC_TPR);
+        let params = self.uniform(&[m.rows as u32, m.cols as u32, m.row_words as u32, grid(groups).0]);
+        self.weight_bytes += m.buf.size();
+        let c = [("WG", MATVEC_WG as f64), ("TPR", MATVEC_TPR as f64)];
+        self.push(&shaders::MATVEC, &[shaders::type_define(m.ty)], &c, &[&m.buf, x, y, &params], groups).await
+    }
+
+    async fn rms_norm(
+        &mut self,
+        x: &wgpu::Buffer,
+        w: &wgpu::Buffer,
+        out: &wgpu::Buffer,
+        n: usize,
+        eps: f32,
+    ) -> Result<()> {
+        let params = self.uniform(&[n as u32, 1, 1, eps.to_bits()]);
+        self.push(&shaders::RMS_NORM, &[], &[], &[x, w, out, &params], 1).await
+    }
+
+    async fn elementwise(&mut self, op: &str, a: &wgpu::Buffer, b: &wgpu::Buffer, n: usize) -> Result<()> {
+        let groups = (n as u32).div_ceil(64);
+        let params = self.uniform(&[n as u32, grid(groups).0, 0, 0]);
+        self.push(&shaders::ELEMENTWISE, &[op], &[], &[a, b, &params], groups).await
+    }
+}
+
+fn upload(gpu: &Gpu, l: &Linear) -> Result<GpuMatrix> {
+    if l.b.is_some() {
+        return Err(Error::Gpu(format!("'{}': biases are not supported on the GPU yet", l.w.name)));
+    }
+    GpuMatrix::upload(gpu, &l.w.name, l.w.ty, l.w.rows, l.w.cols, &l.w.data)
+}
+
+impl GpuForward {
+    pub async fn new(gpu: Arc<Gpu>, model: &Model, n_ctx: usize) -> Result<GpuForward> {
+        let cfg = &model.cfg;
+        if cfg.arch != Arch::Llama {
+            return Err(Error::Gpu(format!(
+                "the GPU forward pass supports llama so far, not {}",
+                cfg.arch.name()
+            )));
+        }
+        if !cfg.head_dim.is_multiple_of(2) || !cfg.rope_dims.is_multiple_of(2) {
+            return Err(Error::Gpu(format!("head dimension {} must be even", cfg.head_dim)));
+        }
+        let g = &*gpu;
+        let (d, kv_dim, hd, ff) = (cfg.n_embd, cfg.kv_dim(), cfg.head_dim, cfg.n_ff);
+        let f32buf = |name: &str, n: usize| g.storage(name, 4 * n as u64, None);
+        // activations: x [d] residual, xb [d] normed, q [d], k/v [kv_dim], att [d], o [d],
+        // hb/hb2 [ff], scores [n_head · n_ctx], logits [n_vocab]
+        let (x, xb, q, k, v) =
+            (f32buf("x", d)?, f32buf("xb", d)?, f32buf("q", d)?, f32buf("k", kv_dim)?, f32buf("v", kv_dim)?);
+        let (att, o, hb, hb2) = (f32buf("att", d)?, f32buf("o", d)?, f32buf("hb", ff)?, f32buf("hb2", ff)?);
+        let scores = f32buf("scores", cfg.n_head * n_ctx)?;
+        let logits = f32buf("logits", model.n_vocab)?;
+        let state = g.storage("state", 8, None)?;
+        let token = g.storage("token", 4, None)?;
+
+        let mut b = Builder { gpu: g, steps: Vec::new(), weight_bytes: 0 };
+        let e = &model.tok_embd;
+        let embd = GpuMatrix::upload(g, &e.name, e.ty, e.rows, e.cols, &e.data)?;
+        let params = b.uniform(&[d as u32, embd.row_words as u32, model.n_vocab as u32, 0]);
+        b.push(
+            &shaders::EMBED,
+            &[shaders::type_define(e.ty)],
+            &[],
+            &[&embd.buf, &state, &x, &params],
+            (d as u32).div_ceil(64),
+        )
+        .await?;
+        b.weight_bytes += (embd.row_words * 4) as u64;
+
+        let theta_scale = cfg.rope_base.powf(-2.0 / cfg.rope_dims as f32);
+        let rope_params = b.uniform(&[
+            cfg.n_head as u32,
+            cfg.n_head_kv as u32,
+            hd as u32,
+            cfg.rope_dims as u32,
+            theta_scale.to_bits(),
+            0,
+            0,
+            0,
+        ]);
+        let rope_def: &[&str] = if cfg.rope_style == RopeStyle::Neox { &["NEOX"] } else { &[] };
+        let group = (cfg.n_head / cfg.n_head_kv) as u32;
+        let score_groups = ((cfg.n_head * n_ctx) as u32).div_ceil(64);
+        let attn_params = b.uniform(&[
+            cfg.n_head as u32,
+            group,
+            hd as u32,
+            kv_dim as u32,
+            n_ctx as u32,
+            grid(score_groups).0,
+            (1.0 / (hd as f32).sqrt()).to_bits(),
+            0,
+        ]);
+        let kv_params = b.uniform(&[kv_dim as u32, n_ctx as u32, 0, 0]);
+
+        for (li, layer) in model.layers.iter().enumerate() {
+            let attn_norm = g.storage_f32("attn_norm", &layer.attn_norm.w)?;
+            b.rms_norm(&x, &attn_norm, &xb, d, cfg.norm_eps).await?;
+            let Attention::Separate { q: wq, k: wk, v: wv } = &layer.attn else {
+                return Err(Error::Gpu("fused QKV is not supported on the GPU yet".into()));
+            };
+            for (w, out) in [(wq, &q), (wk, &k), (wv, &v)] {
+                let m = upload(g, w)?;
+                b.matvec(&m, &xb, out).await?;
+            }
+            let pairs = ((cfg.n_head + cfg.n_head_kv) * cfg.rope_dims / 2) as u32;
+            b.push(&shaders::ROPE, rope_def, &[], &[&q, &k, &state, &rope_params], pairs.div_ceil(64))
+                .await?;
+            let cache_bytes = (n_ctx * kv_dim * 2) as u64;
+            let kc = g.storage(&format!("k cache {li}"), cache_bytes, None)?;
+            let vc = g.storage(&format!("v cache {li}"), cache_bytes, None)?;
+            b.push(
+                &shaders::KV_APPEND,
+                &[],
+                &[],
+                &[&k, &v, &kc, &vc, &state, &kv_params],
+                (kv_dim as u32 / 2).div_ceil(64),
+            )
+            .await?;
+            b.push(&shaders::ATTN_SCORES, &[], &[], &[&q, &kc, &scores, &state, &attn_params], score_groups)
+                .await?;
+            b.push(
+                &shaders::ATTN_OUTPUT,
+                &[],
+                &[],
+                &[&scores, &vc, &att, &state, &attn_params],
+                cfg.n_head as u32,
+            )
+            .await?;
+            let wo = upload(g, &layer.attn_out)?;
+            b.matvec(&wo, &att, &o).await?;
+            b.elementwise("ADD", &x, &o, d).await?;
+
+            let ffn_norm = g.storage_f32("ffn_norm", &layer.ffn_norm.w)?;
+            b.rms_norm(&x, &ffn_norm, &xb, d, cfg.norm_eps).await?;
+            let FeedForward::SwiGlu { gate, up, down } = &layer.ffn else {
+                return Err(Error::Gpu("only SwiGLU feed-forward is supported on the GPU".into()));
+            };
+            let (gate, up, down) = (upload(g, gate)?, upload(g, up)?, upload(g, down)?);
+            b.matvec(&gate, &xb, &hb).await?;
+            b.matvec(&up, &xb, &hb2).await?;
+            b.elementwise("SILU_MUL", &hb, &hb2, ff).await?;
+            b.matvec(&down, &hb, &o).await?;
+            b.elementwise("ADD", &x, &o, d).await?;
+        }
+        let out_norm = g.storage_f32("output_norm", &model.output_norm.w)?;
+        b.rms_norm(&x, &out_norm, &xb, d, cfg.norm_eps).await?;
+        let head = match &model.output {
+            Some(m) => GpuMatrix::upload(g, &m.name, m.ty, m.rows, m.cols, &m.data)?,
+            None => embd,
+        };
+        b.matvec(&head, &xb, &logits).await?;
+        let params = b.uniform(&[model.n_vocab as u32, 0, 0, 0]);
+        b.push(&shaders::ARGMAX, &[], &[], &[&logits, &state, &token, &params], 1).await?;
+        g.check()?;
+        let (steps, weight_bytes) = (b.steps, b.weight_bytes);
+        Ok(GpuForward {
+            dispatches: steps.len(),
+            weight_bytes,
+            gpu,
+            steps,
+            state,
+            logits,
+            token,
+            n_vocab: model.n_vocab,
+            n_ctx,
+        })
+    }
+
+    /// Runs `token` at `pos` (one submit) and returns the greedy next token.
+    pub async fn step(&self, token: u32, pos: usize) -> Result<u32> {
+        self.run(token, pos)?;
+        let out = self.gpu.read_u32(&self.token, 1).await?;
+        out.first().copied().ok_or_else(|| Error::Gpu("empty readback".into()))
+    }
+
+    /// Runs `token` at `pos` and returns the logits.
+    pub async fn step_logits(&self, token: u32, pos: usize) -> Result<Vec<f32>> {
+        self.run(token, pos)?;
+        self.gpu.read_f32(&self.logits, self.n_vocab).await
+    }
+
+    fn run(&self, token: u32, pos: usize) -> Result<()> {
+        if pos >= self.n_ctx {
+            return Err(Error::ContextFull { used: pos + 1, ctx: self.n_ctx });
+        }
+        if token as usize >= self.n_vocab {
+            return Err(Error::arg(
+                "token",
+                format!("{token} is outside the vocabulary of {}", self.n_vocab),
+            ));
+        }
+        let g = &self.gpu;
+        g.queue.write_buffer(&self.state, 0, as_bytes(&[pos as u32, token]));
+        let mut enc = g.device.create_command_encoder(&Default::default());
+        {
+            let mut pass = enc.begin_compute_pass(&Default::default());
+            for s in &self.steps {
+                pass.set_pipeline(&s.pipeline);
+                pass.set_bind_group(0, &s.bind, &[]);
+                pass.dispatch_workgroups(s.groups.0, s.groups.1, 1);
+            }
+        }
+        g.queue.submit([enc.finish()]);
+        Ok(())
+    }
+}

@@ -1,0 +1,50 @@
+//! The whole model on the GPU against the CPU path (exact numerics): greedy ids identical, logits
+//! close. Skipped (with a message) when no adapter exists.
+
+mod common;
+use std::sync::Arc;
+use wisp::gpu::{forward::GpuForward, Gpu};
+use wisp::sampling::argmax;
+
+/// Logit tolerance GPU vs CPU: f32 sums in a different order through 30 layers.
+const LOGIT_ATOL: f32 = 0.05;
+
+fn gpu() -> Option<Arc<Gpu>> {
+    match pollster::block_on(Gpu::new()) {
+        Ok(g) => Some(Arc::new(g)),
+        Err(e) => {
+            eprintln!("SKIPPED (no GPU adapter): {e}");
+            None
+        }
+    }
+}
+
+#[test]
+fn default_model_greedy_ids_and_logits_match_cpu() {
+    let Some(g) = gpu() else { return };
+    let steps: usize = std::env::var("WISP_GPU_TEST_TOKENS").ok().and_then(|s| s.parse().ok()).unwrap_or(16);
+    let mut e = common::engine(512);
+    let gf = pollster::block_on(GpuForward::new(g, &e.model, 512)).unwrap();
+    for prompt in ["The capital of France is", "def fibonacci(n):"] {
+        let ids = e.encode(prompt).unwrap();
+        e.reset();
+        let mut cpu_logits = e.prefill(&ids).unwrap().to_vec();
+        let mut gpu_logits = Vec::new();
+        for (p, &t) in ids.iter().enumerate() {
+            gpu_logits = pollster::block_on(gf.step_logits(t, p)).unwrap();
+        }
+        let mut pos = ids.len();
+        let mut worst = 0.0f32;
+        for step in 0..steps {
+            let diff = cpu_logits.iter().zip(&gpu_logits).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+            worst = worst.max(diff);
+            let (ct, gt) = (argmax(&cpu_logits), argmax(&gpu_logits));
+            assert_eq!(ct, gt, "{prompt:?} step {step}: cpu {ct} gpu {gt} (max |Δlogit| {diff})");
+            assert!(diff <= LOGIT_ATOL, "{prompt:?} step {step}: max |Δlogit| {diff}");
+            cpu_logits = e.step(ct).unwrap().to_vec();
+            gpu_logits = pollster::block_on(gf.step_logits(gt, pos)).unwrap();
+            pos += 1;
+        }
+        eprintln!("{prompt:?}: {steps} greedy steps identical, max |Δlogit| {worst}");
+    }
+}
