@@ -4,8 +4,10 @@
 use serde_json::json;
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use wisp::chat::Message;
 use wisp::cpu::Numerics;
+use wisp::gpu::{forward::GpuForward, Gpu};
 use wisp::safetensors::SafetensorsSource;
 use wisp::sampling::SamplingParams;
 use wisp::tokenizer::Tokenizer;
@@ -131,17 +133,43 @@ fn setup_threads(args: &Args) -> Result<usize> {
     Ok(wisp::cpu::threads())
 }
 
-fn check_backend(args: &Args) -> Result<()> {
-    match args.get("--backend").unwrap_or("auto") {
-        "cpu" | "auto" => {
-            eprintln!("wisp: backend cpu ({} threads)", wisp::cpu::threads());
-            Ok(())
+/// The backend `--backend` asks for: `cpu`, `gpu`, or `auto` (a real GPU when one exists; a
+/// CPU-emulated adapter such as lavapipe is slower than the CPU path, so `auto` skips it).
+fn pick_backend(args: &Args) -> Result<Option<Arc<Gpu>>> {
+    let choice = args.get("--backend").unwrap_or("auto");
+    let cpu = || eprintln!("wisp: backend cpu ({} threads)", wisp::cpu::threads());
+    match choice {
+        "cpu" => {
+            cpu();
+            Ok(None)
         }
-        "gpu" => {
-            Err(Error::arg("--backend", "the GPU forward pass is not complete in this build (kernels so far: matvec, rms_norm); use --backend cpu"))
-        }
+        "gpu" | "auto" => match pollster::block_on(Gpu::new()) {
+            Ok(g) if choice == "gpu" || g.adapter.device_type != wgpu::DeviceType::Cpu => {
+                eprintln!("wisp: backend gpu ({})", g.describe());
+                Ok(Some(Arc::new(g)))
+            }
+            Ok(g) => {
+                eprintln!("wisp: the only adapter, {}, runs on the CPU; using the CPU path", g.describe());
+                cpu();
+                Ok(None)
+            }
+            Err(e) if choice == "gpu" => Err(e),
+            Err(_) => {
+                cpu();
+                Ok(None)
+            }
+        },
         other => Err(Error::arg("--backend", format!("'{other}' (expected cpu, gpu or auto)"))),
     }
+}
+
+/// Moves `engine` onto `gpu` when one was picked.
+fn attach(engine: &mut Engine, gpu: Option<Arc<Gpu>>) -> Result<()> {
+    if let Some(g) = gpu {
+        let gf = pollster::block_on(GpuForward::new(g, &engine.model, engine.n_ctx()))?;
+        engine.use_gpu(gf)?;
+    }
+    Ok(())
 }
 
 fn sampling(args: &Args) -> Result<SamplingParams> {
@@ -185,7 +213,7 @@ fn cmd_generate(args: &Args) -> Result<()> {
         "--ignore-eos",
     ])?;
     setup_threads(args)?;
-    check_backend(args)?;
+    let gpu = pick_backend(args)?;
     let prompt = args.get("--prompt").ok_or_else(|| Error::arg("--prompt", "is required"))?.to_string();
     let max_tokens: i64 = args.num("--max-tokens", 256)?;
     if max_tokens < 1 {
@@ -198,6 +226,7 @@ fn cmd_generate(args: &Args) -> Result<()> {
         ignore_eog: args.flag("--ignore-eos"),
     };
     let mut engine = load_engine(args, 0)?;
+    attach(&mut engine, gpu)?;
     let json_out = args.flag("--json");
     let mut out = std::io::stdout();
     let mut print = |s: &str, _t: u32| {
@@ -247,8 +276,9 @@ fn cmd_chat(args: &Args) -> Result<()> {
         "--repeat-penalty",
     ])?;
     setup_threads(args)?;
-    check_backend(args)?;
+    let gpu = pick_backend(args)?;
     let mut engine = load_engine(args, 0)?;
+    attach(&mut engine, gpu)?;
     let opts = GenerateOptions {
         max_tokens: args.num("--max-tokens", 512)?,
         sampling: sampling(args)?,
@@ -307,7 +337,7 @@ fn cmd_perplexity(args: &Args) -> Result<()> {
         "--numerics",
     ])?;
     setup_threads(args)?;
-    check_backend(args)?;
+    let gpu = pick_backend(args)?;
     let file = args.get("--file").ok_or_else(|| Error::arg("--file", "is required"))?;
     let ctx: usize = args
         .get("--ctx")
@@ -316,6 +346,7 @@ fn cmd_perplexity(args: &Args) -> Result<()> {
         .map_err(|_| Error::arg("--ctx", "is not a number"))?;
     let text = std::fs::read_to_string(file).map_err(|e| Error::io(file, e))?;
     let mut engine = load_engine(args, ctx)?;
+    attach(&mut engine, gpu)?;
     let ids = engine.tokenizer.encode(&text, false)?;
     let (ppl, n) = engine.perplexity(&ids, ctx, args.flag("--half"))?;
     if args.flag("--json") {
@@ -339,8 +370,9 @@ fn peak_rss_mb() -> f64 {
 fn cmd_bench(args: &Args) -> Result<()> {
     args.check_known(&["--model", "--threads", "--backend", "--json", "--ctx", "--numerics"])?;
     let threads = setup_threads(args)?;
-    check_backend(args)?;
+    let gpu = pick_backend(args)?;
     let mut engine = load_engine(args, 512)?;
+    attach(&mut engine, gpu)?;
     // a fixed 128-token prompt (repeated if the tokenizer makes it shorter), 128 greedy tokens
     let text = include_str!("../benches/bench_prompt.txt");
     let mut ids = engine.tokenizer.encode(text, false)?;
@@ -358,14 +390,27 @@ fn cmd_bench(args: &Args) -> Result<()> {
     engine.generate(&ids[..16], &GenerateOptions { max_tokens: 4, ..opts.clone() }, &mut |_, _| true)?;
     engine.reset();
     let g = engine.generate(&ids, &opts, &mut |_, _| true)?;
-    let j = json!({"backend": "cpu", "threads": threads, "prefill_tok_s": g.prefill_tok_s,
+    let mut j = json!({"backend": "cpu", "threads": threads, "prefill_tok_s": g.prefill_tok_s,
         "decode_tok_s": g.decode_tok_s, "peak_rss_mb": peak_rss_mb(), "prompt_tokens": ids.len(),
         "generated_tokens": g.ids.len()});
+    let mut backend = format!("cpu, {threads} threads");
+    if let Some(gf) = engine.gpu() {
+        j["backend"] = json!("gpu");
+        j["adapter"] = json!(gf.adapter());
+        j["dispatches_per_token"] = json!(gf.dispatches);
+        j["gpu_bytes_read_per_token"] = json!(gf.weight_bytes);
+        backend = format!(
+            "gpu {}, {} dispatches and {:.1} MB of weights per token",
+            gf.adapter(),
+            gf.dispatches,
+            gf.weight_bytes as f64 / 1e6
+        );
+    }
     if args.flag("--json") {
         println!("{j}");
     } else {
         println!(
-            "backend cpu, {threads} threads: prefill {:.1} tok/s, decode {:.1} tok/s, peak RSS {:.0} MB",
+            "backend {backend}: prefill {:.1} tok/s, decode {:.1} tok/s, peak RSS {:.0} MB",
             g.prefill_tok_s,
             g.decode_tok_s,
             peak_rss_mb()

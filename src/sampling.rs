@@ -43,6 +43,15 @@ impl Default for SamplingParams {
 }
 
 impl SamplingParams {
+    /// Greedy with no penalties: the next token is the plain argmax of the logits (so a GPU can
+    /// pick it without reading the logits back).
+    pub fn is_plain_argmax(&self) -> bool {
+        self.temperature <= 0.0
+            && (self.repetition_penalty == 1.0 || self.repeat_last_n == 0)
+            && self.frequency_penalty == 0.0
+            && self.presence_penalty == 0.0
+    }
+
     pub fn greedy() -> Self {
         SamplingParams { temperature: 0.0, ..Default::default() }
     }

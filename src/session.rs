@@ -84,6 +84,9 @@ pub struct Engine {
     /// Tokens whose keys/values are in `cache`, in order.
     tokens: Vec<u32>,
     numerics: Numerics,
+    /// When set, the forward pass runs on the GPU (natively; the browser drives it async).
+    #[cfg(not(target_arch = "wasm32"))]
+    gpu: Option<crate::gpu::forward::GpuForward>,
     clock: fn() -> f64,
 }
 
@@ -130,6 +133,8 @@ impl Engine {
             scratch: Scratch::default(),
             tokens: Vec::new(),
             numerics: Numerics::default(),
+            #[cfg(not(target_arch = "wasm32"))]
+            gpu: None,
             clock: native_clock,
         })
     }
@@ -151,6 +156,25 @@ impl Engine {
             self.numerics = numerics;
             self.reset();
         }
+    }
+
+    /// Runs the forward pass on the GPU from now on (the conversation is dropped).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn use_gpu(&mut self, gpu: crate::gpu::forward::GpuForward) -> Result<()> {
+        if gpu.n_ctx() < self.cache.n_ctx {
+            return Err(Error::arg(
+                "ctx",
+                format!("GPU context {} < engine context {}", gpu.n_ctx(), self.cache.n_ctx),
+            ));
+        }
+        self.gpu = Some(gpu);
+        self.reset();
+        Ok(())
+    }
+
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn gpu(&self) -> Option<&crate::gpu::forward::GpuForward> {
+        self.gpu.as_ref()
     }
 
     pub fn numerics(&self) -> Numerics {
@@ -200,6 +224,22 @@ impl Engine {
 
     /// Evaluates `ids` after the cached tokens; fills the last row of logits when `logits`.
     fn eval(&mut self, ids: &[u32], logits: bool) -> Result<()> {
+        #[cfg(not(target_arch = "wasm32"))]
+        if let Some(gf) = &self.gpu {
+            for (i, &t) in ids.iter().enumerate() {
+                let pos = self.tokens.len();
+                if logits && i + 1 == ids.len() {
+                    let l = pollster::block_on(gf.step_logits(t, pos))?;
+                    self.scratch.logits.clear();
+                    self.scratch.logits.extend_from_slice(&l);
+                } else {
+                    gf.feed(t, pos)?;
+                }
+                self.tokens.push(t);
+                self.cache.len = self.tokens.len();
+            }
+            return Ok(());
+        }
         for (i, chunk) in ids.chunks(UBATCH).enumerate() {
             let last = (i + 1) * UBATCH >= ids.len();
             let which = if last && logits { Logits::Last } else { Logits::None };
@@ -269,9 +309,18 @@ impl Engine {
         let mut decoder = StreamDecoder::new(&opts.stop);
         let mut finish = FinishReason::Length;
         let mut decoded = 0usize;
+        // on the GPU, plain greedy decoding reads back only the chosen token id
+        let mut next: Option<u32> = None;
+        #[cfg(not(target_arch = "wasm32"))]
+        let gpu_argmax = self.gpu.is_some() && opts.sampling.is_plain_argmax();
+        #[cfg(target_arch = "wasm32")]
+        let gpu_argmax = false;
         loop {
             let n_vocab = self.model.n_vocab;
-            let tok = sampler.sample(&mut self.scratch.logits[..n_vocab], &history);
+            let tok = match next.take() {
+                Some(t) => t,
+                None => sampler.sample(&mut self.scratch.logits[..n_vocab], &history),
+            };
             if self.tokenizer.is_eog(tok) && !opts.ignore_eog {
                 finish = FinishReason::Eog;
                 break;
@@ -291,7 +340,11 @@ impl Engine {
             if ids.len() >= opts.max_tokens || self.tokens.len() >= self.cache.n_ctx {
                 break;
             }
-            self.eval(&[tok], true)?;
+            if gpu_argmax {
+                next = Some(self.gpu_step(tok)?);
+            } else {
+                self.eval(&[tok], true)?;
+            }
             decoded += 1;
         }
         let tail = decoder.finish();
@@ -310,6 +363,21 @@ impl Engine {
             prefilled,
             finish,
         })
+    }
+
+    /// Evaluates `tok` on the GPU and returns its greedy successor.
+    #[cfg(not(target_arch = "wasm32"))]
+    fn gpu_step(&mut self, tok: u32) -> Result<u32> {
+        let gf = self.gpu.as_ref().ok_or_else(|| Error::State("no GPU forward".into()))?;
+        let next = pollster::block_on(gf.step(tok, self.tokens.len()))?;
+        self.tokens.push(tok);
+        self.cache.len = self.tokens.len();
+        Ok(next)
+    }
+
+    #[cfg(target_arch = "wasm32")]
+    fn gpu_step(&mut self, _tok: u32) -> Result<u32> {
+        Err(Error::State("no GPU forward".into()))
     }
 
     /// Renders `messages` with the chat template and generates the assistant's reply.
@@ -346,6 +414,18 @@ impl Engine {
                     window[0] = b;
                 }
             }
+            #[cfg(not(target_arch = "wasm32"))]
+            if let Some(gf) = &self.gpu {
+                for (pos, &t) in window.iter().enumerate().take(ctx - 1) {
+                    let row = pollster::block_on(gf.step_logits(t, pos))?;
+                    if pos >= first {
+                        let (l, c) = score(&row, window[pos + 1] as usize);
+                        nll += l;
+                        count += c;
+                    }
+                }
+                continue;
+            }
             for (ci, chunk) in window.chunks(UBATCH).enumerate() {
                 let (model, cache, scratch, numerics) =
                     (&self.model, &mut self.cache, &mut self.scratch, self.numerics);
@@ -356,11 +436,9 @@ impl Engine {
                     if pos < first || pos + 1 >= ctx {
                         continue;
                     }
-                    let target = window[pos + 1] as usize;
-                    let max = row.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b)) as f64;
-                    let lse = row.iter().map(|&v| (v as f64 - max).exp()).sum::<f64>().ln() + max;
-                    nll += lse - row[target] as f64;
-                    count += 1;
+                    let (l, c) = score(row, window[pos + 1] as usize);
+                    nll += l;
+                    count += c;
                 }
             }
         }
@@ -370,4 +448,11 @@ impl Engine {
         }
         Ok(((nll / count as f64).exp(), count))
     }
+}
+
+/// The negative log-likelihood of `target` under `logits` (softmax in f64), and 1 token scored.
+fn score(logits: &[f32], target: usize) -> (f64, usize) {
+    let max = logits.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b)) as f64;
+    let lse = logits.iter().map(|&v| (v as f64 - max).exp()).sum::<f64>().ln() + max;
+    (lse - logits[target] as f64, 1)
 }

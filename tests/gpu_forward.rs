@@ -46,3 +46,24 @@ fn default_model_greedy_ids_and_logits_match_cpu() {
         eprintln!("{prompt:?}: {steps} greedy steps identical, max |Δlogit| {worst}");
     }
 }
+
+/// `Engine::generate` on the GPU: greedy decoding reads back only the argmax token id, and the
+/// ids equal the CPU path's.
+#[test]
+fn engine_generate_on_gpu_equals_cpu() {
+    let Some(g) = gpu() else { return };
+    let mut cpu = common::engine(256);
+    let mut on_gpu = common::engine(256);
+    let gf = pollster::block_on(GpuForward::new(g, &on_gpu.model, 256)).unwrap();
+    on_gpu.use_gpu(gf).unwrap();
+    let opts = wisp::GenerateOptions {
+        max_tokens: 8,
+        sampling: wisp::sampling::SamplingParams::greedy(),
+        ..Default::default()
+    };
+    let ids = cpu.encode("Once upon a time").unwrap();
+    let a = cpu.generate(&ids, &opts, &mut |_, _| true).unwrap();
+    let b = on_gpu.generate(&ids, &opts, &mut |_, _| true).unwrap();
+    assert_eq!(a.ids, b.ids, "cpu {:?} gpu {:?}", a.text, b.text);
+    assert_eq!(a.ids.len(), 8);
+}

@@ -245,6 +245,20 @@ impl GpuForward {
         self.gpu.read_f32(&self.logits, self.n_vocab).await
     }
 
+    /// Runs `token` at `pos` without reading anything back (prompt tokens before the last).
+    pub fn feed(&self, token: u32, pos: usize) -> Result<()> {
+        self.run(token, pos)
+    }
+
+    pub fn n_ctx(&self) -> usize {
+        self.n_ctx
+    }
+
+    /// "adapter (backend, type)".
+    pub fn adapter(&self) -> String {
+        self.gpu.describe()
+    }
+
     fn run(&self, token: u32, pos: usize) -> Result<()> {
         if pos >= self.n_ctx {
             return Err(Error::ContextFull { used: pos + 1, ctx: self.n_ctx });
