@@ -33,7 +33,7 @@ def llama(threads):
 
 
 def wisp(threads, numerics):
-    out = subprocess.check_output([str(WISP), "bench", "--model", model, "--threads", str(threads), "--json",
+    out = subprocess.check_output([str(WISP), "bench", "--model", model, "--backend", "cpu", "--threads", str(threads), "--json",
                                    "--numerics", numerics], text=True, stderr=subprocess.DEVNULL)
     return json.loads(out)
 

@@ -143,24 +143,27 @@ fn pick_backend(args: &Args) -> Result<Option<Arc<Gpu>>> {
             cpu();
             Ok(None)
         }
-        "gpu" | "auto" => match pollster::block_on(Gpu::new()) {
-            Ok(g) if choice == "gpu" || g.adapter.device_type != wgpu::DeviceType::Cpu => {
-                eprintln!("wisp: backend gpu ({})", g.describe());
-                Ok(Some(Arc::new(g)))
-            }
-            Ok(g) => {
-                eprintln!("wisp: the only adapter, {}, runs on the CPU; using the CPU path", g.describe());
+        "auto" => match pollster::block_on(Gpu::probe()) {
+            Some(info) if info.device_type == wgpu::DeviceType::Cpu => {
+                eprintln!("wisp: the only adapter, {}, runs on the CPU; using the CPU path", info.name);
                 cpu();
                 Ok(None)
             }
-            Err(e) if choice == "gpu" => Err(e),
-            Err(_) => {
+            Some(_) => open_gpu(),
+            None => {
                 cpu();
                 Ok(None)
             }
         },
+        "gpu" => open_gpu(),
         other => Err(Error::arg("--backend", format!("'{other}' (expected cpu, gpu or auto)"))),
     }
+}
+
+fn open_gpu() -> Result<Option<Arc<Gpu>>> {
+    let g = pollster::block_on(Gpu::new())?;
+    eprintln!("wisp: backend gpu ({})", g.describe());
+    Ok(Some(Arc::new(g)))
 }
 
 /// Moves `engine` onto `gpu` when one was picked.

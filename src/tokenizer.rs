@@ -146,28 +146,52 @@ impl Tokenizer {
         let pre = m.get("tokenizer.ggml.pre").and_then(|v| v.as_str()).unwrap_or("gpt2");
         let (pre_tok, ignore_merges) = pre_tokenizer(pre)?;
 
-        let mut vocab = serde_json::Map::with_capacity(tokens.len());
+        // the BPE model is built directly (no JSON round trip: that doubled the peak memory of
+        // a load for a 49k vocabulary)
+        let mut vocab = tokenizers::models::bpe::Vocab::default();
         for (i, t) in tokens.iter().enumerate() {
-            vocab.entry(t.clone()).or_insert(json!(i));
+            vocab.entry(t.clone()).or_insert(i as u32);
         }
-        let mut added = Vec::new();
-        for (i, (t, ty)) in tokens.iter().zip(&types).enumerate() {
-            if matches!(*ty, TOKEN_CONTROL | TOKEN_USER_DEFINED | TOKEN_UNKNOWN) {
-                added.push(json!({"id": i, "content": t, "single_word": false, "lstrip": false,
-                    "rstrip": false, "normalized": false, "special": *ty != TOKEN_USER_DEFINED}));
-            }
-        }
-        let spec = json!({
-            "version": "1.0", "truncation": null, "padding": null,
-            "added_tokens": added, "normalizer": null, "pre_tokenizer": pre_tok,
-            "post_processor": null,
-            "decoder": {"type": "ByteLevel", "add_prefix_space": true, "trim_offsets": true, "use_regex": true},
-            "model": {"type": "BPE", "dropout": null, "unk_token": null, "continuing_subword_prefix": null,
-                "end_of_word_suffix": null, "fuse_unk": false, "byte_fallback": false,
-                "ignore_merges": ignore_merges, "vocab": vocab, "merges": merges}
-        });
-        let hf = tokenizers::Tokenizer::from_bytes(spec.to_string().as_bytes())
+        let pairs: Vec<(String, String)> = merges
+            .iter()
+            .map(|m| {
+                m.split_once(' ').map(|(a, b)| (a.to_string(), b.to_string())).ok_or_else(|| {
+                    Error::Tokenizer(format!("merge '{m}' is not two tokens separated by a space"))
+                })
+            })
+            .collect::<Result<_>>()?;
+        drop(merges);
+        let bpe = tokenizers::models::bpe::BPE::builder()
+            .vocab_and_merges(vocab, pairs)
+            .ignore_merges(ignore_merges)
+            .build()
             .map_err(|e| Error::Tokenizer(format!("building BPE from GGUF metadata: {e}")))?;
+        let mut hf = tokenizers::Tokenizer::new(bpe);
+        let pre: tokenizers::pre_tokenizers::PreTokenizerWrapper = serde_json::from_value(pre_tok)
+            .map_err(|e| Error::Tokenizer(format!("pre-tokenizer '{pre}': {e}")))?;
+        hf.with_pre_tokenizer(Some(pre));
+        let added = |special: bool| -> Vec<tokenizers::AddedToken> {
+            tokens
+                .iter()
+                .zip(&types)
+                .filter(|(_, &ty)| {
+                    if special {
+                        matches!(ty, TOKEN_CONTROL | TOKEN_UNKNOWN)
+                    } else {
+                        ty == TOKEN_USER_DEFINED
+                    }
+                })
+                .map(|(t, _)| {
+                    tokenizers::AddedToken::from(t.clone(), special)
+                        .single_word(false)
+                        .lstrip(false)
+                        .rstrip(false)
+                        .normalized(false)
+                })
+                .collect()
+        };
+        hf.add_special_tokens(&added(true));
+        hf.add_tokens(&added(false));
         let control: Vec<bool> = types.iter().map(|&t| t == TOKEN_CONTROL).collect();
         let n = tokens.len() as u32;
         let id = |key: &str| meta_u32(m, key).filter(|&i| i < n);

@@ -31,6 +31,16 @@ pub struct Gpu {
 }
 
 impl Gpu {
+    /// The default adapter's description, without opening a device (cheap enough to decide on).
+    pub async fn probe() -> Option<wgpu::AdapterInfo> {
+        let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+        let options = wgpu::RequestAdapterOptions {
+            power_preference: wgpu::PowerPreference::HighPerformance,
+            ..Default::default()
+        };
+        instance.request_adapter(&options).await.ok().map(|a| a.get_info())
+    }
+
     /// Opens the default adapter. Limits are WebGPU's defaults, raised only to what the adapter
     /// grants for buffer sizes (weights need large storage bindings).
     pub async fn new() -> Result<Gpu> {
