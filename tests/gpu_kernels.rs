@@ -3,7 +3,9 @@
 //! no adapter (no Vulkan/WebGPU) the tests print that they were skipped.
 
 use half::{bf16, f16};
+use wisp::gpu::shaders;
 use wisp::gpu::{Gpu, GpuMatrix};
+use wisp::model::RopeStyle;
 use wisp::quant::{vec_dot_f32_scalar, GgmlType};
 
 fn gpu() -> Option<Gpu> {
@@ -140,5 +142,216 @@ fn rms_norm_matches_cpu() {
         pollster::block_on(g.rms_norm(&xb, &wb, &ob, n, rows, 1e-5)).unwrap();
         let got = pollster::block_on(g.read_f32(&ob, n * rows)).unwrap();
         assert_close(&format!("rms_norm {rows}x{n}"), &got, &want, NORM_ATOL, NORM_RTOL);
+    }
+}
+
+/// Runs `shader` once over `groups` workgroups with `buffers` bound in order.
+fn run(g: &Gpu, shader: &shaders::Shader, defines: &[&str], buffers: &[&wgpu::Buffer], groups: u32) {
+    let p = pollster::block_on(g.pipeline(shader, defines, &[])).unwrap();
+    let bind = g.bind(&p, buffers);
+    g.dispatch(&p, &bind, groups);
+}
+
+fn state(g: &Gpu, pos: u32, token: u32) -> wgpu::Buffer {
+    g.storage("state", 8, Some(wisp::gpu::as_bytes(&[pos, token]))).unwrap()
+}
+
+#[test]
+fn embed_matches_cpu_dequantize_for_every_type() {
+    let Some(g) = gpu() else { return };
+    let mut rng = Rng(0x5EED_0003);
+    for ty in [
+        GgmlType::F32,
+        GgmlType::F16,
+        GgmlType::BF16,
+        GgmlType::Q4_0,
+        GgmlType::Q4_1,
+        GgmlType::Q8_0,
+        GgmlType::Q4K,
+        GgmlType::Q6K,
+    ] {
+        let bs = if ty.is_quantized() { ty.block_size() } else { 1 };
+        let (rows, cols) = (5, if bs == 1 { 7 } else { 2 * bs });
+        let data = weights(&mut rng, ty, rows, cols);
+        let m = GpuMatrix::upload(&g, "w", ty, rows, cols, &data).unwrap();
+        for token in [0u32, 3, 4] {
+            let rb = data.len() / rows;
+            let mut want = vec![0.0; cols];
+            wisp::quant::dequantize(ty, &data[token as usize * rb..(token as usize + 1) * rb], &mut want);
+            let out = g.storage("out", 4 * cols as u64, None).unwrap();
+            let params = g.uniform("p", &[cols as u32, m.row_words as u32, rows as u32, 0]);
+            run(
+                &g,
+                &shaders::EMBED,
+                &[shaders::type_define(ty)],
+                &[&m.buf, &state(&g, 0, token), &out, &params],
+                (cols as u32).div_ceil(64),
+            );
+            let got = pollster::block_on(g.read_f32(&out, cols)).unwrap();
+            // dequantization is exact in f32 up to the order of d·q + m
+            assert_close(&format!("embed {} row {token}", ty.name()), &got, &want, 1e-6, 1e-6);
+        }
+    }
+}
+
+#[test]
+fn rope_matches_cpu_in_both_pairings() {
+    let Some(g) = gpu() else { return };
+    let mut rng = Rng(0x5EED_0004);
+    let (n_head, n_head_kv, hd) = (9usize, 3usize, 64usize);
+    for style in [RopeStyle::Interleaved, RopeStyle::Neox] {
+        for (pos, rope_dims) in [(0usize, 64usize), (1, 64), (4095, 64), (17, 32)] {
+            let q: Vec<f32> = (0..n_head * hd).map(|_| rng.f()).collect();
+            let k: Vec<f32> = (0..n_head_kv * hd).map(|_| rng.f()).collect();
+            let (mut wq, mut wk) = (q.clone(), k.clone());
+            for h in wq.chunks_exact_mut(hd).chain(wk.chunks_exact_mut(hd)) {
+                wisp::cpu::ops::rope(h, pos, rope_dims, 10000.0, style);
+            }
+            let (qb, kb) = (g.storage_f32("q", &q).unwrap(), g.storage_f32("k", &k).unwrap());
+            let ts = 10000f32.powf(-2.0 / rope_dims as f32);
+            let params = g.uniform(
+                "p",
+                &[n_head as u32, n_head_kv as u32, hd as u32, rope_dims as u32, ts.to_bits(), 0, 0, 0],
+            );
+            let defines: &[&str] = if style == RopeStyle::Neox { &["NEOX"] } else { &[] };
+            let pairs = ((n_head + n_head_kv) * rope_dims / 2) as u32;
+            run(
+                &g,
+                &shaders::ROPE,
+                defines,
+                &[&qb, &kb, &state(&g, pos as u32, 0), &params],
+                pairs.div_ceil(64),
+            );
+            let what = format!("rope {style:?} pos {pos} dims {rope_dims}");
+            // GPU cos/sin of angles up to 4095 rad differ from libm's by ~1e-4
+            assert_close(&what, &pollster::block_on(g.read_f32(&qb, q.len())).unwrap(), &wq, 5e-4, 1e-4);
+            assert_close(&what, &pollster::block_on(g.read_f32(&kb, k.len())).unwrap(), &wk, 5e-4, 1e-4);
+        }
+    }
+}
+
+const ATTN_ATOL: f32 = 1e-4;
+const ATTN_RTOL: f32 = 1e-3;
+
+/// KV append, then decode attention (scores, softmax·V) against a CPU reference over the same
+/// f16 cache, at context lengths 1, 37 and 4,096 with grouped query heads.
+#[test]
+fn decode_attention_matches_cpu_at_context_1_to_4096() {
+    let Some(g) = gpu() else { return };
+    let mut rng = Rng(0x5EED_0005);
+    let (n_head, n_head_kv, hd) = (6usize, 2usize, 64usize);
+    let (kv_dim, group) = (n_head_kv * hd, n_head / n_head_kv);
+    for len in [1usize, 37, 4096] {
+        let n_ctx = len;
+        // the cache before the last position, as f16
+        let kc: Vec<f16> = (0..n_ctx * kv_dim).map(|_| f16::from_f32(rng.f())).collect();
+        let vc: Vec<f16> = (0..n_ctx * kv_dim).map(|_| f16::from_f32(rng.f())).collect();
+        let k_new: Vec<f32> = (0..kv_dim).map(|_| rng.f()).collect();
+        let v_new: Vec<f32> = (0..kv_dim).map(|_| rng.f()).collect();
+        let q: Vec<f32> = (0..n_head * hd).map(|_| 2.0 * rng.f()).collect();
+        let pos = len - 1;
+        let (mut kc_ref, mut vc_ref) = (kc.clone(), vc.clone());
+        for i in 0..kv_dim {
+            kc_ref[pos * kv_dim + i] = f16::from_f32(k_new[i]);
+            vc_ref[pos * kv_dim + i] = f16::from_f32(v_new[i]);
+        }
+        let scale = 1.0 / (hd as f32).sqrt();
+        let mut want = vec![0.0f32; n_head * hd];
+        for h in 0..n_head {
+            let kvo = (h / group) * hd;
+            let mut sc: Vec<f32> = (0..len)
+                .map(|t| {
+                    (0..hd).map(|j| q[h * hd + j] * kc_ref[t * kv_dim + kvo + j].to_f32()).sum::<f32>()
+                        * scale
+                })
+                .collect();
+            wisp::cpu::ops::softmax(&mut sc);
+            for (t, w) in sc.iter().enumerate() {
+                for j in 0..hd {
+                    want[h * hd + j] += w * vc_ref[t * kv_dim + kvo + j].to_f32();
+                }
+            }
+        }
+        let pack = |v: &[f16]| -> Vec<u32> {
+            v.chunks_exact(2).map(|p| p[0].to_bits() as u32 | (p[1].to_bits() as u32) << 16).collect()
+        };
+        let kcb =
+            g.storage("kc", 2 * (n_ctx * kv_dim) as u64, Some(wisp::gpu::as_bytes(&pack(&kc)))).unwrap();
+        let vcb =
+            g.storage("vc", 2 * (n_ctx * kv_dim) as u64, Some(wisp::gpu::as_bytes(&pack(&vc)))).unwrap();
+        let (kb, vb, qb) = (
+            g.storage_f32("k", &k_new).unwrap(),
+            g.storage_f32("v", &v_new).unwrap(),
+            g.storage_f32("q", &q).unwrap(),
+        );
+        let st = state(&g, pos as u32, 0);
+        let kvp = g.uniform("kv", &[kv_dim as u32, n_ctx as u32, 0, 0]);
+        run(
+            &g,
+            &shaders::KV_APPEND,
+            &[],
+            &[&kb, &vb, &kcb, &vcb, &st, &kvp],
+            (kv_dim as u32 / 2).div_ceil(64),
+        );
+        let scores = g.storage("scores", 4 * (n_head * n_ctx) as u64, None).unwrap();
+        let out = g.storage("out", 4 * (n_head * hd) as u64, None).unwrap();
+        let sg = ((n_head * n_ctx) as u32).div_ceil(64);
+        let ap = g.uniform(
+            "attn",
+            &[
+                n_head as u32,
+                group as u32,
+                hd as u32,
+                kv_dim as u32,
+                n_ctx as u32,
+                wisp::gpu::grid(sg).0,
+                scale.to_bits(),
+                0,
+            ],
+        );
+        run(&g, &shaders::ATTN_SCORES, &[], &[&qb, &kcb, &scores, &st, &ap], sg);
+        run(&g, &shaders::ATTN_OUTPUT, &[], &[&scores, &vcb, &out, &st, &ap], n_head as u32);
+        let got = pollster::block_on(g.read_f32(&out, n_head * hd)).unwrap();
+        assert_close(&format!("decode attention len {len}"), &got, &want, ATTN_ATOL, ATTN_RTOL);
+    }
+}
+
+#[test]
+fn elementwise_and_argmax_match_cpu() {
+    let Some(g) = gpu() else { return };
+    let mut rng = Rng(0x5EED_0006);
+    // more workgroups than one grid dimension holds
+    for n in [1usize, 1000, 65_535 * 64 + 5] {
+        let a: Vec<f32> = (0..n).map(|_| 8.0 * rng.f()).collect();
+        let b: Vec<f32> = (0..n).map(|_| rng.f()).collect();
+        for op in ["ADD", "SILU_MUL"] {
+            let want: Vec<f32> = a
+                .iter()
+                .zip(&b)
+                .map(|(x, y)| if op == "ADD" { x + y } else { wisp::cpu::ops::silu(*x) * y })
+                .collect();
+            let (ab, bb) = (g.storage_f32("a", &a).unwrap(), g.storage_f32("b", &b).unwrap());
+            let groups = (n as u32).div_ceil(64);
+            let p = g.uniform("p", &[n as u32, wisp::gpu::grid(groups).0, 0, 0]);
+            run(&g, &shaders::ELEMENTWISE, &[op], &[&ab, &bb, &p], groups);
+            let got = pollster::block_on(g.read_f32(&ab, n)).unwrap();
+            assert_close(&format!("{op} n {n}"), &got, &want, 1e-6, 1e-5);
+        }
+    }
+    // argmax: the lowest index among equal maxima, as the CPU's
+    for (n, ties) in [(1usize, false), (49_152, false), (49_152, true), (300, true)] {
+        let mut l: Vec<f32> = (0..n).map(|_| rng.f()).collect();
+        if ties {
+            let (i, j) = (n / 3, 2 * n / 3);
+            l[i] = 5.0;
+            l[j] = 5.0;
+        }
+        let lb = g.storage_f32("logits", &l).unwrap();
+        let (st, out) = (state(&g, 0, 0), g.storage("out", 4, None).unwrap());
+        let p = g.uniform("p", &[n as u32, 0, 0, 0]);
+        run(&g, &shaders::ARGMAX, &[], &[&lb, &st, &out, &p], 1);
+        let got = pollster::block_on(g.read_u32(&out, 1)).unwrap()[0];
+        assert_eq!(got, wisp::sampling::argmax(&l), "argmax n {n} ties {ties}");
+        assert_eq!(pollster::block_on(g.read_u32(&st, 2)).unwrap()[1], got, "argmax writes the next token");
     }
 }
