@@ -22,10 +22,14 @@ fn gpu() -> Option<Arc<Gpu>> {
 #[test]
 fn default_model_greedy_ids_and_logits_match_cpu() {
     let Some(g) = gpu() else { return };
-    let steps: usize = std::env::var("WISP_GPU_TEST_TOKENS").ok().and_then(|s| s.parse().ok()).unwrap_or(16);
+    let steps: usize = std::env::var("WISP_GPU_TEST_TOKENS").ok().and_then(|s| s.parse().ok()).unwrap_or(64);
     let mut e = common::engine(512);
     let gf = pollster::block_on(GpuForward::new(g, &e.model, 512)).unwrap();
-    for prompt in ["The capital of France is", "def fibonacci(n):"] {
+    let chat = e
+        .template
+        .render(&[wisp::chat::Message::new("user", "What is the capital of France?")], true)
+        .unwrap();
+    for prompt in [chat.as_str(), "The capital of France is", "def fibonacci(n):"] {
         let ids = e.encode(prompt).unwrap();
         e.reset();
         let mut cpu_logits = e.prefill(&ids).unwrap().to_vec();
@@ -38,12 +42,23 @@ fn default_model_greedy_ids_and_logits_match_cpu() {
             let diff = cpu_logits.iter().zip(&gpu_logits).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
             worst = worst.max(diff);
             let (ct, gt) = (argmax(&cpu_logits), argmax(&gpu_logits));
-            assert_eq!(ct, gt, "{prompt:?} step {step}: cpu {ct} gpu {gt} (max |Δlogit| {diff})");
+            if ct != gt {
+                // only a near-tie on the CPU side (within twice this step's difference) may flip
+                let mut sorted = cpu_logits.clone();
+                sorted.sort_by(|a, b| b.total_cmp(a));
+                let margin = sorted[0] - sorted[1];
+                assert!(
+                    margin <= 2.0 * diff,
+                    "{prompt:?} step {step}: cpu {ct} gpu {gt}, margin {margin}, Δ {diff}"
+                );
+                eprintln!("{prompt:?}: near-tie at step {step} (margin {margin}); compared {step} steps");
+                break;
+            }
             assert!(diff <= LOGIT_ATOL, "{prompt:?} step {step}: max |Δlogit| {diff}");
             cpu_logits = e.step(ct).unwrap().to_vec();
             gpu_logits = pollster::block_on(gf.step_logits(gt, ids.len() + step)).unwrap();
         }
-        eprintln!("{prompt:?}: {steps} greedy steps identical, max |Δlogit| {worst}");
+        eprintln!("{prompt:?}: greedy steps identical, max |Δlogit| {worst}");
     }
 }
 
