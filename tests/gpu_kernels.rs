@@ -81,6 +81,17 @@ fn assert_close(what: &str, got: &[f32], want: &[f32], atol: f32, rtol: f32) {
     );
 }
 
+const ALL_TYPES: [GgmlType; 8] = [
+    GgmlType::F32,
+    GgmlType::F16,
+    GgmlType::BF16,
+    GgmlType::Q4_0,
+    GgmlType::Q4_1,
+    GgmlType::Q8_0,
+    GgmlType::Q4K,
+    GgmlType::Q6K,
+];
+
 const MATVEC_ATOL: f32 = 1e-5;
 const MATVEC_RTOL: f32 = 1e-4;
 
@@ -89,16 +100,7 @@ fn matvec_matches_cpu_for_every_type_and_awkward_shape() {
     let Some(g) = gpu() else { return };
     let mut rng = Rng(0x5EED_0001);
     let small = |bs: usize| if bs == 1 { vec![1, 33, 577] } else { vec![bs, 3 * bs, 18 * bs] };
-    for ty in [
-        GgmlType::F32,
-        GgmlType::F16,
-        GgmlType::BF16,
-        GgmlType::Q4_0,
-        GgmlType::Q4_1,
-        GgmlType::Q8_0,
-        GgmlType::Q4K,
-        GgmlType::Q6K,
-    ] {
+    for ty in ALL_TYPES {
         let bs = if ty.is_quantized() { ty.block_size() } else { 1 };
         for cols in small(bs) {
             for rows in [1usize, 7, 130] {
@@ -160,16 +162,7 @@ fn state(g: &Gpu, pos: u32, token: u32) -> wgpu::Buffer {
 fn embed_matches_cpu_dequantize_for_every_type() {
     let Some(g) = gpu() else { return };
     let mut rng = Rng(0x5EED_0003);
-    for ty in [
-        GgmlType::F32,
-        GgmlType::F16,
-        GgmlType::BF16,
-        GgmlType::Q4_0,
-        GgmlType::Q4_1,
-        GgmlType::Q8_0,
-        GgmlType::Q4K,
-        GgmlType::Q6K,
-    ] {
+    for ty in ALL_TYPES {
         let bs = if ty.is_quantized() { ty.block_size() } else { 1 };
         let (rows, cols) = (5, if bs == 1 { 7 } else { 2 * bs });
         let data = weights(&mut rng, ty, rows, cols);

@@ -39,16 +39,7 @@ pub const ARGMAX: Shader =
 pub const ALL: &[Shader] =
     &[MATVEC, RMS_NORM, EMBED, ROPE, KV_APPEND, ATTN_SCORES, ATTN_OUTPUT, ELEMENTWISE, ARGMAX];
 
-/// The define that selects a weight type's variant of a per-type kernel.
+/// The define that selects a weight type's variant of a per-type kernel: its GGML name.
 pub fn type_define(ty: GgmlType) -> &'static str {
-    match ty {
-        GgmlType::F32 => "F32",
-        GgmlType::F16 => "F16",
-        GgmlType::BF16 => "BF16",
-        GgmlType::Q4_0 => "Q4_0",
-        GgmlType::Q4_1 => "Q4_1",
-        GgmlType::Q8_0 => "Q8_0",
-        GgmlType::Q4K => "Q4_K",
-        GgmlType::Q6K => "Q6_K",
-    }
+    ty.name()
 }
