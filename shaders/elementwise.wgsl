@@ -1,5 +1,6 @@
 // Element-wise ops of the forward pass over n values, one thread each, on a 2-D grid:
-// #ifdef ADD: a += b (the residual); #ifdef SILU_MUL: a = silu(a) · b (SwiGLU's gate).
+// #ifdef ADD: a += b (the residual); #ifdef SILU_MUL: a = silu(a) · b (SwiGLU's gate);
+// #ifdef GELU: a = gelu(a), GPT-2's tanh approximation (b is bound but not read).
 
 struct Params {
     n: u32,
@@ -24,5 +25,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 #ifdef SILU_MUL
     let g = a[i];
     a[i] = g / (1.0 + exp(-g)) * b[i];
+#endif
+#ifdef GELU
+    let v = a[i];
+    a[i] = 0.5 * v * (1.0 + tanh(0.7978846 * (v + 0.044715 * v * v * v)));
 #endif
 }

@@ -1,5 +1,6 @@
-// out[i] = W[token, i]: the embedding row of the token in state[1], expanded to f32, one variant
-// per weight type (#ifdef F32 | F16 | BF16 | Q4_0 | Q4_1 | Q8_0 | Q4_K | Q6_K). W is in the GPU
+// out[i] = W[token, i]: the embedding row of the token in state[1] (with #ifdef POSITION, of
+// the position in state[0]: GPT-2's learned positions), expanded to f32, one variant per weight
+// type (#ifdef F32 | F16 | BF16 | Q4_0 | Q4_1 | Q8_0 | Q4_K | Q6_K). W is in the GPU
 // layout of src/gpu/repack.rs. One thread per element.
 
 struct Params {
@@ -97,6 +98,10 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     if (i >= p.cols) {
         return;
     }
+#ifdef POSITION
+    let token = min(state[0], p.n_vocab - 1u);
+#else
     let token = min(state[1], p.n_vocab - 1u);
+#endif
     out[i] = value(token * p.row_words, i);
 }

@@ -1,5 +1,5 @@
-// y[r] = Σ_c W[r, c] · x[c]: the decode matrix–vector product, one variant per weight type
-// (#ifdef F32 | F16 | BF16 | Q4_0 | Q4_1 | Q8_0 | Q4_K | Q6_K). W is in the GPU layout of
+// y[r] = Σ_c W[r, c] · x[c] (+ bias[r] with #ifdef BIAS): the decode matrix–vector product, one
+// variant per weight type (#ifdef F32 | F16 | BF16 | Q4_0 | Q4_1 | Q8_0 | Q4_K | Q6_K). W is in the GPU layout of
 // src/gpu/repack.rs (4-byte-aligned blocks in u32 words); f16 is read with unpack2x16float, so
 // no shader-f16 feature is needed. A workgroup of WG threads computes WG / TPR rows: the TPR
 // threads of a row stride over its blocks, then reduce in workgroup memory. Workgroups are
@@ -16,6 +16,9 @@ struct Params {
 @group(0) @binding(1) var<storage, read> x: array<f32>;        // [cols]
 @group(0) @binding(2) var<storage, read_write> y: array<f32>;  // [rows]
 @group(0) @binding(3) var<uniform> p: Params;
+#ifdef BIAS
+@group(0) @binding(4) var<storage, read> bias: array<f32>;     // [rows]
+#endif
 
 override WG: u32 = 64u;   // threads per workgroup (≤ 256)
 override TPR: u32 = 16u;  // threads per row: a power of two dividing WG
@@ -204,6 +207,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         workgroupBarrier();
     }
     if (lane == 0u && row < p.rows) {
+#ifdef BIAS
+        y[row] = partial[li] + bias[row];
+#else
         y[row] = partial[li];
+#endif
     }
 }

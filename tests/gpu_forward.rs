@@ -8,6 +8,8 @@ use wisp::sampling::argmax;
 
 /// Logit tolerance GPU vs CPU: f32 sums in a different order through 30 layers.
 const LOGIT_ATOL: f32 = 0.05;
+/// GPT-2 fixture: the GPU keeps the KV cache in f16, the CPU in f32 for float models.
+const GPT2_LOGIT_ATOL: f32 = 0.05;
 
 fn gpu() -> Option<Arc<Gpu>> {
     match pollster::block_on(Gpu::new()) {
@@ -81,4 +83,46 @@ fn engine_generate_on_gpu_equals_cpu() {
     let b = on_gpu.generate(&ids, &opts, &mut |_, _| true).unwrap();
     assert_eq!(a.ids, b.ids, "cpu {:?} gpu {:?}", a.text, b.text);
     assert_eq!(a.ids.len(), 8);
+}
+
+/// GPT-2 (LayerNorm, learned positions, fused QKV with biases, GELU, tied head) on the GPU
+/// against the CPU path: the random tiny fixture, greedy over its whole 64-position context.
+#[test]
+fn gpt2_fixture_greedy_ids_and_logits_match_cpu() {
+    let Some(g) = gpu() else { return };
+    let load = || {
+        let mut src = wisp::safetensors::SafetensorsSource::open_dir(&common::fixture("gpt2-tiny")).unwrap();
+        let vocab: serde_json::Map<String, serde_json::Value> =
+            (0..1000u32).map(|i| (format!("t{i}"), serde_json::json!(i))).collect();
+        let tok = wisp::tokenizer::Tokenizer::from_gpt2_files(
+            serde_json::to_string(&vocab).unwrap().as_bytes(),
+            "",
+        )
+        .unwrap();
+        wisp::Engine::new(&mut src, tok, 0).unwrap()
+    };
+    let mut e = load();
+    let n_ctx = e.n_ctx();
+    let gf = pollster::block_on(GpuForward::new(g, &e.model, n_ctx)).unwrap();
+    let prompt = [11u32, 500, 7, 999];
+    let mut cpu_logits = e.prefill(&prompt).unwrap().to_vec();
+    let mut gpu_logits = Vec::new();
+    for (p, &t) in prompt.iter().enumerate() {
+        gpu_logits = pollster::block_on(gf.step_logits(t, p)).unwrap();
+    }
+    let mut worst = 0.0f32;
+    for pos in prompt.len()..n_ctx {
+        let diff = cpu_logits.iter().zip(&gpu_logits).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+        worst = worst.max(diff);
+        // f32 weights; the GPU keeps the KV cache in f16, the CPU in f32 for float models
+        assert!(diff <= GPT2_LOGIT_ATOL, "position {pos}: max |Δlogit| {diff}");
+        let (ct, gt) = (argmax(&cpu_logits), argmax(&gpu_logits));
+        assert_eq!(ct, gt, "position {pos}");
+        cpu_logits = e.step(ct).unwrap().to_vec();
+        gpu_logits = pollster::block_on(gf.step_logits(gt, pos)).unwrap();
+    }
+    let scale = cpu_logits.iter().fold(0.0f32, |a, v| a.max(v.abs()));
+    eprintln!(
+        "gpt2-tiny: greedy ids identical over {n_ctx} positions, max |Δlogit| {worst} (max |logit| {scale})"
+    );
 }

@@ -159,6 +159,29 @@ fn state(g: &Gpu, pos: u32, token: u32) -> wgpu::Buffer {
 }
 
 #[test]
+fn layer_norm_matches_cpu() {
+    let Some(g) = gpu() else { return };
+    let mut rng = Rng(0x5EED_0007);
+    for n in [1usize, 7, 768, 2049] {
+        let x: Vec<f32> = (0..n).map(|_| 3.0 * rng.f() + 0.5).collect();
+        let (w, b): (Vec<f32>, Vec<f32>) = (0..n).map(|_| (rng.f(), rng.f())).unzip();
+        let norm = wisp::model::Norm { w: w.clone(), b: Some(b.clone()) };
+        let mut want = vec![0.0; n];
+        wisp::cpu::ops::layer_norm(&x, &norm, 1e-5, &mut want);
+        let (xb, wb, bb) = (
+            g.storage_f32("x", &x).unwrap(),
+            g.storage_f32("w", &w).unwrap(),
+            g.storage_f32("b", &b).unwrap(),
+        );
+        let ob = g.storage("out", 4 * n as u64, None).unwrap();
+        let p = g.uniform("p", &[n as u32, 1, 1, 1e-5f32.to_bits()]);
+        run(&g, &shaders::LAYER_NORM, &[], &[&xb, &wb, &bb, &ob, &p], 1);
+        let got = pollster::block_on(g.read_f32(&ob, n)).unwrap();
+        assert_close(&format!("layer_norm n {n}"), &got, &want, NORM_ATOL, NORM_RTOL);
+    }
+}
+
+#[test]
 fn embed_matches_cpu_dequantize_for_every_type() {
     let Some(g) = gpu() else { return };
     let mut rng = Rng(0x5EED_0003);
@@ -317,16 +340,27 @@ fn elementwise_and_argmax_match_cpu() {
     for n in [1usize, 1000, 65_535 * 64 + 5] {
         let a: Vec<f32> = (0..n).map(|_| 8.0 * rng.f()).collect();
         let b: Vec<f32> = (0..n).map(|_| rng.f()).collect();
-        for op in ["ADD", "SILU_MUL"] {
+        for op in ["ADD", "SILU_MUL", "GELU"] {
             let want: Vec<f32> = a
                 .iter()
                 .zip(&b)
-                .map(|(x, y)| if op == "ADD" { x + y } else { wisp::cpu::ops::silu(*x) * y })
+                .map(|(x, y)| match op {
+                    "ADD" => x + y,
+                    "SILU_MUL" => wisp::cpu::ops::silu(*x) * y,
+                    _ => wisp::cpu::ops::gelu_tanh(*x),
+                })
                 .collect();
             let (ab, bb) = (g.storage_f32("a", &a).unwrap(), g.storage_f32("b", &b).unwrap());
             let groups = (n as u32).div_ceil(64);
             let p = g.uniform("p", &[n as u32, wisp::gpu::grid(groups).0, 0, 0]);
-            run(&g, &shaders::ELEMENTWISE, &[op], &[&ab, &bb, &p], groups);
+            let pipeline = pollster::block_on(g.pipeline(&shaders::ELEMENTWISE, &[op], &[])).unwrap();
+            // GELU leaves `b` unread, so its derived layout has no binding 1
+            let bind = if op == "GELU" {
+                g.bind_at(&pipeline, &[(0, &ab), (2, &p)])
+            } else {
+                g.bind(&pipeline, &[&ab, &bb, &p])
+            };
+            g.dispatch(&pipeline, &bind, groups);
             let got = pollster::block_on(g.read_f32(&ab, n)).unwrap();
             assert_close(&format!("{op} n {n}"), &got, &want, 1e-6, 1e-5);
         }

@@ -3,12 +3,15 @@
 //! prebuilt dispatch list into one encoder and submits once. The result comes back as the argmax
 //! token (4 bytes) or, when asked, the logits.
 //!
+//! Architectures: Llama (RMSNorm, RoPE, GQA, SwiGLU) and GPT-2 (LayerNorm, learned positions,
+//! fused QKV split at upload, biases, GELU).
+//!
 //! Not yet here (see shaders/README.md): batched prefill as matrix products (the prompt runs
-//! step by step), GPT-2, biases, attention split over KV chunks for long contexts.
+//! step by step), attention split over KV chunks for long contexts.
 
 use super::{as_bytes, grid, shaders, Gpu, GpuMatrix};
 use crate::error::{Error, Result};
-use crate::model::{Arch, Attention, FeedForward, Linear, Model, RopeStyle};
+use crate::model::{Arch, Attention, FeedForward, Linear, Matrix, Model, Norm, RopeStyle};
 use std::sync::Arc;
 
 struct Step {
@@ -60,23 +63,58 @@ impl Builder<'_> {
     }
 
     async fn matvec(&mut self, m: &GpuMatrix, x: &wgpu::Buffer, y: &wgpu::Buffer) -> Result<()> {
+        self.linear(&(m, None), x, y).await
+    }
+
+    /// `y = W·x (+ b)`.
+    async fn linear(
+        &mut self,
+        l: &(&GpuMatrix, Option<wgpu::Buffer>),
+        x: &wgpu::Buffer,
+        y: &wgpu::Buffer,
+    ) -> Result<()> {
+        let m = l.0;
         let groups = (m.rows as u32).div_ceil(MATVEC_WG / MATVEC_TPR);
         let params = self.uniform(&[m.rows as u32, m.cols as u32, m.row_words as u32, grid(groups).0]);
         self.weight_bytes += m.buf.size();
         let c = [("WG", MATVEC_WG as f64), ("TPR", MATVEC_TPR as f64)];
-        self.push(&shaders::MATVEC, &[shaders::type_define(m.ty)], &c, &[&m.buf, x, y, &params], groups).await
+        let ty = shaders::type_define(m.ty);
+        match &l.1 {
+            None => self.push(&shaders::MATVEC, &[ty], &c, &[&m.buf, x, y, &params], groups).await,
+            Some(b) => {
+                self.push(&shaders::MATVEC, &[ty, "BIAS"], &c, &[&m.buf, x, y, &params, b], groups).await
+            }
+        }
     }
 
-    async fn rms_norm(
+    /// RMSNorm (Llama) or LayerNorm (GPT-2) of one row of `n`.
+    async fn norm(
         &mut self,
+        arch: Arch,
         x: &wgpu::Buffer,
-        w: &wgpu::Buffer,
+        n: &Norm,
         out: &wgpu::Buffer,
-        n: usize,
         eps: f32,
     ) -> Result<()> {
-        let params = self.uniform(&[n as u32, 1, 1, eps.to_bits()]);
-        self.push(&shaders::RMS_NORM, &[], &[], &[x, w, out, &params], 1).await
+        let w = self.gpu.storage_f32("norm weight", &n.w)?;
+        let params = self.uniform(&[n.w.len() as u32, 1, 1, eps.to_bits()]);
+        match arch {
+            Arch::Llama => self.push(&shaders::RMS_NORM, &[], &[], &[x, &w, out, &params], 1).await,
+            Arch::Gpt2 => {
+                let zeros = vec![0.0; n.w.len()];
+                let b = self.gpu.storage_f32("norm bias", n.b.as_deref().unwrap_or(&zeros))?;
+                self.push(&shaders::LAYER_NORM, &[], &[], &[x, &w, &b, out, &params], 1).await
+            }
+        }
+    }
+
+    async fn gelu(&mut self, a: &wgpu::Buffer, n: usize) -> Result<()> {
+        let groups = (n as u32).div_ceil(64);
+        let params = self.uniform(&[n as u32, grid(groups).0, 0, 0]);
+        let pipeline = self.gpu.pipeline(&shaders::ELEMENTWISE, &["GELU"], &[]).await?;
+        let bind = self.gpu.bind_at(&pipeline, &[(0, a), (2, &params)]);
+        self.steps.push(Step { pipeline, bind, groups: grid(groups) });
+        Ok(())
     }
 
     async fn elementwise(&mut self, op: &str, a: &wgpu::Buffer, b: &wgpu::Buffer, n: usize) -> Result<()> {
@@ -86,22 +124,29 @@ impl Builder<'_> {
     }
 }
 
-fn upload(gpu: &Gpu, l: &Linear) -> Result<GpuMatrix> {
-    if l.b.is_some() {
-        return Err(Error::Gpu(format!("'{}': biases are not supported on the GPU yet", l.w.name)));
-    }
-    GpuMatrix::upload(gpu, &l.w.name, l.w.ty, l.w.rows, l.w.cols, &l.w.data)
+/// A linear layer on the GPU: its matrix and optional bias.
+fn upload(gpu: &Gpu, l: &Linear) -> Result<(GpuMatrix, Option<wgpu::Buffer>)> {
+    let m = GpuMatrix::upload(gpu, &l.w.name, l.w.ty, l.w.rows, l.w.cols, &l.w.data)?;
+    let b = l.b.as_ref().map(|b| gpu.storage_f32(&format!("{} bias", l.w.name), b)).transpose()?;
+    Ok((m, b))
+}
+
+/// Rows `part·n .. (part+1)·n` of a fused projection (GPT-2's q, k, v), with their bias.
+fn rows_of(l: &Linear, part: usize, n: usize) -> Linear {
+    let rb = l.w.row_bytes();
+    let w = Matrix {
+        name: format!("{}[{part}]", l.w.name),
+        ty: l.w.ty,
+        rows: n,
+        cols: l.w.cols,
+        data: l.w.data[part * n * rb..(part + 1) * n * rb].to_vec(),
+    };
+    Linear { w, b: l.b.as_ref().map(|b| b[part * n..(part + 1) * n].to_vec()) }
 }
 
 impl GpuForward {
     pub async fn new(gpu: Arc<Gpu>, model: &Model, n_ctx: usize) -> Result<GpuForward> {
         let cfg = &model.cfg;
-        if cfg.arch != Arch::Llama {
-            return Err(Error::Gpu(format!(
-                "the GPU forward pass supports llama so far, not {}",
-                cfg.arch.name()
-            )));
-        }
         if !cfg.head_dim.is_multiple_of(2) || !cfg.rope_dims.is_multiple_of(2) {
             return Err(Error::Gpu(format!("head dimension {} must be even", cfg.head_dim)));
         }
@@ -131,6 +176,15 @@ impl GpuForward {
         )
         .await?;
         b.weight_bytes += (embd.row_words * 4) as u64;
+        if let Some(pe) = &model.pos_embd {
+            let pm = GpuMatrix::upload(g, &pe.name, pe.ty, pe.rows, pe.cols, &pe.data)?;
+            let params = b.uniform(&[d as u32, pm.row_words as u32, pm.rows as u32, 0]);
+            let defs = [shaders::type_define(pe.ty), "POSITION"];
+            b.push(&shaders::EMBED, &defs, &[], &[&pm.buf, &state, &o, &params], (d as u32).div_ceil(64))
+                .await?;
+            b.elementwise("ADD", &x, &o, d).await?;
+            b.weight_bytes += (pm.row_words * 4) as u64;
+        }
 
         let theta_scale = cfg.rope_base.powf(-2.0 / cfg.rope_dims as f32);
         let rope_params = b.uniform(&[
@@ -159,18 +213,22 @@ impl GpuForward {
         let kv_params = b.uniform(&[kv_dim as u32, n_ctx as u32, 0, 0]);
 
         for (li, layer) in model.layers.iter().enumerate() {
-            let attn_norm = g.storage_f32("attn_norm", &layer.attn_norm.w)?;
-            b.rms_norm(&x, &attn_norm, &xb, d, cfg.norm_eps).await?;
-            let Attention::Separate { q: wq, k: wk, v: wv } = &layer.attn else {
-                return Err(Error::Gpu("fused QKV is not supported on the GPU yet".into()));
+            b.norm(cfg.arch, &x, &layer.attn_norm, &xb, cfg.norm_eps).await?;
+            let (lq, lk, lv) = match &layer.attn {
+                Attention::Separate { q, k, v } => (q.clone(), k.clone(), v.clone()),
+                Attention::Fused(qkv) => {
+                    (rows_of(qkv, 0, d), rows_of(qkv, 1, kv_dim), rows_of(qkv, 2, kv_dim))
+                }
             };
-            for (w, out) in [(wq, &q), (wk, &k), (wv, &v)] {
-                let m = upload(g, w)?;
-                b.matvec(&m, &xb, out).await?;
+            for (w, out) in [(&lq, &q), (&lk, &k), (&lv, &v)] {
+                let (m, bias) = upload(g, w)?;
+                b.linear(&(&m, bias), &xb, out).await?;
             }
-            let pairs = ((cfg.n_head + cfg.n_head_kv) * cfg.rope_dims / 2) as u32;
-            b.push(&shaders::ROPE, rope_def, &[], &[&q, &k, &state, &rope_params], pairs.div_ceil(64))
-                .await?;
+            if cfg.arch == Arch::Llama {
+                let pairs = ((cfg.n_head + cfg.n_head_kv) * cfg.rope_dims / 2) as u32;
+                b.push(&shaders::ROPE, rope_def, &[], &[&q, &k, &state, &rope_params], pairs.div_ceil(64))
+                    .await?;
+            }
             let cache_bytes = (n_ctx * kv_dim * 2) as u64;
             let kc = g.storage(&format!("k cache {li}"), cache_bytes, None)?;
             let vc = g.storage(&format!("v cache {li}"), cache_bytes, None)?;
@@ -192,24 +250,29 @@ impl GpuForward {
                 cfg.n_head as u32,
             )
             .await?;
-            let wo = upload(g, &layer.attn_out)?;
-            b.matvec(&wo, &att, &o).await?;
+            let (wo, bo) = upload(g, &layer.attn_out)?;
+            b.linear(&(&wo, bo), &att, &o).await?;
             b.elementwise("ADD", &x, &o, d).await?;
 
-            let ffn_norm = g.storage_f32("ffn_norm", &layer.ffn_norm.w)?;
-            b.rms_norm(&x, &ffn_norm, &xb, d, cfg.norm_eps).await?;
-            let FeedForward::SwiGlu { gate, up, down } = &layer.ffn else {
-                return Err(Error::Gpu("only SwiGLU feed-forward is supported on the GPU".into()));
-            };
-            let (gate, up, down) = (upload(g, gate)?, upload(g, up)?, upload(g, down)?);
-            b.matvec(&gate, &xb, &hb).await?;
-            b.matvec(&up, &xb, &hb2).await?;
-            b.elementwise("SILU_MUL", &hb, &hb2, ff).await?;
-            b.matvec(&down, &hb, &o).await?;
+            b.norm(cfg.arch, &x, &layer.ffn_norm, &xb, cfg.norm_eps).await?;
+            match &layer.ffn {
+                FeedForward::SwiGlu { gate, up, down } => {
+                    let (gate, up, down) = (upload(g, gate)?, upload(g, up)?, upload(g, down)?);
+                    b.linear(&(&gate.0, gate.1), &xb, &hb).await?;
+                    b.linear(&(&up.0, up.1), &xb, &hb2).await?;
+                    b.elementwise("SILU_MUL", &hb, &hb2, ff).await?;
+                    b.linear(&(&down.0, down.1), &hb, &o).await?;
+                }
+                FeedForward::Gelu { up, down } => {
+                    let (up, down) = (upload(g, up)?, upload(g, down)?);
+                    b.linear(&(&up.0, up.1), &xb, &hb).await?;
+                    b.gelu(&hb, ff).await?;
+                    b.linear(&(&down.0, down.1), &hb, &o).await?;
+                }
+            }
             b.elementwise("ADD", &x, &o, d).await?;
         }
-        let out_norm = g.storage_f32("output_norm", &model.output_norm.w)?;
-        b.rms_norm(&x, &out_norm, &xb, d, cfg.norm_eps).await?;
+        b.norm(cfg.arch, &x, &model.output_norm, &xb, cfg.norm_eps).await?;
         let head = match &model.output {
             Some(m) => GpuMatrix::upload(g, &m.name, m.ty, m.rows, m.cols, &m.data)?,
             None => embd,

@@ -173,10 +173,20 @@ impl Gpu {
 
     /// A bind group for `pipeline`'s group 0 with `buffers` at bindings 0, 1, ….
     pub fn bind(&self, pipeline: &wgpu::ComputePipeline, buffers: &[&wgpu::Buffer]) -> wgpu::BindGroup {
+        let at: Vec<_> = buffers.iter().enumerate().map(|(i, b)| (i as u32, *b)).collect();
+        self.bind_at(pipeline, &at)
+    }
+
+    /// A bind group with each buffer at its own binding number (for variants that leave a
+    /// binding unused, which the pipeline's derived layout then omits).
+    pub fn bind_at(
+        &self,
+        pipeline: &wgpu::ComputePipeline,
+        buffers: &[(u32, &wgpu::Buffer)],
+    ) -> wgpu::BindGroup {
         let entries: Vec<_> = buffers
             .iter()
-            .enumerate()
-            .map(|(i, b)| wgpu::BindGroupEntry { binding: i as u32, resource: b.as_entire_binding() })
+            .map(|(i, b)| wgpu::BindGroupEntry { binding: *i, resource: b.as_entire_binding() })
             .collect();
         self.device.create_bind_group(&wgpu::BindGroupDescriptor {
             label: None,

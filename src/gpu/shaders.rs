@@ -10,16 +10,46 @@ pub struct Shader {
 }
 
 pub const MATVEC: Shader =
-    Shader { name: "matvec", source: include_str!("../../shaders/matvec.wgsl"), variants: TYPES };
+    Shader { name: "matvec", source: include_str!("../../shaders/matvec.wgsl"), variants: TYPES_AND_BIAS };
 
 pub const RMS_NORM: Shader =
     Shader { name: "rms_norm", source: include_str!("../../shaders/rms_norm.wgsl"), variants: &[&[]] };
 
-const TYPES: &[&[&str]] =
-    &[&["F32"], &["F16"], &["BF16"], &["Q4_0"], &["Q4_1"], &["Q8_0"], &["Q4_K"], &["Q6_K"]];
+const TYPES_AND_BIAS: &[&[&str]] = &[
+    &["F32"],
+    &["F16"],
+    &["BF16"],
+    &["Q4_0"],
+    &["Q4_1"],
+    &["Q8_0"],
+    &["Q4_K"],
+    &["Q6_K"],
+    &["F32", "BIAS"],
+    &["F16", "BIAS"],
+    &["BF16", "BIAS"],
+    &["Q4_0", "BIAS"],
+    &["Q4_1", "BIAS"],
+    &["Q8_0", "BIAS"],
+    &["Q4_K", "BIAS"],
+    &["Q6_K", "BIAS"],
+];
+const TYPES_AND_POSITION: &[&[&str]] = &[
+    &["F32"],
+    &["F16"],
+    &["BF16"],
+    &["Q4_0"],
+    &["Q4_1"],
+    &["Q8_0"],
+    &["Q4_K"],
+    &["Q6_K"],
+    &["F32", "POSITION"],
+    &["F16", "POSITION"],
+    &["BF16", "POSITION"],
+    &["Q8_0", "POSITION"],
+];
 
 pub const EMBED: Shader =
-    Shader { name: "embed", source: include_str!("../../shaders/embed.wgsl"), variants: TYPES };
+    Shader { name: "embed", source: include_str!("../../shaders/embed.wgsl"), variants: TYPES_AND_POSITION };
 pub const ROPE: Shader =
     Shader { name: "rope", source: include_str!("../../shaders/rope.wgsl"), variants: &[&[], &["NEOX"]] };
 pub const KV_APPEND: Shader =
@@ -31,13 +61,15 @@ pub const ATTN_OUTPUT: Shader =
 pub const ELEMENTWISE: Shader = Shader {
     name: "elementwise",
     source: include_str!("../../shaders/elementwise.wgsl"),
-    variants: &[&["ADD"], &["SILU_MUL"]],
+    variants: &[&["ADD"], &["SILU_MUL"], &["GELU"]],
 };
+pub const LAYER_NORM: Shader =
+    Shader { name: "layer_norm", source: include_str!("../../shaders/layer_norm.wgsl"), variants: &[&[]] };
 pub const ARGMAX: Shader =
     Shader { name: "argmax", source: include_str!("../../shaders/argmax.wgsl"), variants: &[&[]] };
 
 pub const ALL: &[Shader] =
-    &[MATVEC, RMS_NORM, EMBED, ROPE, KV_APPEND, ATTN_SCORES, ATTN_OUTPUT, ELEMENTWISE, ARGMAX];
+    &[MATVEC, RMS_NORM, LAYER_NORM, EMBED, ROPE, KV_APPEND, ATTN_SCORES, ATTN_OUTPUT, ELEMENTWISE, ARGMAX];
 
 /// The define that selects a weight type's variant of a per-type kernel: its GGML name.
 pub fn type_define(ty: GgmlType) -> &'static str {
