@@ -15,14 +15,6 @@ struct Params {
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;  // [cols]
 @group(0) @binding(3) var<uniform> p: Params;
 
-fn wbyte(base: u32, i: u32) -> u32 {
-    return (w[base + i / 4u] >> (8u * (i % 4u))) & 0xFFu;
-}
-
-fn sbyte(v: u32) -> f32 {
-    return f32(bitcast<i32>(v << 24u) >> 24u);
-}
-
 // nibble j (0–31) of the 16 bytes at `base`: low nibbles are 0–15, high 16–31
 fn nibble(base: u32, j: u32) -> f32 {
     let b = wbyte(base, j % 16u);
@@ -58,14 +50,6 @@ fn value(row: u32, i: u32) -> f32 {
 }
 #endif
 #ifdef Q4_K
-fn scale_min(base: u32, j: u32) -> vec2<f32> {
-    if (j < 4u) {
-        return vec2<f32>(f32(wbyte(base, 4u + j) & 63u), f32(wbyte(base, 8u + j) & 63u));
-    }
-    let sc = (wbyte(base, 8u + j) & 0xFu) | ((wbyte(base, j) >> 6u) << 4u);
-    let mn = (wbyte(base, 8u + j) >> 4u) | ((wbyte(base, 4u + j) >> 6u) << 4u);
-    return vec2<f32>(f32(sc), f32(mn));
-}
 fn value(row: u32, i: u32) -> f32 {
     let b = row + (i / 256u) * 36u;
     let j = i % 256u;
@@ -105,3 +89,6 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
 #endif
     out[i] = value(token * p.row_words, i);
 }
+
+// wbyte, sbyte, scale_min
+#include "blocks"

@@ -25,15 +25,6 @@ override TPR: u32 = 16u;  // threads per row: a power of two dividing WG
 
 var<workgroup> partial: array<f32, 256>;
 
-// byte i of the words starting at `base`
-fn wbyte(base: u32, i: u32) -> u32 {
-    return (w[base + i / 4u] >> (8u * (i % 4u))) & 0xFFu;
-}
-
-fn sbyte(v: u32) -> f32 {
-    return f32(bitcast<i32>(v << 24u) >> 24u);
-}
-
 // x[i], or 0 past the end (odd f16 rows are padded with a zero weight)
 fn xat(i: u32) -> f32 {
     return select(0.0, x[min(i, p.cols - 1u)], i < p.cols);
@@ -121,15 +112,6 @@ const BLOCK: u32 = 256u;
 const BLOCK_WORDS: u32 = 36u;
 // word 0: d, dmin; bytes 4–15: eight 6-bit (scale, min) pairs; bytes 16–143: nibbles, in four
 // groups of 32 bytes (low nibbles: sub-block 2g, high: 2g + 1)
-fn scale_min(base: u32, j: u32) -> vec2<f32> {
-    if (j < 4u) {
-        return vec2<f32>(f32(wbyte(base, 4u + j) & 63u), f32(wbyte(base, 8u + j) & 63u));
-    }
-    let sc = (wbyte(base, 8u + j) & 0xFu) | ((wbyte(base, j) >> 6u) << 4u);
-    let mn = (wbyte(base, 8u + j) >> 4u) | ((wbyte(base, 4u + j) >> 6u) << 4u);
-    return vec2<f32>(f32(sc), f32(mn));
-}
-
 fn block_dot(base: u32, xo: u32) -> f32 {
     let dm = unpack2x16float(w[base]);
     var acc = 0.0;
@@ -214,3 +196,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 #endif
     }
 }
+
+// wbyte, sbyte, scale_min
+#include "blocks"

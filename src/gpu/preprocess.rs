@@ -1,12 +1,14 @@
 //! The tiny WGSL preprocessor behind kernel variants: `#ifdef NAME`, `#ifndef NAME`, `#else` and
-//! `#endif` (nestable) select lines by the variant's defines. Numbers a kernel is tuned by are
+//! `#endif` (nestable) select lines by the variant's defines; `#include "name"` inserts a shared
+//! library from `shaders/lib/` (kernels include at their end, so their own lines keep their
+//! numbers). Numbers a kernel is tuned by are
 //! WGSL `override` constants instead, set when the pipeline is created, so no Rust code ever
 //! builds shader text.
 
 use crate::error::{Error, Result};
 
-/// Returns `src` with the lines the `defines` select; directive lines become blank lines, so
-/// naga's error positions still point at the file's own line numbers.
+/// Returns `src` with the lines the `defines` select and its includes inserted; directive lines
+/// become blank lines, so naga's error positions still point at the file's own line numbers.
 pub fn preprocess(file: &str, src: &str, defines: &[&str]) -> Result<String> {
     let bad =
         |line: usize, why: &str| Error::Malformed { what: format!("shader {file}:{line}"), why: why.into() };
@@ -29,6 +31,12 @@ pub fn preprocess(file: &str, src: &str, defines: &[&str]) -> Result<String> {
             top.0 = !top.0;
         } else if t.starts_with("#endif") {
             stack.pop().ok_or_else(|| bad(i + 1, "#endif without #ifdef"))?;
+        } else if let Some(rest) = t.strip_prefix("#include") {
+            let name = rest.trim().trim_matches('"');
+            let lib = super::shaders::library(name).ok_or_else(|| bad(i + 1, "unknown library"))?;
+            if live {
+                out.push_str(&preprocess(name, lib, defines)?);
+            }
         } else if t.starts_with('#') {
             return Err(bad(i + 1, "unknown directive"));
         } else if live {
@@ -57,8 +65,16 @@ mod tests {
     }
 
     #[test]
+    fn includes_libraries_in_live_branches_only() {
+        let got = preprocess("t", "a\n#include \"blocks\"", &[]).unwrap();
+        assert!(got.contains("fn wbyte"), "{got}");
+        let got = preprocess("t", "#ifdef X\n#include \"blocks\"\n#endif", &[]).unwrap();
+        assert!(!got.contains("fn wbyte"), "{got}");
+    }
+
+    #[test]
     fn rejects_unbalanced_directives() {
-        for src in ["#ifdef X\na", "#endif", "#else", "#ifdef\n#endif", "#include x"] {
+        for src in ["#ifdef X\na", "#endif", "#else", "#ifdef\n#endif", "#include \"nope\"", "#define X"] {
             assert!(preprocess("t", src, &[]).is_err(), "{src:?}");
         }
     }

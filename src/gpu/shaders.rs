@@ -71,6 +71,14 @@ pub const ARGMAX: Shader =
 pub const ALL: &[Shader] =
     &[MATVEC, RMS_NORM, LAYER_NORM, EMBED, ROPE, KV_APPEND, ATTN_SCORES, ATTN_OUTPUT, ELEMENTWISE, ARGMAX];
 
+/// Libraries kernels `#include` (`shaders/lib/`), by name.
+pub fn library(name: &str) -> Option<&'static str> {
+    match name {
+        "blocks" => Some(include_str!("../../shaders/lib/blocks.wgsl")),
+        _ => None,
+    }
+}
+
 /// The define that selects a weight type's variant of a per-type kernel: its GGML name.
 pub fn type_define(ty: GgmlType) -> &'static str {
     ty.name()

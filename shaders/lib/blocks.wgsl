@@ -1,0 +1,23 @@
+// Byte access to quantized blocks in the GPU layout of src/gpu/repack.rs, shared by the kernels
+// that read weights (`#include "blocks"` at the end of a kernel file). Expects the kernel to
+// declare the weights as `w: array<u32>`.
+
+// byte i of the words starting at `base`
+fn wbyte(base: u32, i: u32) -> u32 {
+    return (w[base + i / 4u] >> (8u * (i % 4u))) & 0xFFu;
+}
+
+// the low byte of `v` as a signed value
+fn sbyte(v: u32) -> f32 {
+    return f32(bitcast<i32>(v << 24u) >> 24u);
+}
+
+// Q4_K: the 6-bit (scale, min) pair j (0–7) packed in bytes 4–15 of the block at `base`
+fn scale_min(base: u32, j: u32) -> vec2<f32> {
+    if (j < 4u) {
+        return vec2<f32>(f32(wbyte(base, 4u + j) & 63u), f32(wbyte(base, 8u + j) & 63u));
+    }
+    let sc = (wbyte(base, 8u + j) & 0xFu) | ((wbyte(base, j) >> 6u) << 4u);
+    let mn = (wbyte(base, 8u + j) >> 4u) | ((wbyte(base, 4u + j) >> 6u) << 4u);
+    return vec2<f32>(f32(sc), f32(mn));
+}
