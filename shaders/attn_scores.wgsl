@@ -1,6 +1,7 @@
 // Decode attention, step 1: scores[h, t] = q[h] · K[t, h / group] · scale for every cached
 // position t ≤ pos (state[0]); K is the layer's f16 cache (pairs packed in u32). One thread per
-// (head, position) over a 2-D grid of workgroups; positions past pos are left untouched.
+// (head, position): workgroups along x cover positions 0..=pos (the grid is sized from pos when
+// the step is recorded), along y the heads; positions past pos are left untouched.
 
 struct Params {
     n_head: u32,
@@ -8,9 +9,9 @@ struct Params {
     head_dim: u32,   // even
     kv_dim: u32,
     n_ctx: u32,
-    groups_x: u32,   // workgroups along x in the dispatch grid
+    _pad0: u32,
     scale: f32,      // 1 / sqrt(head_dim)
-    _pad: u32,
+    _pad1: u32,
 }
 
 @group(0) @binding(0) var<storage, read> q: array<f32>;             // [n_head · head_dim]
@@ -21,10 +22,9 @@ struct Params {
 
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-    let idx = (wid.y * p.groups_x + wid.x) * 64u + li;
-    let h = idx / p.n_ctx;
-    let t = idx % p.n_ctx;
-    if (h >= p.n_head || t > state[0]) {
+    let h = wid.y;
+    let t = wid.x * 64u + li;
+    if (h >= p.n_head || t > state[0] || t >= p.n_ctx) {
         return;
     }
     let qo = h * p.head_dim;

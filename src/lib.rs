@@ -27,7 +27,9 @@ pub mod safetensors;
 pub mod sampling;
 pub mod session;
 pub mod tokenizer;
+#[cfg(target_arch = "wasm32")]
+pub mod wasm;
 pub mod weights;
 
 pub use error::{Error, Result};
-pub use session::{Engine, FinishReason, GenerateOptions, Generation};
+pub use session::{Engine, Event, FinishReason, GenerateOptions, Generation, Stream};

@@ -75,6 +75,101 @@ pub struct Info {
     pub backend: String,
 }
 
+/// What one call of [`Engine::advance`] did.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Event {
+    /// Prompt tokens `..done` of `total` are in the cache.
+    Prefill { done: usize, total: usize },
+    /// A generated token and the text it completed (possibly empty: a partial UTF-8 character or
+    /// a possible stop-string prefix is held back until it is decided).
+    Token { text: String, token: u32 },
+    /// Held-back text released at the end (never empty).
+    Text(String),
+}
+
+/// One generation in progress (see [`Engine::start`]).
+pub struct Stream {
+    opts: GenerateOptions,
+    sampler: Sampler,
+    decoder: StreamDecoder,
+    prompt: Vec<u32>,
+    /// Prompt tokens in the cache.
+    evaluated: usize,
+    /// Prompt tokens that were already in the cache at the start.
+    reused: usize,
+    /// Prompt and generated ids (for penalties).
+    history: Vec<u32>,
+    ids: Vec<u32>,
+    text: String,
+    /// The last sampled token, not yet evaluated.
+    pending: Option<u32>,
+    /// A token chosen on the GPU, to be emitted next.
+    next: Option<u32>,
+    gpu_argmax: bool,
+    decoded: usize,
+    /// Clock at start, end of prefill, end.
+    times: [f64; 3],
+    finish: Option<FinishReason>,
+    tail_sent: bool,
+}
+
+impl Stream {
+    /// Whether the prompt is still being evaluated.
+    pub fn prefilling(&self) -> bool {
+        self.evaluated < self.prompt.len()
+    }
+
+    pub fn finished(&self) -> Option<FinishReason> {
+        self.finish
+    }
+
+    /// Ids generated so far.
+    pub fn ids(&self) -> &[u32] {
+        &self.ids
+    }
+
+    fn end(&mut self, why: FinishReason, now: f64) {
+        if self.finish.is_none() {
+            self.finish = Some(why);
+            self.times[2] = now;
+            if self.times[1] == 0.0 {
+                self.times[1] = now;
+            }
+        }
+    }
+
+    fn tail(&mut self) -> Option<Event> {
+        if self.tail_sent {
+            return None;
+        }
+        self.tail_sent = true;
+        let tail = self.decoder.finish();
+        if tail.is_empty() {
+            return None;
+        }
+        self.text.push_str(&tail);
+        Some(Event::Text(tail))
+    }
+
+    /// The summary; prompt tokens found in the cache do not count toward the prefill rate.
+    pub fn into_generation(mut self) -> Generation {
+        let _ = self.tail();
+        let rate = |n: usize, dt: f64| if dt > 0.0 { n as f64 / dt } else { 0.0 };
+        let [t0, t1, t2] = self.times;
+        let prefilled = self.prompt.len() - self.reused;
+        Generation {
+            prefill_tok_s: rate(prefilled, t1 - t0),
+            decode_tok_s: rate(self.decoded, t2 - t1),
+            prompt_ids: self.prompt,
+            ids: self.ids,
+            text: self.text,
+            prefilled,
+            finish: self.finish.unwrap_or(FinishReason::Aborted),
+        }
+    }
+}
+
 pub struct Engine {
     pub model: Model,
     pub tokenizer: Tokenizer,
@@ -84,8 +179,7 @@ pub struct Engine {
     /// Tokens whose keys/values are in `cache`, in order.
     tokens: Vec<u32>,
     numerics: Numerics,
-    /// When set, the forward pass runs on the GPU (natively; the browser drives it async).
-    #[cfg(not(target_arch = "wasm32"))]
+    /// When set, the forward pass runs on the GPU.
     gpu: Option<crate::gpu::forward::GpuForward>,
     clock: fn() -> f64,
 }
@@ -133,7 +227,6 @@ impl Engine {
             scratch: Scratch::default(),
             tokens: Vec::new(),
             numerics: Numerics::default(),
-            #[cfg(not(target_arch = "wasm32"))]
             gpu: None,
             clock: native_clock,
         })
@@ -159,7 +252,6 @@ impl Engine {
     }
 
     /// Runs the forward pass on the GPU from now on (the conversation is dropped).
-    #[cfg(not(target_arch = "wasm32"))]
     pub fn use_gpu(&mut self, gpu: crate::gpu::forward::GpuForward) -> Result<()> {
         if gpu.n_ctx() < self.cache.n_ctx {
             return Err(Error::arg(
@@ -172,7 +264,6 @@ impl Engine {
         Ok(())
     }
 
-    #[cfg(not(target_arch = "wasm32"))]
     pub fn gpu(&self) -> Option<&crate::gpu::forward::GpuForward> {
         self.gpu.as_ref()
     }
@@ -223,13 +314,12 @@ impl Engine {
     }
 
     /// Evaluates `ids` after the cached tokens; fills the last row of logits when `logits`.
-    fn eval(&mut self, ids: &[u32], logits: bool) -> Result<()> {
-        #[cfg(not(target_arch = "wasm32"))]
+    async fn eval(&mut self, ids: &[u32], logits: bool) -> Result<()> {
         if let Some(gf) = &self.gpu {
             for (i, &t) in ids.iter().enumerate() {
                 let pos = self.tokens.len();
                 if logits && i + 1 == ids.len() {
-                    let l = pollster::block_on(gf.step_logits(t, pos))?;
+                    let l = gf.step_logits(t, pos).await?;
                     self.scratch.logits.clear();
                     self.scratch.logits.extend_from_slice(&l);
                 } else {
@@ -251,151 +341,206 @@ impl Engine {
         Ok(())
     }
 
+    /// Evaluates `ids`; on failure forgets the conversation, so the cache and the token list
+    /// never disagree.
+    async fn eval_or_reset(&mut self, ids: &[u32], logits: bool) -> Result<()> {
+        let r = self.eval(ids, logits).await;
+        if r.is_err() {
+            self.reset();
+        }
+        r
+    }
+
     /// Evaluates `prompt` (reusing the cached prefix it shares) and returns its last logits.
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn prefill(&mut self, prompt: &[u32]) -> Result<&[f32]> {
-        self.prefill_new(prompt)?;
+        let mut s = self.start(prompt, GenerateOptions::default())?;
+        while s.prefilling() {
+            pollster::block_on(self.advance(&mut s))?;
+        }
         Ok(&self.scratch.logits[..self.model.n_vocab])
     }
 
-    /// `prefill`, returning how many prompt tokens were evaluated (not found in the cache).
-    fn prefill_new(&mut self, prompt: &[u32]) -> Result<usize> {
+    /// Evaluates one more token (after `prefill`) and returns its logits.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn step(&mut self, token: u32) -> Result<&[f32]> {
+        if self.tokens.is_empty() {
+            return Err(Error::State("step() called before prefill()".into()));
+        }
+        pollster::block_on(self.eval_or_reset(&[token], true))?;
+        Ok(&self.scratch.logits[..self.model.n_vocab])
+    }
+
+    /// Begins generating from `prompt` ids: checks the request and drops the part of the cache
+    /// the prompt does not share. Nothing is evaluated until [`Engine::advance`].
+    pub fn start(&mut self, prompt: &[u32], opts: GenerateOptions) -> Result<Stream> {
+        if opts.max_tokens == 0 {
+            return Err(Error::arg("max_tokens", "must be at least 1"));
+        }
         if prompt.is_empty() {
             return Err(Error::arg("prompt", "is empty"));
         }
         if prompt.len() > self.cache.n_ctx {
             return Err(Error::PromptTooLong { prompt: prompt.len(), ctx: self.cache.n_ctx });
         }
+        if let Some(&bad) = prompt.iter().find(|&&t| t as usize >= self.model.n_vocab) {
+            return Err(Error::arg(
+                "prompt",
+                format!("token {bad} is outside the vocabulary of {}", self.model.n_vocab),
+            ));
+        }
+        let sampler = Sampler::new(opts.sampling.clone())?;
         let mut common = self.tokens.iter().zip(prompt).take_while(|(a, b)| a == b).count();
         if common == prompt.len() {
             common -= 1; // re-evaluate the last token to get its logits
         }
         self.cache.truncate(common);
         self.tokens.truncate(common);
-        if let Err(e) = self.eval(&prompt[common..], true) {
-            // keep cache and token list consistent: drop the partial prompt
-            self.reset();
-            return Err(e);
-        }
-        Ok(prompt.len() - common)
+        let gpu_argmax = self.gpu.is_some() && opts.sampling.is_plain_argmax();
+        Ok(Stream {
+            decoder: StreamDecoder::new(&opts.stop),
+            sampler,
+            history: prompt.to_vec(),
+            prompt: prompt.to_vec(),
+            evaluated: common,
+            reused: common,
+            ids: Vec::new(),
+            text: String::new(),
+            pending: None,
+            next: None,
+            gpu_argmax,
+            opts,
+            decoded: 0,
+            times: [(self.clock)(), 0.0, 0.0],
+            finish: None,
+            tail_sent: false,
+        })
     }
 
-    /// Evaluates one more token (after `prefill`) and returns its logits.
-    pub fn step(&mut self, token: u32) -> Result<&[f32]> {
-        if self.tokens.is_empty() {
-            return Err(Error::State("step() called before prefill()".into()));
+    /// Does the next piece of work of `s` and says what came of it: a chunk of the prompt
+    /// evaluated, a generated token with its text, the held-back text at the end, or `None` once
+    /// the generation is over. A caller may stop calling at any point ([`Stream::abort`]); the
+    /// cache then holds the prompt and every token evaluated so far.
+    pub async fn advance(&mut self, s: &mut Stream) -> Result<Option<Event>> {
+        if s.prefilling() {
+            let (a, n) = (s.evaluated, s.prompt.len());
+            let b = n.min(a + UBATCH);
+            let chunk = s.prompt[a..b].to_vec();
+            self.eval_or_reset(&chunk, b == n).await?;
+            s.evaluated = b;
+            if b == n {
+                s.times[1] = (self.clock)();
+            }
+            return Ok(Some(Event::Prefill { done: b, total: n }));
         }
-        self.eval(&[token], true)?;
-        Ok(&self.scratch.logits[..self.model.n_vocab])
+        if s.finish.is_some() {
+            return Ok(s.tail());
+        }
+        if let Some(tok) = s.pending.take() {
+            if s.gpu_argmax {
+                s.next = Some(self.gpu_step(tok).await?);
+            } else {
+                self.eval_or_reset(&[tok], true).await?;
+            }
+            s.decoded += 1;
+        }
+        let n_vocab = self.model.n_vocab;
+        let tok = match s.next.take() {
+            Some(t) => t,
+            None => s.sampler.sample(&mut self.scratch.logits[..n_vocab], &s.history),
+        };
+        if self.tokenizer.is_eog(tok) && !s.opts.ignore_eog {
+            s.end(FinishReason::Eog, (self.clock)());
+            return Ok(s.tail());
+        }
+        s.ids.push(tok);
+        s.history.push(tok);
+        let piece = s.decoder.push(self.tokenizer.token_bytes(tok, false));
+        s.text.push_str(&piece);
+        if s.decoder.stopped {
+            s.end(FinishReason::Stop, (self.clock)());
+        } else if s.ids.len() >= s.opts.max_tokens || self.tokens.len() >= self.cache.n_ctx {
+            s.end(FinishReason::Length, (self.clock)());
+        } else {
+            s.pending = Some(tok);
+        }
+        Ok(Some(Event::Token { text: piece, token: tok }))
+    }
+
+    /// Ends `s` at the caller's request (its summary then says `Aborted`).
+    pub fn abort(&self, s: &mut Stream) {
+        s.end(FinishReason::Aborted, (self.clock)());
     }
 
     /// Generates from `prompt` ids; `on_chunk(text, token)` receives each piece of final text as it
-    /// is decided and returns `false` to stop early.
+    /// is decided (the held-back tail comes with token `u32::MAX`) and returns `false` to stop.
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn generate(
         &mut self,
         prompt: &[u32],
         opts: &GenerateOptions,
         on_chunk: &mut dyn FnMut(&str, u32) -> bool,
     ) -> Result<Generation> {
-        if opts.max_tokens == 0 {
-            return Err(Error::arg("max_tokens", "must be at least 1"));
-        }
-        let mut sampler = Sampler::new(opts.sampling.clone())?;
-        let t0 = (self.clock)();
-        let prefilled = self.prefill_new(prompt)?;
-        let t1 = (self.clock)();
-        let mut history = prompt.to_vec();
-        let mut ids = Vec::new();
-        let mut text = String::new();
-        let mut decoder = StreamDecoder::new(&opts.stop);
-        let mut finish = FinishReason::Length;
-        let mut decoded = 0usize;
-        // on the GPU, plain greedy decoding reads back only the chosen token id
-        let mut next: Option<u32> = None;
-        #[cfg(not(target_arch = "wasm32"))]
-        let gpu_argmax = self.gpu.is_some() && opts.sampling.is_plain_argmax();
-        #[cfg(target_arch = "wasm32")]
-        let gpu_argmax = false;
-        loop {
-            let n_vocab = self.model.n_vocab;
-            let tok = match next.take() {
-                Some(t) => t,
-                None => sampler.sample(&mut self.scratch.logits[..n_vocab], &history),
+        let mut s = self.start(prompt, opts.clone())?;
+        while let Some(ev) = pollster::block_on(self.advance(&mut s))? {
+            let more = match ev {
+                Event::Prefill { .. } => true,
+                Event::Token { text, token } => on_chunk(&text, token),
+                Event::Text(t) => on_chunk(&t, u32::MAX),
             };
-            if self.tokenizer.is_eog(tok) && !opts.ignore_eog {
-                finish = FinishReason::Eog;
+            if !more {
+                self.abort(&mut s);
                 break;
             }
-            ids.push(tok);
-            history.push(tok);
-            let piece = decoder.push(self.tokenizer.token_bytes(tok, false));
-            text.push_str(&piece);
-            if !on_chunk(&piece, tok) {
-                finish = FinishReason::Aborted;
-                break;
-            }
-            if decoder.stopped {
-                finish = FinishReason::Stop;
-                break;
-            }
-            if ids.len() >= opts.max_tokens || self.tokens.len() >= self.cache.n_ctx {
-                break;
-            }
-            if gpu_argmax {
-                next = Some(self.gpu_step(tok)?);
-            } else {
-                self.eval(&[tok], true)?;
-            }
-            decoded += 1;
         }
-        let tail = decoder.finish();
-        if !tail.is_empty() {
-            text.push_str(&tail);
-            on_chunk(&tail, u32::MAX);
-        }
-        let t2 = (self.clock)();
-        let rate = |n: usize, dt: f64| if dt > 0.0 { n as f64 / dt } else { 0.0 };
-        Ok(Generation {
-            prompt_ids: prompt.to_vec(),
-            ids,
-            text,
-            prefill_tok_s: rate(prefilled, t1 - t0),
-            decode_tok_s: rate(decoded, t2 - t1),
-            prefilled,
-            finish,
-        })
+        Ok(s.into_generation())
     }
 
     /// Evaluates `tok` on the GPU and returns its greedy successor.
-    #[cfg(not(target_arch = "wasm32"))]
-    fn gpu_step(&mut self, tok: u32) -> Result<u32> {
+    async fn gpu_step(&mut self, tok: u32) -> Result<u32> {
         let gf = self.gpu.as_ref().ok_or_else(|| Error::State("no GPU forward".into()))?;
-        let next = pollster::block_on(gf.step(tok, self.tokens.len()))?;
-        self.tokens.push(tok);
-        self.cache.len = self.tokens.len();
-        Ok(next)
+        let r = gf.step(tok, self.tokens.len()).await;
+        match r {
+            Ok(next) => {
+                self.tokens.push(tok);
+                self.cache.len = self.tokens.len();
+                Ok(next)
+            }
+            Err(e) => {
+                self.reset();
+                Err(e)
+            }
+        }
     }
 
-    #[cfg(target_arch = "wasm32")]
-    fn gpu_step(&mut self, _tok: u32) -> Result<u32> {
-        Err(Error::State("no GPU forward".into()))
+    /// Renders `messages` with the chat template (ending with the assistant's turn) and tokenizes.
+    pub fn chat_prompt(&self, messages: &[Message]) -> Result<Vec<u32>> {
+        let prompt = self.template.render(messages, true)?;
+        self.tokenizer.encode(&prompt, true)
     }
 
     /// Renders `messages` with the chat template and generates the assistant's reply.
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn chat(
         &mut self,
         messages: &[Message],
         opts: &GenerateOptions,
         on_chunk: &mut dyn FnMut(&str, u32) -> bool,
     ) -> Result<Generation> {
-        let prompt = self.template.render(messages, true)?;
-        let ids = self.tokenizer.encode(&prompt, true)?;
+        let ids = self.chat_prompt(messages)?;
         self.generate(&ids, opts, on_chunk)
     }
 
     /// Perplexity over `ids` in non-overlapping windows of `ctx` tokens, each from an empty cache.
     /// Every predicted token is scored, or with `half` only the second half of each window
     /// (llama.cpp's `llama-perplexity`). Returns (perplexity, tokens scored).
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn perplexity(&mut self, ids: &[u32], ctx: usize, half: bool) -> Result<(f64, usize)> {
+        pollster::block_on(self.perplexity_async(ids, ctx, half))
+    }
+
+    /// [`Engine::perplexity`] for hosts that must await the GPU (the browser).
+    pub async fn perplexity_async(&mut self, ids: &[u32], ctx: usize, half: bool) -> Result<(f64, usize)> {
         if ctx < 2 || ctx > self.cache.n_ctx {
             return Err(Error::arg("ctx", format!("{ctx} must be in 2..={}", self.cache.n_ctx)));
         }
@@ -414,10 +559,9 @@ impl Engine {
                     window[0] = b;
                 }
             }
-            #[cfg(not(target_arch = "wasm32"))]
             if let Some(gf) = &self.gpu {
                 for (pos, &t) in window.iter().enumerate().take(ctx - 1) {
-                    let row = pollster::block_on(gf.step_logits(t, pos))?;
+                    let row = gf.step_logits(t, pos).await?;
                     if pos >= first {
                         let (l, c) = score(&row, window[pos + 1] as usize);
                         nll += l;

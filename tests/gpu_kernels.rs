@@ -311,21 +311,14 @@ fn decode_attention_matches_cpu_at_context_1_to_4096() {
         );
         let scores = g.storage("scores", 4 * (n_head * n_ctx) as u64, None).unwrap();
         let out = g.storage("out", 4 * (n_head * hd) as u64, None).unwrap();
-        let sg = ((n_head * n_ctx) as u32).div_ceil(64);
         let ap = g.uniform(
             "attn",
-            &[
-                n_head as u32,
-                group as u32,
-                hd as u32,
-                kv_dim as u32,
-                n_ctx as u32,
-                wisp::gpu::grid(sg).0,
-                scale.to_bits(),
-                0,
-            ],
+            &[n_head as u32, group as u32, hd as u32, kv_dim as u32, n_ctx as u32, 0, scale.to_bits(), 0],
         );
-        run(&g, &shaders::ATTN_SCORES, &[], &[&qb, &kcb, &scores, &st, &ap], sg);
+        // positions 0..len along x, heads along y (as the forward pass records it)
+        let p = pollster::block_on(g.pipeline(&shaders::ATTN_SCORES, &[], &[])).unwrap();
+        let bind = g.bind(&p, &[&qb, &kcb, &scores, &st, &ap]);
+        g.dispatch_xy(&p, &bind, ((len as u32).div_ceil(64), n_head as u32));
         run(&g, &shaders::ATTN_OUTPUT, &[], &[&scores, &vcb, &out, &st, &ap], n_head as u32);
         let got = pollster::block_on(g.read_f32(&out, n_head * hd)).unwrap();
         assert_close(&format!("decode attention len {len}"), &got, &want, ATTN_ATOL, ATTN_RTOL);

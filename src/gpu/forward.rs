@@ -17,7 +17,25 @@ use std::sync::Arc;
 struct Step {
     pipeline: Arc<wgpu::ComputePipeline>,
     bind: wgpu::BindGroup,
-    groups: (u32, u32),
+    groups: Groups,
+}
+
+/// A step's dispatch grid: fixed at load, or sized per token from the position (attention
+/// covers only the positions written so far; the encoder is recorded afresh every token).
+#[derive(Clone, Copy)]
+enum Groups {
+    Fixed(u32, u32),
+    /// ((pos + 1) / 64 rounded up, y).
+    Positions(u32),
+}
+
+impl Groups {
+    fn at(self, pos: usize) -> (u32, u32) {
+        match self {
+            Groups::Fixed(x, y) => (x, y),
+            Groups::Positions(y) => ((pos as u32 + 1).div_ceil(64), y),
+        }
+    }
 }
 
 pub struct GpuForward {
@@ -52,9 +70,21 @@ impl Builder<'_> {
         buffers: &[&wgpu::Buffer],
         groups: u32,
     ) -> Result<()> {
+        let (x, y) = grid(groups);
+        self.push_grid(shader, defines, constants, buffers, Groups::Fixed(x, y)).await
+    }
+
+    async fn push_grid(
+        &mut self,
+        shader: &shaders::Shader,
+        defines: &[&str],
+        constants: &[(&str, f64)],
+        buffers: &[&wgpu::Buffer],
+        groups: Groups,
+    ) -> Result<()> {
         let pipeline = self.gpu.pipeline(shader, defines, constants).await?;
         let bind = self.gpu.bind(&pipeline, buffers);
-        self.steps.push(Step { pipeline, bind, groups: grid(groups) });
+        self.steps.push(Step { pipeline, bind, groups });
         Ok(())
     }
 
@@ -113,7 +143,8 @@ impl Builder<'_> {
         let params = self.uniform(&[n as u32, grid(groups).0, 0, 0]);
         let pipeline = self.gpu.pipeline(&shaders::ELEMENTWISE, &["GELU"], &[]).await?;
         let bind = self.gpu.bind_at(&pipeline, &[(0, a), (2, &params)]);
-        self.steps.push(Step { pipeline, bind, groups: grid(groups) });
+        let (x, y) = grid(groups);
+        self.steps.push(Step { pipeline, bind, groups: Groups::Fixed(x, y) });
         Ok(())
     }
 
@@ -199,14 +230,13 @@ impl GpuForward {
         ]);
         let rope_def: &[&str] = if cfg.rope_style == RopeStyle::Neox { &["NEOX"] } else { &[] };
         let group = (cfg.n_head / cfg.n_head_kv) as u32;
-        let score_groups = ((cfg.n_head * n_ctx) as u32).div_ceil(64);
         let attn_params = b.uniform(&[
             cfg.n_head as u32,
             group,
             hd as u32,
             kv_dim as u32,
             n_ctx as u32,
-            grid(score_groups).0,
+            0,
             (1.0 / (hd as f32).sqrt()).to_bits(),
             0,
         ]);
@@ -240,8 +270,8 @@ impl GpuForward {
                 (kv_dim as u32 / 2).div_ceil(64),
             )
             .await?;
-            b.push(&shaders::ATTN_SCORES, &[], &[], &[&q, &kc, &scores, &state, &attn_params], score_groups)
-                .await?;
+            let bufs = [&q, &kc, &scores, &state, &attn_params];
+            b.push_grid(&shaders::ATTN_SCORES, &[], &[], &bufs, Groups::Positions(cfg.n_head as u32)).await?;
             b.push(
                 &shaders::ATTN_OUTPUT,
                 &[],
@@ -340,7 +370,8 @@ impl GpuForward {
             for s in &self.steps {
                 pass.set_pipeline(&s.pipeline);
                 pass.set_bind_group(0, &s.bind, &[]);
-                pass.dispatch_workgroups(s.groups.0, s.groups.1, 1);
+                let (x, y) = s.groups.at(pos);
+                pass.dispatch_workgroups(x, y, 1);
             }
         }
         g.queue.submit([enc.finish()]);

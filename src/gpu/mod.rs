@@ -232,12 +232,16 @@ impl Gpu {
     /// Runs `pipeline` over a grid of `groups` workgroups (split into 2-D as needed) in its own
     /// submission: for tests and one-off work; the forward pass records into one encoder.
     pub fn dispatch(&self, pipeline: &wgpu::ComputePipeline, bind: &wgpu::BindGroup, groups: u32) {
+        self.dispatch_xy(pipeline, bind, grid(groups))
+    }
+
+    /// [`Gpu::dispatch`] over an explicit (x, y) grid.
+    pub fn dispatch_xy(&self, pipeline: &wgpu::ComputePipeline, bind: &wgpu::BindGroup, (x, y): (u32, u32)) {
         let mut enc = self.device.create_command_encoder(&Default::default());
         {
             let mut pass = enc.begin_compute_pass(&Default::default());
             pass.set_pipeline(pipeline);
             pass.set_bind_group(0, bind, &[]);
-            let (x, y) = grid(groups);
             pass.dispatch_workgroups(x, y, 1);
         }
         self.queue.submit([enc.finish()]);

@@ -1,0 +1,176 @@
+// Types for wisp-llm (hand-written; keep in step with index.js).
+
+export type Backend = 'auto' | 'webgpu' | 'cpu';
+export type ModelSource = string | URL | Blob | ArrayBuffer | ArrayBufferView | ReadableStream<Uint8Array>;
+
+export interface LoadProgress {
+  /** 'download' while bytes arrive, 'build' while the engine is assembled, 'upload' while weights go to the GPU. */
+  phase: 'download' | 'build' | 'upload';
+  loaded: number;
+  /** Total bytes when known. */
+  total: number | null;
+  /** Whether the bytes come from the cache. */
+  cached?: boolean;
+}
+
+export interface LoadOptions {
+  backend?: Backend;
+  onProgress?: (p: LoadProgress) => void;
+  signal?: AbortSignal;
+  /** Keep downloaded files in the Cache API, keyed by URL (URLs only). Default true. */
+  cache?: boolean;
+  /** Context length in tokens; 0 or unset picks the default (min(model's, 4096)). */
+  ctx?: number;
+  /** Where the .wasm file is, when bundling moved it. */
+  wasmUrl?: string | URL;
+}
+
+export interface WorkerLoadOptions extends LoadOptions {
+  /** Where worker.js is, when bundling moved it. */
+  workerUrl?: string | URL;
+}
+
+export interface GenerateOptions {
+  maxTokens?: number;
+  /** 0 = greedy. Default 0.8. */
+  temperature?: number;
+  topK?: number;
+  topP?: number;
+  minP?: number;
+  repetitionPenalty?: number;
+  /** Window of the repetition penalty, in tokens. Default 64. */
+  repeatLastN?: number;
+  frequencyPenalty?: number;
+  presencePenalty?: number;
+  /** Same seed, same text. */
+  seed?: number;
+  stop?: string | string[];
+  /** Keep generating past end-of-generation tokens (benchmarks). */
+  ignoreEos?: boolean;
+  signal?: AbortSignal;
+}
+
+export interface Chunk {
+  /** Never splits a UTF-8 character; may be empty while text is held back. */
+  text: string;
+  /** The token that produced this chunk, or null for text released at the end. */
+  token: number | null;
+}
+
+export type FinishReason = 'stop' | 'length' | 'abort';
+
+export interface Completion {
+  text: string;
+  tokens: number[];
+  finishReason: FinishReason;
+  usage: { promptTokens: number; completionTokens: number; cachedTokens: number };
+  timings: { prefillTokensPerSecond: number; decodeTokensPerSecond: number };
+}
+
+export interface EngineInfo {
+  architecture: string;
+  parameters: number;
+  quantization: string;
+  context: number;
+  n_layer: number;
+  n_embd: number;
+  n_vocab: number;
+  backend: 'webgpu' | 'cpu';
+  adapter?: string;
+  /** Why 'auto' did not use WebGPU. */
+  fallback?: string;
+  cached?: boolean;
+}
+
+export interface ChatMessage {
+  role: 'system' | 'user' | 'assistant' | string;
+  content: string;
+}
+
+export interface ChatRequest {
+  messages: ChatMessage[];
+  stream?: boolean;
+  max_tokens?: number;
+  max_completion_tokens?: number;
+  /** Default 1 (as OpenAI); 0 = greedy. */
+  temperature?: number;
+  top_p?: number;
+  top_k?: number;
+  min_p?: number;
+  repetition_penalty?: number;
+  frequency_penalty?: number;
+  presence_penalty?: number;
+  stop?: string | string[];
+  seed?: number;
+  signal?: AbortSignal;
+  /** What to do when the conversation does not fit the context: 'error' (default) or drop the oldest turns (system messages are kept). */
+  context_overflow?: 'error' | 'drop-oldest';
+}
+
+export interface ChatUsage {
+  prompt_tokens: number;
+  completion_tokens: number;
+  total_tokens: number;
+  /** Prompt tokens reused from the KV cache (a conversation that extends the previous one). */
+  prompt_tokens_details: { cached_tokens: number };
+  timings: Completion['timings'];
+}
+
+export interface ChatCompletion {
+  id: string;
+  object: 'chat.completion';
+  created: number;
+  model: string;
+  choices: { index: 0; message: { role: 'assistant'; content: string }; finish_reason: FinishReason }[];
+  usage: ChatUsage;
+}
+
+export interface ChatCompletionChunk {
+  id: string;
+  object: 'chat.completion.chunk';
+  created: number;
+  model: string;
+  choices: { index: 0; delta: { role?: 'assistant'; content?: string }; finish_reason: FinishReason | null }[];
+  /** On the last chunk only. */
+  usage?: ChatUsage;
+}
+
+export interface Chat {
+  completions: {
+    create(req: ChatRequest & { stream: true }): Promise<AsyncIterable<ChatCompletionChunk>>;
+    create(req: ChatRequest & { stream?: false }): Promise<ChatCompletion>;
+  };
+}
+
+export interface EngineApi {
+  readonly info: EngineInfo;
+  readonly chat: Chat;
+  generate(prompt: string | number[], opts?: GenerateOptions): AsyncIterable<Chunk>;
+  complete(prompt: string | number[], opts?: GenerateOptions): Promise<Completion>;
+  tokenize(text: string): Promise<number[]>;
+  detokenize(ids: ArrayLike<number>, opts?: { special?: boolean }): Promise<string>;
+  perplexity(text: string, opts?: { ctx?: number; half?: boolean }): Promise<{ ppl: number; tokensScored: number }>;
+  /** Forgets the conversation in the KV cache. */
+  reset(): Promise<void>;
+  dispose(): Promise<void>;
+}
+
+export declare class Engine implements EngineApi {
+  static load(source: ModelSource, opts?: LoadOptions): Promise<Engine>;
+  /** URLs of cached model files. */
+  static cached(): Promise<string[]>;
+  /** Removes a cached model file; true if it was cached. */
+  static evict(url: string | URL): Promise<boolean>;
+  readonly info: EngineInfo;
+  readonly chat: Chat;
+  generate(prompt: string | number[], opts?: GenerateOptions): AsyncIterable<Chunk>;
+  complete(prompt: string | number[], opts?: GenerateOptions): Promise<Completion>;
+  tokenize(text: string): Promise<number[]>;
+  detokenize(ids: ArrayLike<number>, opts?: { special?: boolean }): Promise<string>;
+  perplexity(text: string, opts?: { ctx?: number; half?: boolean }): Promise<{ ppl: number; tokensScored: number }>;
+  reset(): Promise<void>;
+  dispose(): Promise<void>;
+}
+
+/** The same API with the engine in a Web Worker. */
+export declare function createWorkerEngine(source: ModelSource, opts?: WorkerLoadOptions): Promise<EngineApi>;

@@ -1,0 +1,372 @@
+// wisp-llm: the thin JavaScript wrapper over the wasm engine (pkg/generated/, built by `make pkg`).
+// The engine does the work; this file turns its primitives (feed bytes, begin, next, end) into the
+// public API: streaming loads with progress, caching and abort; async-iterable generation; an
+// OpenAI-shaped chat API; and the same API in a Web Worker (createWorkerEngine, worker.js).
+
+import init, { Loader } from './generated/wisp.js';
+
+const CACHE_NAME = 'wisp-models-v1';
+let wasmReady = null;
+
+/** Loads and instantiates the wasm module once per realm. */
+function ready(wasmUrl) {
+  wasmReady ??= init({ module_or_path: wasmUrl ?? new URL('./generated/wisp_bg.wasm', import.meta.url) });
+  return wasmReady;
+}
+
+/** An AbortError (or the signal's own reason). */
+function abortError(signal) {
+  return signal?.reason ?? new DOMException('The operation was aborted.', 'AbortError');
+}
+
+/** Yields to the event loop (a macrotask), so abort listeners and rendering run between tokens. */
+function breathe() {
+  return new Promise((resolve) => {
+    if (typeof MessageChannel === 'undefined') return setTimeout(resolve, 0);
+    const ch = new MessageChannel();
+    ch.port1.onmessage = () => { ch.port1.close(); resolve(); };
+    ch.port2.postMessage(0);
+  });
+}
+
+/** Runs calls one at a time: the engine holds one conversation. */
+class Queue {
+  #tail = Promise.resolve();
+  run(fn) {
+    const p = this.#tail.then(fn);
+    this.#tail = p.catch(() => {});
+    return p;
+  }
+}
+
+function isUrl(source) {
+  return typeof source === 'string' || source instanceof URL;
+}
+
+/** Cache API storage for model files, keyed by absolute URL. */
+async function openCache() {
+  if (typeof caches === 'undefined') throw new Error('wisp: the Cache API is not available here (a secure context is needed); pass cache: false');
+  return caches.open(CACHE_NAME);
+}
+
+async function checkSpace(bytes) {
+  if (!bytes || !navigator.storage?.estimate) return;
+  const { quota = 0, usage = 0 } = await navigator.storage.estimate();
+  const free = quota - usage;
+  if (free < bytes * 1.05) {
+    const mb = (n) => `${(n / 1e6).toFixed(1)} MB`;
+    throw new Error(`wisp: not enough storage to cache the model: it needs ${mb(bytes)}, ${mb(free)} is free; free some space or pass cache: false`);
+  }
+}
+
+/**
+ * Opens `source` as a byte stream and its size when known. For URLs with `cache`, a cached copy
+ * is used when present; otherwise the download is stored while it streams (an interrupted
+ * download stores nothing).
+ */
+async function openSource(source, { cache, signal }) {
+  if (source instanceof ArrayBuffer || ArrayBuffer.isView(source)) {
+    const bytes = source instanceof ArrayBuffer ? new Uint8Array(source) : new Uint8Array(source.buffer, source.byteOffset, source.byteLength);
+    return { stream: new Blob([bytes]).stream(), size: bytes.byteLength, cached: false };
+  }
+  if (typeof Blob !== 'undefined' && source instanceof Blob) {
+    return { stream: source.stream(), size: source.size, cached: false };
+  }
+  if (typeof ReadableStream !== 'undefined' && source instanceof ReadableStream) {
+    return { stream: source, size: null, cached: false };
+  }
+  if (!isUrl(source)) throw new TypeError('wisp: source must be a URL, File/Blob, ArrayBuffer or ReadableStream');
+  const url = new URL(source, globalThis.location?.href).href;
+  let store = null;
+  if (cache) {
+    store = await openCache();
+    const hit = await store.match(url);
+    if (hit?.body) {
+      const size = Number(hit.headers.get('content-length')) || null;
+      return { stream: hit.body, size, cached: true };
+    }
+  }
+  const res = await fetch(url, { signal });
+  if (!res.ok || !res.body) throw new Error(`wisp: could not download ${url}: HTTP ${res.status}`);
+  const size = Number(res.headers.get('content-length')) || null;
+  if (!store) return { stream: res.body, size, cached: false };
+  await checkSpace(size);
+  navigator.storage?.persist?.().catch(() => {});
+  const [mine, theirs] = res.body.tee();
+  const headers = { 'content-type': 'application/octet-stream' };
+  if (size) headers['content-length'] = String(size);
+  // stored only if the whole body arrives; an aborted download rejects this and stores nothing
+  const stored = store.put(url, new Response(theirs, { headers })).catch(() => {});
+  return { stream: mine, size, cached: false, stored };
+}
+
+function wasmOptions(o = {}) {
+  const out = {};
+  const map = {
+    maxTokens: 'maxTokens', temperature: 'temperature', topK: 'topK', topP: 'topP', minP: 'minP',
+    repetitionPenalty: 'repetitionPenalty', repeatLastN: 'repeatLastN', frequencyPenalty: 'frequencyPenalty',
+    presencePenalty: 'presencePenalty', seed: 'seed', ignoreEos: 'ignoreEog',
+  };
+  for (const [k, v] of Object.entries(map)) if (o[k] !== undefined && o[k] !== null) out[v] = o[k];
+  if (o.stop !== undefined) out.stop = Array.isArray(o.stop) ? o.stop : [o.stop];
+  return out;
+}
+
+const FINISH = { eog: 'stop', stop: 'stop', length: 'length', aborted: 'abort' };
+
+export class Engine {
+  #wasm;
+  #queue = new Queue();
+  #info;
+  #last = null;
+
+  constructor(wasm, info) {
+    this.#wasm = wasm;
+    this.#info = info;
+    this.chat = { completions: { create: (req) => this.#chatCreate(req) } };
+  }
+
+  /**
+   * Loads a GGUF model. `source`: URL, File/Blob, ArrayBuffer or ReadableStream.
+   * Options: backend ('auto' | 'webgpu' | 'cpu'), onProgress({loaded, total, phase}), signal,
+   * cache (URLs only; default true), ctx (tokens; 0 = the model's default), wasmUrl.
+   */
+  static async load(source, opts = {}) {
+    const { backend = 'auto', onProgress, signal, cache = true, ctx = 0 } = opts;
+    if (!['auto', 'webgpu', 'cpu'].includes(backend)) throw new TypeError(`wisp: unknown backend '${backend}'`);
+    if (signal?.aborted) throw abortError(signal);
+    await ready(opts.wasmUrl);
+    const src = await openSource(source, { cache: cache && isUrl(source), signal });
+    const loader = new Loader(src.size ?? undefined);
+    const reader = src.stream.getReader();
+    const onAbort = () => reader.cancel(abortError(signal)).catch(() => {});
+    signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      for (;;) {
+        if (signal?.aborted) throw abortError(signal);
+        const { done, value } = await reader.read();
+        if (done) break;
+        loader.push(value);
+        onProgress?.({ phase: 'download', loaded: loader.bytes(), total: src.size, cached: src.cached });
+      }
+      if (signal?.aborted) throw abortError(signal);
+      await src.stored;
+    } catch (e) {
+      loader.free();
+      reader.cancel().catch(() => {});
+      throw signal?.aborted ? abortError(signal) : e;
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+    }
+    onProgress?.({ phase: 'build', loaded: loader.bytes(), total: src.size, cached: src.cached });
+    const wasm = loader.finish(ctx);
+    let fallback = null;
+    if (backend !== 'cpu') {
+      const why = await webgpuUnavailable();
+      if (why && backend === 'webgpu') { wasm.free(); throw new Error(`wisp: WebGPU requested but ${why}`); }
+      if (!why) {
+        try {
+          onProgress?.({ phase: 'upload', loaded: loader.bytes ? src.size : 0, total: src.size });
+          await wasm.useWebGpu();
+        } catch (e) {
+          if (backend === 'webgpu') { wasm.free(); throw e; }
+          fallback = `WebGPU failed (${e.message ?? e}); using the CPU`;
+        }
+      } else fallback = `${why}; using the CPU`;
+    }
+    if (signal?.aborted) { wasm.free(); throw abortError(signal); }
+    const info = JSON.parse(wasm.info());
+    if (fallback) info.fallback = fallback;
+    info.cached = src.cached;
+    return new Engine(wasm, info);
+  }
+
+  /** URLs of the model files in the cache. */
+  static async cached() {
+    if (typeof caches === 'undefined') return [];
+    const store = await caches.open(CACHE_NAME);
+    return (await store.keys()).map((r) => r.url);
+  }
+
+  /** Removes `url` from the cache; true if it was there. */
+  static async evict(url) {
+    if (typeof caches === 'undefined') return false;
+    const store = await caches.open(CACHE_NAME);
+    return store.delete(new URL(url, globalThis.location?.href).href);
+  }
+
+  /** Architecture, parameters, quantization, context, backend, adapter. */
+  get info() {
+    return { ...this.#info };
+  }
+
+  #engine() {
+    if (!this.#wasm) throw new Error('wisp: the engine was disposed');
+    return this.#wasm;
+  }
+
+  tokenize(text) {
+    return this.#queue.run(() => Array.from(this.#engine().tokenize(String(text))));
+  }
+
+  detokenize(ids, { special = false } = {}) {
+    return this.#queue.run(() => this.#engine().detokenize(Uint32Array.from(ids), special));
+  }
+
+  /**
+   * Streams the continuation of `prompt` (text, tokenized as the CLI does: special tokens written
+   * in it become those tokens; or an array of ids). Yields `{ text, token }`; `token` is null for
+   * text released at the end. An aborted `signal` ends it with an AbortError; the engine stays usable.
+   */
+  generate(prompt, opts = {}) {
+    return this.#stream(() => (typeof prompt === 'string' ? this.#engine().tokenize(prompt) : Uint32Array.from(prompt)), opts);
+  }
+
+  /** The whole continuation: `{ text, tokens, finishReason, usage, timings }`. */
+  async complete(prompt, opts = {}) {
+    let text = '';
+    const tokens = [];
+    for await (const c of this.generate(prompt, opts)) {
+      text += c.text;
+      if (c.token !== null) tokens.push(c.token);
+    }
+    return { text, tokens, ...this.#summary() };
+  }
+
+  /** Perplexity of `text` in windows of `ctx` tokens: `{ ppl, tokensScored }`. */
+  perplexity(text, { ctx = 512, half = false } = {}) {
+    return this.#queue.run(async () => {
+      const e = this.#engine();
+      const r = JSON.parse(await e.perplexity(e.tokenize(String(text)), ctx, half));
+      return { ppl: r.ppl, tokensScored: r.tokens_scored };
+    });
+  }
+
+  /** Forgets the conversation held in the KV cache. */
+  reset() {
+    return this.#queue.run(() => this.#engine().reset());
+  }
+
+  /** Frees the model (wasm memory and GPU buffers); the engine cannot be used afterwards. */
+  dispose() {
+    return this.#queue.run(() => {
+      this.#wasm?.free();
+      this.#wasm = null;
+    });
+  }
+
+  #summary() {
+    const g = this.#last;
+    return {
+      finishReason: FINISH[g.finish] ?? g.finish,
+      usage: { promptTokens: g.prompt_ids.length, completionTokens: g.ids.length, cachedTokens: g.prompt_ids.length - g.prefilled },
+      timings: { prefillTokensPerSecond: g.prefill_tok_s, decodeTokensPerSecond: g.decode_tok_s },
+    };
+  }
+
+  /** One generation as an async iterable; holds the engine's queue from its first step to its end. */
+  #stream(promptIds, opts) {
+    const self = this;
+    const { signal } = opts;
+    return (async function* () {
+      let enter, release;
+      const entered = new Promise((r) => { enter = r; });
+      const done = new Promise((r) => { release = r; });
+      self.#queue.run(() => { enter(); return done; });
+      await entered;
+      let begun = false;
+      let finished = false;
+      try {
+        if (signal?.aborted) throw abortError(signal);
+        const e = self.#engine();
+        e.begin(promptIds(), JSON.stringify(wasmOptions(opts)));
+        begun = true;
+        for (;;) {
+          if (signal?.aborted) throw abortError(signal);
+          const raw = await e.next();
+          if (raw === null) { finished = true; break; }
+          const ev = JSON.parse(raw);
+          if (ev.kind === 'token') yield { text: ev.text, token: ev.token };
+          else if (ev.kind === 'text') yield { text: ev.text, token: null };
+          await breathe();
+        }
+      } finally {
+        if (begun && self.#wasm) self.#last = JSON.parse(self.#wasm.end(!finished));
+        release();
+      }
+    })();
+  }
+
+  async #chatCreate(req) {
+    const { messages, stream = false, max_tokens, max_completion_tokens, temperature = 1, top_p, stop, seed,
+      frequency_penalty, presence_penalty, top_k, min_p, repetition_penalty, signal,
+      context_overflow = 'error' } = req ?? {};
+    if (!Array.isArray(messages) || messages.length === 0) throw new TypeError('wisp: messages must be a non-empty array');
+    if (!['error', 'drop-oldest'].includes(context_overflow)) throw new TypeError(`wisp: unknown context_overflow '${context_overflow}'`);
+    const maxTokens = max_completion_tokens ?? max_tokens;
+    const e = this.#engine();
+    const nCtx = e.nCtx();
+    // the prompt must leave room for max_tokens (or for at least one token when unset)
+    const room = maxTokens ?? 1;
+    let kept = messages.map((m) => ({ role: String(m.role), content: String(m.content ?? '') }));
+    let ids = e.chatPrompt(JSON.stringify(kept));
+    while (ids.length + room > nCtx) {
+      const first = kept.findIndex((m) => m.role !== 'system');
+      const last = kept.length - 1;
+      if (context_overflow !== 'drop-oldest' || first < 0 || first >= last) {
+        const err = new Error(`wisp: the conversation needs ${ids.length} prompt tokens + ${room} to generate, but the context holds ${nCtx} (context_overflow: 'drop-oldest' drops the oldest turns)`);
+        err.code = 'context_length_exceeded';
+        throw err;
+      }
+      // drop the oldest non-system message, and the assistant reply that answered it
+      kept.splice(first, kept[first + 1]?.role === 'assistant' && first + 1 < last ? 2 : 1);
+      ids = e.chatPrompt(JSON.stringify(kept));
+    }
+    const opts = {
+      maxTokens: maxTokens ?? nCtx - ids.length, temperature, topP: top_p, topK: top_k ?? 0, minP: min_p ?? 0,
+      repetitionPenalty: repetition_penalty, frequencyPenalty: frequency_penalty, presencePenalty: presence_penalty,
+      seed, stop, signal,
+    };
+    if (top_p === undefined) opts.topP = 1;
+    const id = `chatcmpl-${Math.random().toString(36).slice(2)}`;
+    const created = Math.floor(Date.now() / 1000);
+    const model = this.#info.name ?? this.#info.architecture;
+    const gen = this.#stream(() => ids, opts);
+    const self = this;
+    const usage = () => {
+      const s = self.#summary();
+      return { prompt_tokens: s.usage.promptTokens, completion_tokens: s.usage.completionTokens,
+        total_tokens: s.usage.promptTokens + s.usage.completionTokens,
+        prompt_tokens_details: { cached_tokens: s.usage.cachedTokens }, timings: s.timings };
+    };
+    if (stream) {
+      return (async function* () {
+        const chunk = (delta, finish_reason) => ({ id, object: 'chat.completion.chunk', created, model, choices: [{ index: 0, delta, finish_reason }] });
+        yield chunk({ role: 'assistant', content: '' }, null);
+        for await (const c of gen) if (c.text) yield chunk({ content: c.text }, null);
+        const s = self.#summary();
+        yield { ...chunk({}, s.finishReason), usage: usage() };
+      })();
+    }
+    let content = '';
+    for await (const c of gen) content += c.text;
+    return {
+      id, object: 'chat.completion', created, model,
+      choices: [{ index: 0, message: { role: 'assistant', content }, finish_reason: this.#summary().finishReason }],
+      usage: usage(),
+    };
+  }
+}
+
+/** Why WebGPU cannot be used here, or null when an adapter exists. */
+async function webgpuUnavailable() {
+  if (typeof navigator === 'undefined' || !navigator.gpu) return 'this browser has no WebGPU (navigator.gpu is missing)';
+  try {
+    const a = await navigator.gpu.requestAdapter();
+    return a ? null : 'no WebGPU adapter is available';
+  } catch (e) {
+    return `requesting a WebGPU adapter failed: ${e.message ?? e}`;
+  }
+}
+
+export { createWorkerEngine } from './worker-client.js';

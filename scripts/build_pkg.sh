@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Builds the wasm engine into pkg/generated/ (ignored): cargo for wasm32-unknown-unknown (SIMD128,
+# .cargo/config.toml), wasm-bindgen-cli at exactly the crate's wasm-bindgen version (installed into
+# the cache outside the clone), then wasm-opt (Debian's binaryen).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[ -x "$HOME/.cargo/bin/cargo" ] && export PATH="$HOME/.cargo/bin:$PATH"
+cache="${WISP_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/wisp}"
+version=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/[^0-9.]/, ""); print; exit }' Cargo.lock)
+bindgen="$cache/tools/bin/wasm-bindgen"
+if [ ! -x "$bindgen" ] || [ "$("$bindgen" --version | awk '{print $2}')" != "$version" ]; then
+  echo "build_pkg: installing wasm-bindgen-cli $version into $cache/tools"
+  cargo install wasm-bindgen-cli --version "$version" --root "$cache/tools" --force --quiet
+fi
+rustup target add wasm32-unknown-unknown >/dev/null 2>&1 || true
+if ! command -v wasm-opt >/dev/null; then
+  echo "build_pkg: installing binaryen (wasm-opt)"
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq binaryen) >/dev/null
+fi
+cargo build --release --locked --lib --target wasm32-unknown-unknown
+out=pkg/generated
+rm -rf "$out" && mkdir -p "$out"
+# wasm-opt runs before wasm-bindgen: Debian's binaryen (108) rewrites the externref table that
+# wasm-bindgen adds into one the browser rejects; on the plain cargo output it is safe.
+opt=target/wasm32-unknown-unknown/release/wisp.opt.wasm
+wasm-opt -O3 --strip-debug --enable-simd --enable-bulk-memory --enable-nontrapping-float-to-int \
+  --enable-sign-ext --enable-mutable-globals --enable-multivalue --enable-reference-types \
+  target/wasm32-unknown-unknown/release/wisp.wasm -o "$opt"
+"$bindgen" --target web --out-dir "$out" --out-name wisp "$opt"
+size=$(stat -c %s "$out/wisp_bg.wasm"); gz=$(gzip -9c "$out/wisp_bg.wasm" | wc -c)
+echo "build_pkg: $out/wisp_bg.wasm $((size / 1024)) KiB ($((gz / 1024)) KiB gzipped)"

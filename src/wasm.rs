@@ -1,0 +1,295 @@
+//! The browser binding: the only file that knows `wasm_bindgen`. It exposes a few primitives —
+//! feed the model file chunk by chunk, tokenize, start a generation and advance it one event at a
+//! time — and leaves the loop, abort signals, caching and the OpenAI-shaped API to the thin
+//! JavaScript wrapper in `pkg/`. Options and events cross as JSON; ids cross as `Uint32Array`.
+//!
+//! Every call that needs the engine borrows it for its whole duration; a call that arrives while
+//! another is still running (the wrapper serializes them, so only a misuse does this) fails with a
+//! clear "busy" error instead of corrupting the conversation. Holding the `RefCell` borrow across
+//! the GPU's awaits is that design, hence the first allow below; the second: on wasm `Gpu` is not
+//! `Send` (the browser's WebGPU objects live on one thread), but `GpuForward` takes an `Arc`.
+#![allow(clippy::await_holding_refcell_ref, clippy::arc_with_non_send_sync)]
+
+use crate::chat::Message;
+use crate::error::Error;
+use crate::gguf::GgufStream;
+use crate::sampling::SamplingParams;
+use crate::session::{Engine, GenerateOptions, Stream};
+use crate::weights::GgufSourceBuilder;
+use serde::Deserialize;
+use std::cell::RefCell;
+use std::rc::Rc;
+use wasm_bindgen::prelude::*;
+
+fn js(e: Error) -> JsError {
+    JsError::new(&e.to_string())
+}
+
+fn now() -> f64 {
+    js_sys::Date::now() / 1000.0
+}
+
+/// Parses a GGUF file as it arrives; tensors are kept in their file encoding.
+#[wasm_bindgen]
+pub struct Loader {
+    stream: GgufStream,
+    builder: GgufSourceBuilder,
+    bytes: u64,
+}
+
+#[wasm_bindgen]
+impl Loader {
+    /// `len`: the file's size when known (lets truncation be reported precisely).
+    #[wasm_bindgen(constructor)]
+    pub fn new(len: Option<f64>) -> Loader {
+        Loader {
+            stream: GgufStream::new(len.map(|l| l as u64)),
+            builder: GgufSourceBuilder::default(),
+            bytes: 0,
+        }
+    }
+
+    /// Feeds the next chunk of the file.
+    pub fn push(&mut self, chunk: &[u8]) -> Result<(), JsError> {
+        for ev in self.stream.push(chunk).map_err(js)? {
+            self.builder.event(ev);
+        }
+        self.bytes += chunk.len() as u64;
+        Ok(())
+    }
+
+    /// Bytes fed so far.
+    pub fn bytes(&self) -> f64 {
+        self.bytes as f64
+    }
+
+    /// Builds the engine (CPU path) once the whole file was fed; `n_ctx` 0 picks a default.
+    pub fn finish(self, n_ctx: u32) -> Result<WispEngine, JsError> {
+        self.stream.finish().map_err(js)?;
+        let src = self.builder.finish(self.bytes).map_err(js)?;
+        let mut engine = Engine::from_gguf(src, n_ctx as usize).map_err(js)?;
+        engine.set_clock(now);
+        Ok(WispEngine { inner: Rc::new(RefCell::new(Inner { engine, stream: None })) })
+    }
+}
+
+struct Inner {
+    engine: Engine,
+    stream: Option<Stream>,
+}
+
+/// A loaded model and its one conversation.
+#[wasm_bindgen]
+pub struct WispEngine {
+    inner: Rc<RefCell<Inner>>,
+}
+
+/// Generation options as the JS wrapper sends them (camelCase; every field optional).
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase", deny_unknown_fields)]
+struct Opts {
+    max_tokens: Option<usize>,
+    temperature: Option<f32>,
+    top_k: Option<usize>,
+    top_p: Option<f32>,
+    min_p: Option<f32>,
+    repetition_penalty: Option<f32>,
+    repeat_last_n: Option<usize>,
+    frequency_penalty: Option<f32>,
+    presence_penalty: Option<f32>,
+    seed: Option<u64>,
+    stop: Vec<String>,
+    ignore_eog: bool,
+}
+
+impl Opts {
+    fn parse(json: &str) -> Result<GenerateOptions, JsError> {
+        let o: Opts = serde_json::from_str(json).map_err(|e| JsError::new(&format!("options: {e}")))?;
+        let d = SamplingParams::default();
+        Ok(GenerateOptions {
+            max_tokens: o.max_tokens.unwrap_or(256),
+            sampling: SamplingParams {
+                temperature: o.temperature.unwrap_or(d.temperature),
+                top_k: o.top_k.unwrap_or(d.top_k),
+                top_p: o.top_p.unwrap_or(d.top_p),
+                min_p: o.min_p.unwrap_or(d.min_p),
+                repetition_penalty: o.repetition_penalty.unwrap_or(d.repetition_penalty),
+                repeat_last_n: o.repeat_last_n.unwrap_or(d.repeat_last_n),
+                frequency_penalty: o.frequency_penalty.unwrap_or(d.frequency_penalty),
+                presence_penalty: o.presence_penalty.unwrap_or(d.presence_penalty),
+                seed: o.seed.unwrap_or(d.seed),
+            },
+            stop: o.stop,
+            ignore_eog: o.ignore_eog,
+        })
+    }
+}
+
+#[wasm_bindgen]
+impl WispEngine {
+    fn with<T>(&self, f: impl FnOnce(&mut Inner) -> Result<T, JsError>) -> Result<T, JsError> {
+        let mut inner = self.inner.try_borrow_mut().map_err(|_| busy())?;
+        f(&mut inner)
+    }
+
+    /// Moves the forward pass to WebGPU (the default adapter); the conversation is dropped.
+    /// Resolves to the adapter's description.
+    #[wasm_bindgen(js_name = useWebGpu)]
+    pub fn use_webgpu(&self) -> js_sys::Promise {
+        let inner = self.inner.clone();
+        wasm_bindgen_futures::future_to_promise(async move {
+            let gpu = crate::gpu::Gpu::new().await.map_err(js)?;
+            let gf = {
+                // a shared borrow while uploading: a concurrent mutating call fails as busy
+                let i = inner.try_borrow().map_err(|_| busy())?;
+                let gpu = std::sync::Arc::new(gpu);
+                crate::gpu::forward::GpuForward::new(gpu, &i.engine.model, i.engine.n_ctx())
+                    .await
+                    .map_err(js)?
+            };
+            let adapter = gf.adapter();
+            let mut i = inner.try_borrow_mut().map_err(|_| busy())?;
+            i.stream = None;
+            i.engine.use_gpu(gf).map_err(js)?;
+            Ok(JsValue::from_str(&adapter))
+        })
+    }
+
+    /// Model facts as JSON (architecture, parameters, quantization, context, backend, …).
+    pub fn info(&self) -> Result<String, JsError> {
+        self.with(|i| {
+            let mut info = serde_json::to_value(i.engine.info()).map_err(|e| JsError::new(&e.to_string()))?;
+            if let Some(gf) = i.engine.gpu() {
+                info["backend"] = "webgpu".into();
+                info["adapter"] = gf.adapter().into();
+            } else {
+                info["backend"] = "cpu".into();
+            }
+            Ok(info.to_string())
+        })
+    }
+
+    /// Token ids of `text`; special tokens written in it become those tokens.
+    pub fn tokenize(&self, text: &str) -> Result<Vec<u32>, JsError> {
+        self.with(|i| i.engine.encode(text).map_err(js))
+    }
+
+    /// Text of `ids` (special tokens rendered when `special`).
+    pub fn detokenize(&self, ids: &[u32], special: bool) -> Result<String, JsError> {
+        self.with(|i| {
+            let n = i.engine.tokenizer.vocab_size();
+            if let Some(bad) = ids.iter().find(|&&t| t as usize >= n) {
+                return Err(JsError::new(&format!("token {bad} is outside the vocabulary of {n}")));
+            }
+            Ok(i.engine.tokenizer.decode(ids, special))
+        })
+    }
+
+    /// Renders `messages_json` (`[{role, content}]`) with the model's chat template, ending with
+    /// the assistant's turn, and tokenizes it.
+    #[wasm_bindgen(js_name = chatPrompt)]
+    pub fn chat_prompt(&self, messages_json: &str) -> Result<Vec<u32>, JsError> {
+        #[derive(Deserialize)]
+        struct M {
+            role: String,
+            content: String,
+        }
+        let ms: Vec<M> =
+            serde_json::from_str(messages_json).map_err(|e| JsError::new(&format!("messages: {e}")))?;
+        let ms: Vec<Message> = ms.iter().map(|m| Message::new(&m.role, &m.content)).collect();
+        self.with(|i| i.engine.chat_prompt(&ms).map_err(js))
+    }
+
+    /// Ids currently in the KV cache (the conversation so far).
+    #[wasm_bindgen(js_name = cachedTokens)]
+    pub fn cached_tokens(&self) -> Result<Vec<u32>, JsError> {
+        self.with(|i| Ok(i.engine.cached_tokens().to_vec()))
+    }
+
+    /// Context length in tokens.
+    #[wasm_bindgen(js_name = nCtx)]
+    pub fn n_ctx(&self) -> Result<u32, JsError> {
+        self.with(|i| Ok(i.engine.n_ctx() as u32))
+    }
+
+    /// Forgets the conversation (and any generation in progress).
+    pub fn reset(&self) -> Result<(), JsError> {
+        self.with(|i| {
+            i.stream = None;
+            i.engine.reset();
+            Ok(())
+        })
+    }
+
+    /// Starts generating from `prompt` ids with `opts_json` (see the wrapper's options); a
+    /// generation already in progress is ended first.
+    pub fn begin(&self, prompt: &[u32], opts_json: &str) -> Result<(), JsError> {
+        let opts = Opts::parse(opts_json)?;
+        self.with(|i| {
+            i.stream = None;
+            i.stream = Some(i.engine.start(prompt, opts).map_err(js)?);
+            Ok(())
+        })
+    }
+
+    /// Advances the current generation by one event; resolves to the event as JSON
+    /// (`{"kind":"prefill","done","total"}`, `{"kind":"token","text","token"}`,
+    /// `{"kind":"text", …}`) or to `null` when it is over.
+    pub fn next(&self) -> js_sys::Promise {
+        let inner = self.inner.clone();
+        wasm_bindgen_futures::future_to_promise(async move {
+            let mut guard = inner.try_borrow_mut().map_err(|_| busy())?;
+            let i = &mut *guard;
+            let Some(s) = i.stream.as_mut() else {
+                return Err(JsError::new(
+                    "next() called with no generation in progress (call begin() first)",
+                )
+                .into());
+            };
+            let ev = i.engine.advance(s).await;
+            let ev = match ev {
+                Ok(ev) => ev,
+                Err(e) => {
+                    i.stream = None;
+                    return Err(js(e).into());
+                }
+            };
+            Ok(match ev {
+                Some(ev) => {
+                    JsValue::from_str(&serde_json::to_string(&ev).map_err(|e| JsError::new(&e.to_string()))?)
+                }
+                None => JsValue::NULL,
+            })
+        })
+    }
+
+    /// Ends the current generation (at the caller's request, or after `next` returned `null`)
+    /// and returns its summary as JSON: ids, text, finish reason and rates.
+    pub fn end(&self, aborted: bool) -> Result<String, JsError> {
+        self.with(|i| {
+            let Some(mut s) = i.stream.take() else {
+                return Err(JsError::new("end() called with no generation in progress"));
+            };
+            if aborted {
+                i.engine.abort(&mut s);
+            }
+            serde_json::to_string(&s.into_generation()).map_err(|e| JsError::new(&e.to_string()))
+        })
+    }
+
+    /// Perplexity of `ids` over windows of `ctx` (every predicted token scored unless `half`);
+    /// resolves to `{"ppl", "tokens_scored"}` as JSON.
+    pub fn perplexity(&self, ids: Vec<u32>, ctx: u32, half: bool) -> js_sys::Promise {
+        let inner = self.inner.clone();
+        wasm_bindgen_futures::future_to_promise(async move {
+            let mut i = inner.try_borrow_mut().map_err(|_| busy())?;
+            i.stream = None;
+            let (ppl, n) = i.engine.perplexity_async(&ids, ctx as usize, half).await.map_err(js)?;
+            Ok(JsValue::from_str(&serde_json::json!({"ppl": ppl, "tokens_scored": n}).to_string()))
+        })
+    }
+}
+
+fn busy() -> JsError {
+    JsError::new("the engine is busy with another call (await each call before the next)")
+}

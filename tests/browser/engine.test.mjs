@@ -1,0 +1,281 @@
+// wisp-llm in headless Chromium: greedy ids equal the native CLI's on both backends, streaming,
+// stop strings, aborts, the worker engine, chat KV reuse, the cache, and the CPU fallback.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { serve, launch, open, nativeIds, defaultModel, root, here } from './harness.mjs';
+
+const PROMPTS = [
+  { prompt: 'What is the capital of France?', chat: true },
+  { prompt: 'The history of the printing press', chat: false },
+  { prompt: '<|im_start|>user\nWrite a haiku about rain.<|im_end|>\n<|im_start|>assistant\n', chat: false },
+];
+const N = Number(process.env.WISP_BROWSER_TOKENS || 64);
+
+let model, server, browser;
+before(async () => {
+  model = defaultModel();
+  server = await serve({
+    roots: { '/pkg/': path.join(root, 'pkg'), '/www/': path.join(root, 'www') },
+    files: { '/': path.join(here, 'page.html'), '/model.gguf': model },
+  });
+  browser = await launch();
+});
+after(async () => {
+  await browser?.close();
+  await server?.close();
+  assert.deepEqual(browser?.offsite ?? [], [], 'requests left 127.0.0.1');
+});
+
+async function page() {
+  const p = await open(browser.context, server.url + '/');
+  await p.page.waitForFunction(() => window.wispReady);
+  return p;
+}
+
+/** Greedy ids of each prompt in the page, with backend `backend`. */
+async function browserIds(backend, prompts = PROMPTS, n = N) {
+  const { page: pg, logs } = await page();
+  try {
+    return await pg.evaluate(async ({ prompts, n, backend }) => {
+      const engine = await wisp.Engine.load('/model.gguf', { backend, cache: false });
+      const out = { info: engine.info, runs: [] };
+      for (const { prompt, chat } of prompts) {
+        await engine.reset();
+        let ids;
+        if (chat) {
+          const r = await engine.chat.completions.create({ messages: [{ role: 'user', content: prompt }], temperature: 0, max_tokens: n });
+          ids = { text: r.choices[0].message.content };
+        } else {
+          const r = await engine.complete(prompt, { temperature: 0, maxTokens: n });
+          ids = { ids: r.tokens, text: r.text };
+        }
+        out.runs.push(ids);
+      }
+      await engine.dispose();
+      return out;
+    }, { prompts, n, backend });
+  } catch (e) {
+    throw new Error(`${e.message}\npage log:\n${logs.join('\n')}`);
+  } finally {
+    await pg.close();
+  }
+}
+
+function checkAgainstNative(got, prompts = PROMPTS, n = N) {
+  prompts.forEach(({ prompt, chat }, i) => {
+    const want = nativeIds(model, prompt, { chat, maxTokens: n });
+    if (got.runs[i].ids) assert.deepEqual(got.runs[i].ids, want.ids, `prompt ${i} ids`);
+    assert.equal(got.runs[i].text, want.text, `prompt ${i} text`);
+  });
+}
+
+test('CPU backend (wasm): greedy ids equal the native CLI on three prompts', async () => {
+  const got = await browserIds('cpu');
+  assert.equal(got.info.backend, 'cpu');
+  checkAgainstNative(got);
+});
+
+// SwiftShader runs the model at a few seconds per token, so the WebGPU comparison uses short
+// plain prompts and a few tokens (the GPU path's 64-token comparison runs natively on lavapipe).
+const GPU_PROMPTS = [
+  { prompt: 'The capital of France is', chat: false },
+  { prompt: 'Once upon a time', chat: false },
+  { prompt: 'def add(a, b):', chat: false },
+];
+const GPU_N = Number(process.env.WISP_BROWSER_GPU_TOKENS || 4);
+
+test('WebGPU backend: greedy ids equal the native CLI on three prompts', async () => {
+  const got = await browserIds('webgpu', GPU_PROMPTS, GPU_N);
+  assert.equal(got.info.backend, 'webgpu');
+  assert.ok(got.info.adapter, 'adapter named');
+  checkAgainstNative(got, GPU_PROMPTS, GPU_N);
+});
+
+/** Runs `fn(arg)` in a fresh page with `window.wisp`; page logs are attached to failures. */
+async function inPage(fn, arg, ctx = browser.context, url = server.url) {
+  const p = await open(ctx, url + '/');
+  await p.page.waitForFunction(() => window.wispReady);
+  try {
+    return await p.page.evaluate(fn, arg);
+  } catch (e) {
+    throw new Error(`${e.message}\npage log:\n${p.logs.join('\n')}`);
+  } finally {
+    await p.page.close();
+  }
+}
+
+test('streaming chunks add up to the text, stop strings cut it, and abort leaves the engine usable', async () => {
+  const prompt = 'The history of the printing press';
+  const want = nativeIds(model, prompt, { maxTokens: 32 });
+  // a stop string from the middle of the greedy text
+  const words = want.text.trim().split(/\s+/);
+  const stop = words[Math.floor(words.length / 2)];
+  const got = await inPage(async ({ prompt, stop }) => {
+    const engine = await wisp.Engine.load('/model.gguf', { backend: 'cpu', cache: false });
+    const chunks = [];
+    for await (const c of engine.generate(prompt, { temperature: 0, maxTokens: 32 })) chunks.push(c);
+    const stopped = await engine.complete(prompt, { temperature: 0, maxTokens: 32, stop: [stop] });
+    // abort during decode, after three chunks
+    const ctl = new AbortController();
+    let n = 0, decodeAbort = null;
+    try {
+      for await (const c of engine.generate(prompt, { temperature: 0, maxTokens: 32, signal: ctl.signal })) {
+        if (++n === 3) ctl.abort();
+      }
+    } catch (e) { decodeAbort = e.name; }
+    // abort during prefill of a long prompt
+    const long = 'Tell me everything about the history of mathematics. '.repeat(40);
+    const ctl2 = new AbortController();
+    let m = 0, prefillAbort = null;
+    const t0 = performance.now();
+    setTimeout(() => ctl2.abort(), 30);
+    try {
+      for await (const c of engine.generate(long, { temperature: 0, maxTokens: 8, signal: ctl2.signal })) m++;
+    } catch (e) { prefillAbort = e.name; }
+    const abortMs = performance.now() - t0;
+    const after = await engine.complete(prompt, { temperature: 0, maxTokens: 32 });
+    return { chunks, stopped, decodeAbort, n, prefillAbort, m, abortMs, after };
+  }, { prompt, stop });
+  assert.equal(got.chunks.map((c) => c.text).join(''), want.text, 'streamed text');
+  assert.deepEqual(got.chunks.filter((c) => c.token !== null).map((c) => c.token), want.ids, 'streamed ids');
+  assert.ok(!got.chunks.some((c) => c.text.includes('\uFFFD')), 'no split UTF-8');
+  const cut = want.text.indexOf(stop);
+  assert.equal(got.stopped.text, want.text.slice(0, cut), `text before stop string '${stop}'`);
+  assert.equal(got.stopped.finishReason, 'stop');
+  assert.equal(got.decodeAbort, 'AbortError');
+  assert.equal(got.n, 3, 'no chunk after the abort');
+  assert.equal(got.prefillAbort, 'AbortError');
+  assert.equal(got.m, 0, 'aborted before the first token');
+  assert.deepEqual(got.after.tokens, want.ids, 'usable after aborts');
+});
+
+test('chat reuses the KV cache over three turns and matches a fresh engine', async () => {
+  const got = await inPage(async () => {
+    const engine = await wisp.Engine.load('/model.gguf', { backend: 'cpu', cache: false });
+    const messages = [{ role: 'system', content: 'You are a concise tutor.' }];
+    const turns = [];
+    for (const q of ['What is 2 + 2?', 'And times 3?', 'Name a prime number.']) {
+      messages.push({ role: 'user', content: q });
+      const stream = await engine.chat.completions.create({ messages, temperature: 0, max_tokens: 24, stream: true });
+      let content = '', last;
+      for await (const c of stream) { content += c.choices[0].delta.content ?? ''; last = c; }
+      turns.push({ content, usage: last.usage, finish: last.choices[0].finish_reason });
+      messages.push({ role: 'assistant', content });
+    }
+    // the last turn again from an empty cache
+    await engine.reset();
+    const fresh = await engine.chat.completions.create({ messages: messages.slice(0, -1), temperature: 0, max_tokens: 24 });
+    // a conversation that cannot fit: an error by default, dropped turns on request
+    let overflow = null;
+    const huge = [{ role: 'user', content: 'word '.repeat(5000) }, { role: 'assistant', content: 'ok' }, { role: 'user', content: 'hi' }];
+    try { await engine.chat.completions.create({ messages: huge, max_tokens: 8 }); } catch (e) { overflow = e.code; }
+    const dropped = await engine.chat.completions.create({ messages: huge, max_tokens: 4, temperature: 0, context_overflow: 'drop-oldest' });
+    return { turns, fresh: fresh.choices[0].message.content, overflow, dropped: dropped.usage.prompt_tokens };
+  });
+  const [t1, t2, t3] = got.turns;
+  assert.equal(t1.usage.prompt_tokens_details.cached_tokens, 0);
+  for (const [prev, t] of [[t1, t2], [t2, t3]]) {
+    assert.ok(t.usage.prompt_tokens_details.cached_tokens >= prev.usage.prompt_tokens, `turn reuses the previous prompt: ${JSON.stringify(t.usage)}`);
+  }
+  assert.equal(t3.content, got.fresh, 'cached conversation equals a fresh one');
+  assert.equal(got.overflow, 'context_length_exceeded');
+  assert.ok(got.dropped < 100, 'oldest turn dropped');
+});
+
+test('the worker engine streams, completes like the page engine, and aborts', async () => {
+  const prompt = 'Once upon a time';
+  const want = nativeIds(model, prompt, { maxTokens: 16 });
+  const got = await inPage(async ({ prompt }) => {
+    const engine = await wisp.createWorkerEngine('/model.gguf', { backend: 'cpu', cache: false });
+    const info = engine.info;
+    let streamed = '';
+    for await (const c of engine.generate(prompt, { temperature: 0, maxTokens: 16 })) streamed += c.text;
+    const done = await engine.complete(prompt, { temperature: 0, maxTokens: 16 });
+    const ctl = new AbortController();
+    let n = 0, aborted = null;
+    try {
+      for await (const c of engine.generate(prompt, { temperature: 0, maxTokens: 16, signal: ctl.signal })) if (++n === 2) ctl.abort();
+    } catch (e) { aborted = e.name; }
+    const ids = await engine.tokenize(prompt);
+    const back = await engine.detokenize(ids);
+    await engine.dispose();
+    return { info, streamed, done, aborted, ids, back };
+  }, { prompt });
+  assert.equal(got.info.backend, 'cpu');
+  assert.equal(got.streamed, want.text);
+  assert.deepEqual(got.done.tokens, want.ids);
+  assert.equal(got.aborted, 'AbortError');
+  assert.deepEqual(got.ids, want.prompt_ids);
+  assert.equal(got.back, prompt);
+});
+
+test('an aborted download throws AbortError and caches nothing', async () => {
+  server.state.slow = 4e6; // 4 MB/s: the 98 MB model takes ~25 s
+  try {
+    const got = await inPage(async () => {
+      const ctl = new AbortController();
+      let progress = 0, err = null;
+      try {
+        await wisp.Engine.load('/model.gguf', { backend: 'cpu', cache: true, signal: ctl.signal, onProgress: (p) => { if (++progress === 3) ctl.abort(); } });
+      } catch (e) { err = e.name; }
+      return { err, progress, cached: await wisp.Engine.cached() };
+    });
+    assert.equal(got.err, 'AbortError');
+    assert.deepEqual(got.cached, [], 'nothing cached from an aborted download');
+  } finally {
+    server.state.slow = 0;
+  }
+});
+
+test('a cached model loads with the server stopped; evict removes it', async () => {
+  const own = await serve({ roots: { '/pkg/': path.join(root, 'pkg') }, files: { '/': path.join(here, 'page.html'), '/model.gguf': model } });
+  const p = await open(browser.context, own.url + '/');
+  try {
+    await p.page.waitForFunction(() => window.wispReady);
+    const first = await p.page.evaluate(async () => {
+      const e = await wisp.Engine.load('/model.gguf', { backend: 'cpu' });
+      const r = await e.complete('Once upon a time', { temperature: 0, maxTokens: 8 });
+      await e.dispose();
+      return { cached: await wisp.Engine.cached(), info: e.info, tokens: r.tokens };
+    });
+    assert.equal(first.cached.length, 1);
+    assert.equal(first.info.cached, false);
+    await own.close();
+    const second = await p.page.evaluate(async () => {
+      const e = await wisp.Engine.load('/model.gguf', { backend: 'cpu' });
+      const r = await e.complete('Once upon a time', { temperature: 0, maxTokens: 8 });
+      const info = e.info;
+      await e.dispose();
+      const evicted = await wisp.Engine.evict('/model.gguf');
+      let offline = null;
+      try { await wisp.Engine.load('/model.gguf', { backend: 'cpu' }); } catch (err) { offline = String(err.message ?? err); }
+      return { info, tokens: r.tokens, evicted, offline, left: await wisp.Engine.cached() };
+    });
+    assert.equal(second.info.cached, true);
+    assert.deepEqual(second.tokens, first.tokens);
+    assert.equal(second.evicted, true);
+    assert.ok(second.offline, 'load fails once evicted with the server gone');
+    assert.deepEqual(second.left, []);
+  } finally {
+    await p.page.close();
+    await own.close();
+  }
+});
+
+test('without WebGPU, auto falls back to the CPU and says so', async () => {
+  const plain = await launch({ webgpu: false });
+  try {
+    const got = await inPage(async () => {
+      const e = await wisp.Engine.load('/model.gguf', { cache: false });
+      const r = await e.complete('Once upon a time', { temperature: 0, maxTokens: 8 });
+      return { info: e.info, tokens: r.tokens };
+    }, undefined, plain.context);
+    assert.equal(got.info.backend, 'cpu');
+    assert.match(got.info.fallback, /WebGPU|adapter/);
+    assert.deepEqual(got.tokens, nativeIds(model, 'Once upon a time', { maxTokens: 8 }).ids);
+  } finally {
+    assert.deepEqual(plain.offsite, []);
+    await plain.close();
+  }
+});
