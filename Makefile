@@ -7,7 +7,7 @@ SHELL := /bin/bash
 WISP := target/release/wisp
 PROMPT ?= What is the capital of France?
 
-.PHONY: run test setup test-setup build fmt-check bench-llamacpp
+.PHONY: run test setup test-setup build fmt-check bench-llamacpp pkg serve test-browser
 
 setup:
 	@scripts/setup.sh
@@ -24,7 +24,21 @@ test-setup: build
 test: test-setup
 	cargo fmt --check
 	cargo clippy --release --locked --all-targets -- -D warnings
+	cargo clippy --release --locked --lib --target wasm32-unknown-unknown -- -D warnings
 	cargo test --release --locked
+	$(MAKE) --no-print-directory test-browser
+
+# the npm package's wasm build into pkg/generated/ (ignored)
+pkg: setup
+	scripts/build_pkg.sh
+
+# the demo page and the tutor widget with the default model, on http://127.0.0.1:8080
+serve: build pkg
+	node scripts/serve.mjs
+
+# wisp-llm in Debian's headless Chromium (playwright-core; never downloads a browser)
+test-browser: pkg
+	cd tests/browser && npm ci --silent --no-audit --no-fund && node --test --test-concurrency=1 pack.test.mjs engine.test.mjs widget.test.mjs
 
 # wisp beside llama.cpp (llama-cpp-python) at equal threads, in one run
 bench-llamacpp: build

