@@ -7,7 +7,7 @@ SHELL := /bin/bash
 WISP := target/release/wisp
 PROMPT ?= What is the capital of France?
 
-.PHONY: run test setup test-setup build fmt-check bench-llamacpp pkg serve test-browser
+.PHONY: run test setup test-setup build fmt-check bench-llamacpp pkg serve test-browser bench-browser
 
 setup:
 	@scripts/setup.sh
@@ -43,3 +43,7 @@ test-browser: pkg
 # wisp beside llama.cpp (llama-cpp-python) at equal threads, in one run
 bench-llamacpp: build
 	scripts/bench_vs_llamacpp.sh
+
+# wisp (wasm CPU; WebGPU on a real adapter) beside wllama 1 and 2 threads in one headless Chromium
+bench-browser: test-setup pkg
+	cd tests/browser && npm ci --silent --no-audit --no-fund && node bench.mjs --runs $${RUNS:-3}
