@@ -155,21 +155,14 @@ export interface EngineApi {
   dispose(): Promise<void>;
 }
 
-export declare class Engine implements EngineApi {
+/** The engine in this thread; its instance members are those of EngineApi (declaration merging). */
+export interface Engine extends EngineApi {}
+export declare class Engine {
   static load(source: ModelSource, opts?: LoadOptions): Promise<Engine>;
   /** URLs of cached model files. */
   static cached(): Promise<string[]>;
   /** Removes a cached model file; true if it was cached. */
   static evict(url: string | URL): Promise<boolean>;
-  readonly info: EngineInfo;
-  readonly chat: Chat;
-  generate(prompt: string | number[], opts?: GenerateOptions): AsyncIterable<Chunk>;
-  complete(prompt: string | number[], opts?: GenerateOptions): Promise<Completion>;
-  tokenize(text: string): Promise<number[]>;
-  detokenize(ids: ArrayLike<number>, opts?: { special?: boolean }): Promise<string>;
-  perplexity(text: string, opts?: { ctx?: number; half?: boolean }): Promise<{ ppl: number; tokensScored: number }>;
-  reset(): Promise<void>;
-  dispose(): Promise<void>;
 }
 
 /** The same API with the engine in a Web Worker. */

@@ -158,15 +158,16 @@ export class Engine {
     } finally {
       signal?.removeEventListener('abort', onAbort);
     }
-    onProgress?.({ phase: 'build', loaded: loader.bytes(), total: src.size, cached: src.cached });
-    const wasm = loader.finish(ctx);
+    const loaded = loader.bytes();
+    onProgress?.({ phase: 'build', loaded, total: src.size, cached: src.cached });
+    const wasm = loader.finish(ctx); // consumes the loader
     let fallback = null;
     if (backend !== 'cpu') {
       const why = await webgpuUnavailable();
       if (why && backend === 'webgpu') { wasm.free(); throw new Error(`wisp: WebGPU requested but ${why}`); }
       if (!why) {
         try {
-          onProgress?.({ phase: 'upload', loaded: loader.bytes ? src.size : 0, total: src.size });
+          onProgress?.({ phase: 'upload', loaded, total: src.size });
           await wasm.useWebGpu();
         } catch (e) {
           if (backend === 'webgpu') { wasm.free(); throw e; }
