@@ -28,10 +28,23 @@ export async function launch({ webgpu = true } = {}) {
     '--no-first-run', '--disable-quic', '--disable-features=OptimizationHints,MediaRouter,Translate',
   ];
   if (webgpu) args.push('--enable-unsafe-webgpu');
-  const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'wisp-chromium-'));
-  const context = await chromium.launchPersistentContext(userDataDir, {
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium', headless: true, args,
-  });
+  // Chromium occasionally dies while starting on a loaded machine ("Target page, context or
+  // browser has been closed"): try three times, each with a fresh profile, before failing.
+  let context, userDataDir, lastError;
+  for (let attempt = 1; attempt <= 3 && !context; attempt++) {
+    userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'wisp-chromium-'));
+    try {
+      context = await chromium.launchPersistentContext(userDataDir, {
+        executablePath: process.env.CHROMIUM || '/usr/bin/chromium', headless: true, args, timeout: 60_000,
+      });
+    } catch (err) {
+      lastError = err;
+      fs.rmSync(userDataDir, { recursive: true, force: true });
+      console.error(`# chromium launch attempt ${attempt} failed: ${String(err.message ?? err).split('\n')[0]}`);
+      await new Promise((r) => setTimeout(r, 2000 * attempt));
+    }
+  }
+  if (!context) throw lastError;
   const offsite = [];
   // nothing may leave 127.0.0.1: record and block anything else
   await context.route('**/*', (route) => {

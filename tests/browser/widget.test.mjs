@@ -9,9 +9,10 @@ import { siteRoots } from '../../scripts/serve.mjs';
 test('the tutor widget answers a question, and HTML in its text shows as text', async () => {
   const site = siteRoots(root, defaultModel());
   site.files['/embed.html'] = path.join(here, 'embed.html');
-  const server = await serve(site);
-  const browser = await launch();
+  let server, browser;
   try {
+    server = await serve(site);
+    browser = await launch();
     const { page, logs } = await open(browser.context, server.url + '/embed.html');
     const status = page.locator('wisp-tutor .status');
     await status.filter({ hasText: 'Ready' }).waitFor({ timeout: 120_000 });
@@ -37,7 +38,7 @@ test('the tutor widget answers a question, and HTML in its text shows as text', 
     assert.deepEqual(dom.bubbles, ['msg assistant', 'msg user', 'msg assistant']);
     assert.deepEqual(browser.offsite, []);
   } finally {
-    await browser.close();
-    await server.close();
+    await browser?.close();
+    await server?.close();
   }
 });
