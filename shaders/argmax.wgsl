@@ -1,5 +1,5 @@
 // Greedy sampling on the GPU: the index of the largest logit (the lowest index among equals, as
-// the CPU's argmax), written to state[1] (the next step's token) and to out[0] for readback.
+// the CPU's argmax), written to state[2] (the next step's token, tokens[0]) and to out[0] for readback.
 // One workgroup: strided scan, then a (value, index) reduction in workgroup memory.
 
 struct Params {
@@ -10,7 +10,7 @@ struct Params {
 }
 
 @group(0) @binding(0) var<storage, read> logits: array<f32>;        // [n]
-@group(0) @binding(1) var<storage, read_write> state: array<u32>;   // [pos, token]
+@group(0) @binding(1) var<storage, read_write> state: array<u32>;   // [pos0, n, tokens…]
 @group(0) @binding(2) var<storage, read_write> out: array<u32>;     // [1]
 @group(0) @binding(3) var<uniform> p: Params;
 
@@ -45,7 +45,7 @@ fn main(@builtin(local_invocation_index) li: u32) {
     }
     if (li == 0u) {
         let tok = select(best_i[0], 0u, best_i[0] == 0xFFFFFFFFu);
-        state[1] = tok;
+        state[2] = tok;
         out[0] = tok;
     }
 }

@@ -16,7 +16,7 @@ struct Params {
 @group(0) @binding(0) var<storage, read_write> scores: array<f32>;  // [n_head · n_ctx]
 @group(0) @binding(1) var<storage, read> vc: array<u32>;            // [n_ctx · kv_dim / 2]
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;     // [n_head · head_dim]
-@group(0) @binding(3) var<storage, read> state: array<u32>;         // [pos, token]
+@group(0) @binding(3) var<storage, read> state: array<u32>;         // [pos, 1, token]
 @group(0) @binding(4) var<uniform> p: Params;
 
 const WG: u32 = 64u;

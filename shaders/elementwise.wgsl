@@ -1,4 +1,5 @@
-// Element-wise ops of the forward pass over n values, one thread each, on a 2-D grid:
+// Element-wise ops of the forward pass over rows of n values, one thread each: a 2-D (x, y)
+// grid within a row, batch rows along z (row t covers a[t·n ..]):
 // #ifdef ADD: a += b (the residual); #ifdef SILU_MUL: a = silu(a) · b (SwiGLU's gate);
 // #ifdef GELU: a = gelu(a), GPT-2's tanh approximation (b is bound but not read).
 
@@ -9,16 +10,17 @@ struct Params {
     _pad1: u32,
 }
 
-@group(0) @binding(0) var<storage, read_write> a: array<f32>;  // [n]
-@group(0) @binding(1) var<storage, read> b: array<f32>;        // [n]
+@group(0) @binding(0) var<storage, read_write> a: array<f32>;  // [batch · n]
+@group(0) @binding(1) var<storage, read> b: array<f32>;        // [batch · n]
 @group(0) @binding(2) var<uniform> p: Params;
 
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-    let i = (wid.y * p.groups_x + wid.x) * 64u + li;
-    if (i >= p.n) {
+    let c = (wid.y * p.groups_x + wid.x) * 64u + li;
+    if (c >= p.n) {
         return;
     }
+    let i = wid.z * p.n + c;
 #ifdef ADD
     a[i] += b[i];
 #endif

@@ -1,7 +1,7 @@
-// out[i] = W[token, i]: the embedding row of the token in state[1] (with #ifdef POSITION, of
-// the position in state[0]: GPT-2's learned positions), expanded to f32, one variant per weight
-// type (#ifdef F32 | F16 | BF16 | Q4_0 | Q4_1 | Q8_0 | Q4_K | Q6_K). W is in the GPU
-// layout of src/gpu/repack.rs. One thread per element.
+// out[t, i] = W[token_t, i]: the embedding row of batch row t's token, state[2 + t] (with
+// #ifdef POSITION, of its position state[0] + t: GPT-2's learned positions), expanded to f32,
+// one variant per weight type (#ifdef F32 | F16 | BF16 | Q4_0 | Q4_1 | Q8_0 | Q4_K | Q6_K). W is
+// in the GPU layout of src/gpu/repack.rs. One thread per element along x, batch rows along z.
 
 struct Params {
     cols: u32,       // row length
@@ -11,8 +11,8 @@ struct Params {
 }
 
 @group(0) @binding(0) var<storage, read> w: array<u32>;          // [n_vocab · row_words]
-@group(0) @binding(1) var<storage, read> state: array<u32>;      // [pos, token]
-@group(0) @binding(2) var<storage, read_write> out: array<f32>;  // [cols]
+@group(0) @binding(1) var<storage, read> state: array<u32>;      // [pos0, n, tokens…]
+@group(0) @binding(2) var<storage, read_write> out: array<f32>;  // [batch · cols]
 @group(0) @binding(3) var<uniform> p: Params;
 
 // nibble j (0–31) of the 16 bytes at `base`: low nibbles are 0–15, high 16–31
@@ -79,15 +79,16 @@ fn value(row: u32, i: u32) -> f32 {
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     let i = gid.x;
-    if (i >= p.cols) {
+    let t = gid.z;
+    if (i >= p.cols || t >= state[1]) {
         return;
     }
 #ifdef POSITION
-    let token = min(state[0], p.n_vocab - 1u);
+    let token = min(state[0] + t, p.n_vocab - 1u);
 #else
-    let token = min(state[1], p.n_vocab - 1u);
+    let token = min(state[2u + t], p.n_vocab - 1u);
 #endif
-    out[i] = value(token * p.row_words, i);
+    out[t * p.cols + i] = value(token * p.row_words, i);
 }
 
 // wbyte, sbyte, scale_min

@@ -1,5 +1,5 @@
-// Rotary position embedding, in place on the query and key heads of one token at position
-// state[0]. Angles as the CPU path (and llama.cpp): θ₀ = pos, θᵢ₊₁ = θᵢ · theta_scale, in f32.
+// Rotary position embedding, in place on the query and key heads of batch row t (along z) at
+// position state[0] + t. Angles as the CPU path (and llama.cpp): θ₀ = pos, θᵢ₊₁ = θᵢ · theta_scale, in f32.
 // #ifdef NEOX rotates pairs (i, i + rope_dims/2), otherwise adjacent pairs (2i, 2i + 1).
 // One thread per (head, pair) over the query heads, then the key heads.
 
@@ -14,9 +14,9 @@ struct Params {
     _pad2: u32,
 }
 
-@group(0) @binding(0) var<storage, read_write> q: array<f32>;  // [n_head · head_dim]
-@group(0) @binding(1) var<storage, read_write> k: array<f32>;  // [n_head_kv · head_dim]
-@group(0) @binding(2) var<storage, read> state: array<u32>;    // [pos, token]
+@group(0) @binding(0) var<storage, read_write> q: array<f32>;  // [batch · n_head · head_dim]
+@group(0) @binding(1) var<storage, read_write> k: array<f32>;  // [batch · n_head_kv · head_dim]
+@group(0) @binding(2) var<storage, read> state: array<u32>;    // [pos0, n, tokens…]
 @group(0) @binding(3) var<uniform> p: Params;
 
 // the pair of element indices rotated by pair i of the head starting at `base`
@@ -33,20 +33,24 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     let half = p.rope_dims / 2u;
     let head = gid.x / half;
     let i = gid.x % half;
-    var theta = f32(state[0]);
+    let t = gid.z;
+    if (t >= state[1]) {
+        return;
+    }
+    var theta = f32(state[0] + t);
     for (var j = 0u; j < i; j++) {
         theta *= p.theta_scale;
     }
     let c = cos(theta);
     let s = sin(theta);
     if (head < p.n_head) {
-        let ab = pair(head * p.head_dim, i);
+        let ab = pair((t * p.n_head + head) * p.head_dim, i);
         let x0 = q[ab.x];
         let x1 = q[ab.y];
         q[ab.x] = x0 * c - x1 * s;
         q[ab.y] = x0 * s + x1 * c;
     } else if (head < p.n_head + p.n_head_kv) {
-        let ab = pair((head - p.n_head) * p.head_dim, i);
+        let ab = pair((t * p.n_head_kv + head - p.n_head) * p.head_dim, i);
         let x0 = k[ab.x];
         let x1 = k[ab.y];
         k[ab.x] = x0 * c - x1 * s;

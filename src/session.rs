@@ -316,15 +316,17 @@ impl Engine {
     /// Evaluates `ids` after the cached tokens; fills the last row of logits when `logits`.
     async fn eval(&mut self, ids: &[u32], logits: bool) -> Result<()> {
         if let Some(gf) = &self.gpu {
-            for (i, &t) in ids.iter().enumerate() {
-                let pos = self.tokens.len();
-                if logits && i + 1 == ids.len() {
-                    let l = gf.step_logits(t, pos).await?;
-                    self.scratch.logits.clear();
-                    self.scratch.logits.extend_from_slice(&l);
-                } else {
-                    gf.feed(t, pos)?;
-                }
+            // matrix products over the prompt, then its last token as a decode step when its
+            // logits are wanted
+            let (body, last) =
+                if logits { ids.split_at(ids.len().saturating_sub(1)) } else { (ids, &[][..]) };
+            gf.prefill(body, self.tokens.len())?;
+            self.tokens.extend_from_slice(body);
+            self.cache.len = self.tokens.len();
+            if let Some(&t) = last.first() {
+                let l = gf.step_logits(t, self.tokens.len()).await?;
+                self.scratch.logits.clear();
+                self.scratch.logits.extend_from_slice(&l);
                 self.tokens.push(t);
                 self.cache.len = self.tokens.len();
             }

@@ -126,6 +126,50 @@ fn check_matvec(g: &Gpu, rng: &mut Rng, ty: GgmlType, rows: usize, cols: usize) 
     assert_close(&format!("matvec {} {rows}x{cols}", ty.name()), &got, &want, MATVEC_ATOL, MATVEC_RTOL);
 }
 
+/// Random K-quant scales make rows with |W·x| up to ~100, whose f32 summation-order error
+/// reaches ~2e-5 on elements near zero.
+const MATMUL_ATOL: f32 = 1e-4;
+const MATMUL_RTOL: f32 = 1e-4;
+
+/// The prefill matrix product: every type, 1/odd/many weight rows, batches of 1, 5 (one partial
+/// tile) and 21 rows (three tiles), each batch row against the CPU's dot product.
+#[test]
+fn matmul_matches_cpu_for_every_type_and_awkward_shape() {
+    let Some(g) = gpu() else { return };
+    let mut rng = Rng(0x5EED_0008);
+    let small = |bs: usize| if bs == 1 { vec![1, 33, 577] } else { vec![bs, 3 * bs] };
+    for ty in ALL_TYPES {
+        let bs = if ty.is_quantized() { ty.block_size() } else { 1 };
+        for cols in small(bs) {
+            for (rows, n) in [(1usize, 5usize), (7, 1), (130, 21)] {
+                check_matmul(&g, &mut rng, ty, rows, cols, n);
+            }
+        }
+    }
+    // more weight-row groups than one grid dimension holds
+    check_matmul(&g, &mut rng, GgmlType::Q4_1, 270_000, 32, 3);
+}
+
+fn check_matmul(g: &Gpu, rng: &mut Rng, ty: GgmlType, rows: usize, cols: usize, n: usize) {
+    let data = weights(rng, ty, rows, cols);
+    let x: Vec<f32> = (0..n * cols).map(|_| rng.f()).collect();
+    let rb = data.len() / rows;
+    let want: Vec<f32> = (0..n)
+        .flat_map(|t| {
+            let xt = &x[t * cols..(t + 1) * cols];
+            (0..rows).map(|r| vec_dot_f32_scalar(ty, &data[r * rb..(r + 1) * rb], xt)).collect::<Vec<_>>()
+        })
+        .collect();
+    let m = GpuMatrix::upload(g, "w", ty, rows, cols, &data).unwrap();
+    let xb = g.storage_f32("x", &x).unwrap();
+    let yb = g.storage("y", 4 * (n * rows) as u64, None).unwrap();
+    let st = batch_state(g, 0, &vec![0; n]);
+    pollster::block_on(g.matmul(&m, &xb, &yb, &st, n)).unwrap();
+    let got = pollster::block_on(g.read_f32(&yb, n * rows)).unwrap();
+    let what = format!("matmul {} {rows}x{cols}, {n} rows", ty.name());
+    assert_close(&what, &got, &want, MATMUL_ATOL, MATMUL_RTOL);
+}
+
 const NORM_ATOL: f32 = 1e-5;
 const NORM_RTOL: f32 = 1e-5;
 
@@ -154,8 +198,16 @@ fn run(g: &Gpu, shader: &shaders::Shader, defines: &[&str], buffers: &[&wgpu::Bu
     g.dispatch(&p, &bind, groups);
 }
 
+/// The forward pass's state for one token: [pos0, n = 1, token].
 fn state(g: &Gpu, pos: u32, token: u32) -> wgpu::Buffer {
-    g.storage("state", 8, Some(wisp::gpu::as_bytes(&[pos, token]))).unwrap()
+    batch_state(g, pos, &[token])
+}
+
+/// The forward pass's state for a batch: [pos0, n, tokens…].
+fn batch_state(g: &Gpu, pos: u32, tokens: &[u32]) -> wgpu::Buffer {
+    let mut words = vec![pos, tokens.len() as u32];
+    words.extend_from_slice(tokens);
+    g.storage("state", 4 * words.len() as u64, Some(wisp::gpu::as_bytes(&words))).unwrap()
 }
 
 #[test]
@@ -325,6 +377,78 @@ fn decode_attention_matches_cpu_at_context_1_to_4096() {
     }
 }
 
+/// KV append of a batch, then causal prefill attention, against a CPU reference over the same f16
+/// cache: batches starting at 0 and deep into the context (4,000), one row and several chunks of
+/// 64 positions, head sizes 64 and 160 (more than one output dimension per thread), GQA.
+#[test]
+fn prefill_attention_matches_cpu() {
+    let Some(g) = gpu() else { return };
+    let mut rng = Rng(0x5EED_0009);
+    let (n_head, n_head_kv) = (6usize, 2usize);
+    for (pos0, n, hd) in [(0usize, 1usize, 64usize), (0, 13, 64), (37, 70, 160), (4000, 9, 64)] {
+        let (kv_dim, group) = (n_head_kv * hd, n_head / n_head_kv);
+        let n_ctx = pos0 + n;
+        // the cache before the batch, as f16, and the batch's own keys and values in f32
+        let kc: Vec<f16> = (0..n_ctx * kv_dim).map(|_| f16::from_f32(rng.f())).collect();
+        let vc: Vec<f16> = (0..n_ctx * kv_dim).map(|_| f16::from_f32(rng.f())).collect();
+        let k_new: Vec<f32> = (0..n * kv_dim).map(|_| rng.f()).collect();
+        let v_new: Vec<f32> = (0..n * kv_dim).map(|_| rng.f()).collect();
+        let q: Vec<f32> = (0..n * n_head * hd).map(|_| 2.0 * rng.f()).collect();
+        let (mut kc_ref, mut vc_ref) = (kc.clone(), vc.clone());
+        for i in 0..n * kv_dim {
+            kc_ref[pos0 * kv_dim + i] = f16::from_f32(k_new[i]);
+            vc_ref[pos0 * kv_dim + i] = f16::from_f32(v_new[i]);
+        }
+        let scale = 1.0 / (hd as f32).sqrt();
+        let mut want = vec![0.0f32; n * n_head * hd];
+        for t in 0..n {
+            for h in 0..n_head {
+                let (kvo, qo) = ((h / group) * hd, (t * n_head + h) * hd);
+                let mut sc: Vec<f32> = (0..=pos0 + t)
+                    .map(|j| {
+                        (0..hd).map(|i| q[qo + i] * kc_ref[j * kv_dim + kvo + i].to_f32()).sum::<f32>()
+                            * scale
+                    })
+                    .collect();
+                wisp::cpu::ops::softmax(&mut sc);
+                for (j, w) in sc.iter().enumerate() {
+                    for i in 0..hd {
+                        want[qo + i] += w * vc_ref[j * kv_dim + kvo + i].to_f32();
+                    }
+                }
+            }
+        }
+        let pack = |v: &[f16]| -> Vec<u32> {
+            v.chunks_exact(2).map(|p| p[0].to_bits() as u32 | (p[1].to_bits() as u32) << 16).collect()
+        };
+        let kcb =
+            g.storage("kc", 2 * (n_ctx * kv_dim) as u64, Some(wisp::gpu::as_bytes(&pack(&kc)))).unwrap();
+        let vcb =
+            g.storage("vc", 2 * (n_ctx * kv_dim) as u64, Some(wisp::gpu::as_bytes(&pack(&vc)))).unwrap();
+        let (kb, vb, qb) = (
+            g.storage_f32("k", &k_new).unwrap(),
+            g.storage_f32("v", &v_new).unwrap(),
+            g.storage_f32("q", &q).unwrap(),
+        );
+        let st = batch_state(&g, pos0 as u32, &vec![0; n]);
+        let kvp = g.uniform("kv", &[kv_dim as u32, n_ctx as u32, 0, 0]);
+        let p = pollster::block_on(g.pipeline(&shaders::KV_APPEND, &[], &[])).unwrap();
+        let bind = g.bind(&p, &[&kb, &vb, &kcb, &vcb, &st, &kvp]);
+        g.dispatch_xyz(&p, &bind, ((kv_dim as u32 / 2).div_ceil(64), 1, n as u32));
+        let out = g.storage("out", 4 * (n * n_head * hd) as u64, None).unwrap();
+        let ap = g.uniform(
+            "attn",
+            &[n_head as u32, group as u32, hd as u32, kv_dim as u32, n_ctx as u32, 0, scale.to_bits(), 0],
+        );
+        let p = pollster::block_on(g.pipeline(&shaders::ATTN_PREFILL, &[], &[])).unwrap();
+        let bind = g.bind(&p, &[&qb, &kcb, &vcb, &out, &st, &ap]);
+        g.dispatch_xyz(&p, &bind, (n_head as u32, 1, n as u32));
+        let got = pollster::block_on(g.read_f32(&out, n * n_head * hd)).unwrap();
+        let what = format!("prefill attention pos0 {pos0} n {n} head_dim {hd}");
+        assert_close(&what, &got, &want, ATTN_ATOL, ATTN_RTOL);
+    }
+}
+
 #[test]
 fn elementwise_and_argmax_match_cpu() {
     let Some(g) = gpu() else { return };
@@ -372,6 +496,6 @@ fn elementwise_and_argmax_match_cpu() {
         run(&g, &shaders::ARGMAX, &[], &[&lb, &st, &out, &p], 1);
         let got = pollster::block_on(g.read_u32(&out, 1)).unwrap()[0];
         assert_eq!(got, wisp::sampling::argmax(&l), "argmax n {n} ties {ties}");
-        assert_eq!(pollster::block_on(g.read_u32(&st, 2)).unwrap()[1], got, "argmax writes the next token");
+        assert_eq!(pollster::block_on(g.read_u32(&st, 3)).unwrap()[2], got, "argmax writes the next token");
     }
 }

@@ -1,39 +1,70 @@
-//! The Llama forward pass on the GPU for one token at a time: every buffer, uniform, pipeline and
-//! bind group is built once at load, so a step writes 8 bytes (position, token), records the
-//! prebuilt dispatch list into one encoder and submits once. The result comes back as the argmax
-//! token (4 bytes) or, when asked, the logits.
+//! The forward pass on the GPU: every buffer, uniform, pipeline and bind group is built once at
+//! load, so a submission writes a few bytes of state (`[pos0, n, tokens…]`), records a prebuilt
+//! dispatch list into one encoder and submits once.
+//!
+//! Two dispatch lists share the buffers (activations are sized for [`BATCH`] rows):
+//! - decode, one token: matrix–vector products, attention over the cache in two kernels, then
+//!   the head and argmax; the result comes back as the token id (4 bytes) or, when asked, the
+//!   logits;
+//! - prefill, up to [`BATCH`] prompt tokens at once: matrix–matrix products (weights read once
+//!   per tile of rows, not once per token) and causal attention with an online softmax; nothing
+//!   is read back (the prompt's last token then runs as a decode step for its logits).
+//!
+//! Every other kernel (embedding, norms, RoPE, KV append, element-wise) is shared: it takes the
+//! batch row from the dispatch grid's z (or x for norms), so the decode list is the n = 1 case.
 //!
 //! Architectures: Llama (RMSNorm, RoPE, GQA, SwiGLU) and GPT-2 (LayerNorm, learned positions,
 //! fused QKV split at upload, biases, GELU).
 //!
-//! Not yet here (see shaders/README.md): batched prefill as matrix products (the prompt runs
-//! step by step), attention split over KV chunks for long contexts.
+//! Not yet here (see shaders/README.md): attention split over KV chunks for long contexts.
 
-use super::{as_bytes, grid, shaders, Gpu, GpuMatrix};
+use super::{as_bytes, grid, shaders, Gpu, GpuMatrix, MATMUL_TT, MAX_GROUPS};
 use crate::error::{Error, Result};
 use crate::model::{Arch, Attention, FeedForward, Linear, Matrix, Model, Norm, RopeStyle};
 use std::sync::Arc;
+
+/// Prompt tokens evaluated per prefill submission (the activations' rows).
+pub const BATCH: usize = 64;
 
 struct Step {
     pipeline: Arc<wgpu::ComputePipeline>,
     bind: wgpu::BindGroup,
     groups: Groups,
+    plan: Plan,
 }
 
-/// A step's dispatch grid: fixed at load, or sized per token from the position (attention
-/// covers only the positions written so far; the encoder is recorded afresh every token).
+/// Which dispatch list a step belongs to.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Plan {
+    Both,
+    Decode,
+    Prefill,
+}
+
+/// A step's dispatch grid, sized per submission from the position and the batch rows n (the
+/// encoder is recorded afresh each time).
 #[derive(Clone, Copy)]
 enum Groups {
     Fixed(u32, u32),
-    /// ((pos + 1) / 64 rounded up, y).
+    /// (x, y) within a row, the n batch rows along z.
+    Rows(u32, u32),
+    /// One workgroup per batch row along x (the norms).
+    RowsX,
+    /// (x, y) over weight rows, tiles of MATMUL_TT batch rows along z.
+    Tiles(u32, u32),
+    /// ((pos + 1) / 64 rounded up, y): decode attention over the positions written so far.
     Positions(u32),
 }
 
 impl Groups {
-    fn at(self, pos: usize) -> (u32, u32) {
+    fn at(self, pos: usize, n: usize) -> (u32, u32, u32) {
+        let n = n as u32;
         match self {
-            Groups::Fixed(x, y) => (x, y),
-            Groups::Positions(y) => ((pos as u32 + 1).div_ceil(64), y),
+            Groups::Fixed(x, y) => (x, y, 1),
+            Groups::Rows(x, y) => (x, y, n),
+            Groups::RowsX => (n, 1, 1),
+            Groups::Tiles(x, y) => (x, y, n.div_ceil(MATMUL_TT)),
+            Groups::Positions(y) => ((pos as u32 + 1).div_ceil(64), y, 1),
         }
     }
 }
@@ -41,7 +72,7 @@ impl Groups {
 pub struct GpuForward {
     gpu: Arc<Gpu>,
     steps: Vec<Step>,
-    /// [pos, token]
+    /// [pos0, n, tokens[BATCH]]
     state: wgpu::Buffer,
     logits: wgpu::Buffer,
     token: wgpu::Buffer,
@@ -57,21 +88,22 @@ const MATVEC_TPR: u32 = 16;
 
 struct Builder<'a> {
     gpu: &'a Gpu,
+    state: &'a wgpu::Buffer,
     steps: Vec<Step>,
     weight_bytes: u64,
 }
 
 impl Builder<'_> {
-    async fn push(
+    /// A step of both lists over `groups` workgroups per batch row.
+    async fn push_rows(
         &mut self,
         shader: &shaders::Shader,
         defines: &[&str],
-        constants: &[(&str, f64)],
         buffers: &[&wgpu::Buffer],
         groups: u32,
     ) -> Result<()> {
         let (x, y) = grid(groups);
-        self.push_grid(shader, defines, constants, buffers, Groups::Fixed(x, y)).await
+        self.push_grid(shader, defines, &[], buffers, Groups::Rows(x, y), Plan::Both).await
     }
 
     async fn push_grid(
@@ -81,10 +113,11 @@ impl Builder<'_> {
         constants: &[(&str, f64)],
         buffers: &[&wgpu::Buffer],
         groups: Groups,
+        plan: Plan,
     ) -> Result<()> {
         let pipeline = self.gpu.pipeline(shader, defines, constants).await?;
         let bind = self.gpu.bind(&pipeline, buffers);
-        self.steps.push(Step { pipeline, bind, groups });
+        self.steps.push(Step { pipeline, bind, groups, plan });
         Ok(())
     }
 
@@ -92,11 +125,20 @@ impl Builder<'_> {
         self.gpu.uniform("params", words)
     }
 
+    /// `y = W·x` for the decode list only (the head).
     async fn matvec(&mut self, m: &GpuMatrix, x: &wgpu::Buffer, y: &wgpu::Buffer) -> Result<()> {
-        self.linear(&(m, None), x, y).await
+        let groups = (m.rows as u32).div_ceil(MATVEC_WG / MATVEC_TPR);
+        let (gx, gy) = grid(groups);
+        let params = self.uniform(&[m.rows as u32, m.cols as u32, m.row_words as u32, gx]);
+        self.weight_bytes += m.buf.size();
+        let c = [("WG", MATVEC_WG as f64), ("TPR", MATVEC_TPR as f64)];
+        let defs = [shaders::type_define(m.ty)];
+        let bufs = [&m.buf, x, y, &params];
+        self.push_grid(&shaders::MATVEC, &defs, &c, &bufs, Groups::Fixed(gx, gy), Plan::Decode).await
     }
 
-    /// `y = W·x (+ b)`.
+    /// `y = W·x (+ b)` for each batch row: a matrix–vector product in the decode list, a
+    /// matrix–matrix product in the prefill list.
     async fn linear(
         &mut self,
         l: &(&GpuMatrix, Option<wgpu::Buffer>),
@@ -105,19 +147,23 @@ impl Builder<'_> {
     ) -> Result<()> {
         let m = l.0;
         let groups = (m.rows as u32).div_ceil(MATVEC_WG / MATVEC_TPR);
-        let params = self.uniform(&[m.rows as u32, m.cols as u32, m.row_words as u32, grid(groups).0]);
+        let (gx, gy) = grid(groups);
+        let params = self.uniform(&[m.rows as u32, m.cols as u32, m.row_words as u32, gx]);
         self.weight_bytes += m.buf.size();
         let c = [("WG", MATVEC_WG as f64), ("TPR", MATVEC_TPR as f64)];
         let ty = shaders::type_define(m.ty);
-        match &l.1 {
-            None => self.push(&shaders::MATVEC, &[ty], &c, &[&m.buf, x, y, &params], groups).await,
-            Some(b) => {
-                self.push(&shaders::MATVEC, &[ty, "BIAS"], &c, &[&m.buf, x, y, &params, b], groups).await
-            }
-        }
+        let bias: Vec<&wgpu::Buffer> = l.1.iter().collect();
+        let defs: &[&str] = if bias.is_empty() { &[ty] } else { &[ty, "BIAS"] };
+        let mut bufs = vec![&m.buf, x, y, &params];
+        bufs.extend(&bias);
+        self.push_grid(&shaders::MATVEC, defs, &c, &bufs, Groups::Fixed(gx, gy), Plan::Decode).await?;
+        let mut bufs = vec![&m.buf, x, y, self.state, &params];
+        bufs.extend(&bias);
+        self.push_grid(&shaders::MATMUL, defs, &c, &bufs, Groups::Tiles(gx, gy), Plan::Prefill).await
     }
 
-    /// RMSNorm (Llama) or LayerNorm (GPT-2) of one row of `n`.
+    /// RMSNorm (Llama) or LayerNorm (GPT-2) of each batch row of `n`, in both lists (the final
+    /// norm, before the head, in the decode list only).
     async fn norm(
         &mut self,
         arch: Arch,
@@ -125,33 +171,39 @@ impl Builder<'_> {
         n: &Norm,
         out: &wgpu::Buffer,
         eps: f32,
+        plan: Plan,
     ) -> Result<()> {
         let w = self.gpu.storage_f32("norm weight", &n.w)?;
-        let params = self.uniform(&[n.w.len() as u32, 1, 1, eps.to_bits()]);
+        // rows numbered y · groups_x + x, with x < BATCH ≤ groups_x: row = x
+        let params = self.uniform(&[n.w.len() as u32, BATCH as u32, MAX_GROUPS, eps.to_bits()]);
         match arch {
-            Arch::Llama => self.push(&shaders::RMS_NORM, &[], &[], &[x, &w, out, &params], 1).await,
+            Arch::Llama => {
+                let bufs = [x, &w, out, &params];
+                self.push_grid(&shaders::RMS_NORM, &[], &[], &bufs, Groups::RowsX, plan).await
+            }
             Arch::Gpt2 => {
                 let zeros = vec![0.0; n.w.len()];
                 let b = self.gpu.storage_f32("norm bias", n.b.as_deref().unwrap_or(&zeros))?;
-                self.push(&shaders::LAYER_NORM, &[], &[], &[x, &w, &b, out, &params], 1).await
+                let bufs = [x, &w, &b, out, &params];
+                self.push_grid(&shaders::LAYER_NORM, &[], &[], &bufs, Groups::RowsX, plan).await
             }
         }
     }
 
     async fn gelu(&mut self, a: &wgpu::Buffer, n: usize) -> Result<()> {
         let groups = (n as u32).div_ceil(64);
-        let params = self.uniform(&[n as u32, grid(groups).0, 0, 0]);
+        let (x, y) = grid(groups);
+        let params = self.uniform(&[n as u32, x, 0, 0]);
         let pipeline = self.gpu.pipeline(&shaders::ELEMENTWISE, &["GELU"], &[]).await?;
         let bind = self.gpu.bind_at(&pipeline, &[(0, a), (2, &params)]);
-        let (x, y) = grid(groups);
-        self.steps.push(Step { pipeline, bind, groups: Groups::Fixed(x, y) });
+        self.steps.push(Step { pipeline, bind, groups: Groups::Rows(x, y), plan: Plan::Both });
         Ok(())
     }
 
     async fn elementwise(&mut self, op: &str, a: &wgpu::Buffer, b: &wgpu::Buffer, n: usize) -> Result<()> {
         let groups = (n as u32).div_ceil(64);
         let params = self.uniform(&[n as u32, grid(groups).0, 0, 0]);
-        self.push(&shaders::ELEMENTWISE, &[op], &[], &[a, b, &params], groups).await
+        self.push_rows(&shaders::ELEMENTWISE, &[op], &[a, b, &params], groups).await
     }
 }
 
@@ -183,35 +235,29 @@ impl GpuForward {
         }
         let g = &*gpu;
         let (d, kv_dim, hd, ff) = (cfg.n_embd, cfg.kv_dim(), cfg.head_dim, cfg.n_ff);
-        let f32buf = |name: &str, n: usize| g.storage(name, 4 * n as u64, None);
-        // activations: x [d] residual, xb [d] normed, q [d], k/v [kv_dim], att [d], o [d],
-        // hb/hb2 [ff], scores [n_head · n_ctx], logits [n_vocab]
+        let f32buf = |name: &str, n: usize| g.storage(name, 4 * (BATCH * n) as u64, None);
+        // activations, BATCH rows each: x [d] residual, xb [d] normed, q [d], k/v [kv_dim],
+        // att [d], o [d], hb/hb2 [ff]; decode only: scores [n_head · n_ctx], logits [n_vocab]
         let (x, xb, q, k, v) =
             (f32buf("x", d)?, f32buf("xb", d)?, f32buf("q", d)?, f32buf("k", kv_dim)?, f32buf("v", kv_dim)?);
         let (att, o, hb, hb2) = (f32buf("att", d)?, f32buf("o", d)?, f32buf("hb", ff)?, f32buf("hb2", ff)?);
-        let scores = f32buf("scores", cfg.n_head * n_ctx)?;
-        let logits = f32buf("logits", model.n_vocab)?;
-        let state = g.storage("state", 8, None)?;
+        let scores = g.storage("scores", 4 * (cfg.n_head * n_ctx) as u64, None)?;
+        let logits = g.storage("logits", 4 * model.n_vocab as u64, None)?;
+        let state = g.storage("state", 4 * (2 + BATCH) as u64, None)?;
         let token = g.storage("token", 4, None)?;
 
-        let mut b = Builder { gpu: g, steps: Vec::new(), weight_bytes: 0 };
+        let mut b = Builder { gpu: g, state: &state, steps: Vec::new(), weight_bytes: 0 };
         let e = &model.tok_embd;
         let embd = GpuMatrix::upload(g, &e.name, e.ty, e.rows, e.cols, &e.data)?;
         let params = b.uniform(&[d as u32, embd.row_words as u32, model.n_vocab as u32, 0]);
-        b.push(
-            &shaders::EMBED,
-            &[shaders::type_define(e.ty)],
-            &[],
-            &[&embd.buf, &state, &x, &params],
-            (d as u32).div_ceil(64),
-        )
-        .await?;
+        let bufs = [&embd.buf, &state, &x, &params];
+        b.push_rows(&shaders::EMBED, &[shaders::type_define(e.ty)], &bufs, (d as u32).div_ceil(64)).await?;
         b.weight_bytes += (embd.row_words * 4) as u64;
         if let Some(pe) = &model.pos_embd {
             let pm = GpuMatrix::upload(g, &pe.name, pe.ty, pe.rows, pe.cols, &pe.data)?;
             let params = b.uniform(&[d as u32, pm.row_words as u32, pm.rows as u32, 0]);
             let defs = [shaders::type_define(pe.ty), "POSITION"];
-            b.push(&shaders::EMBED, &defs, &[], &[&pm.buf, &state, &o, &params], (d as u32).div_ceil(64))
+            b.push_rows(&shaders::EMBED, &defs, &[&pm.buf, &state, &o, &params], (d as u32).div_ceil(64))
                 .await?;
             b.elementwise("ADD", &x, &o, d).await?;
             b.weight_bytes += (pm.row_words * 4) as u64;
@@ -243,7 +289,7 @@ impl GpuForward {
         let kv_params = b.uniform(&[kv_dim as u32, n_ctx as u32, 0, 0]);
 
         for (li, layer) in model.layers.iter().enumerate() {
-            b.norm(cfg.arch, &x, &layer.attn_norm, &xb, cfg.norm_eps).await?;
+            b.norm(cfg.arch, &x, &layer.attn_norm, &xb, cfg.norm_eps, Plan::Both).await?;
             let (lq, lk, lv) = match &layer.attn {
                 Attention::Separate { q, k, v } => (q.clone(), k.clone(), v.clone()),
                 Attention::Fused(qkv) => {
@@ -256,35 +302,26 @@ impl GpuForward {
             }
             if cfg.arch == Arch::Llama {
                 let pairs = ((cfg.n_head + cfg.n_head_kv) * cfg.rope_dims / 2) as u32;
-                b.push(&shaders::ROPE, rope_def, &[], &[&q, &k, &state, &rope_params], pairs.div_ceil(64))
+                b.push_rows(&shaders::ROPE, rope_def, &[&q, &k, &state, &rope_params], pairs.div_ceil(64))
                     .await?;
             }
             let cache_bytes = (n_ctx * kv_dim * 2) as u64;
             let kc = g.storage(&format!("k cache {li}"), cache_bytes, None)?;
             let vc = g.storage(&format!("v cache {li}"), cache_bytes, None)?;
-            b.push(
-                &shaders::KV_APPEND,
-                &[],
-                &[],
-                &[&k, &v, &kc, &vc, &state, &kv_params],
-                (kv_dim as u32 / 2).div_ceil(64),
-            )
-            .await?;
+            let bufs = [&k, &v, &kc, &vc, &state, &kv_params];
+            b.push_rows(&shaders::KV_APPEND, &[], &bufs, (kv_dim as u32 / 2).div_ceil(64)).await?;
+            let nh = cfg.n_head as u32;
             let bufs = [&q, &kc, &scores, &state, &attn_params];
-            b.push_grid(&shaders::ATTN_SCORES, &[], &[], &bufs, Groups::Positions(cfg.n_head as u32)).await?;
-            b.push(
-                &shaders::ATTN_OUTPUT,
-                &[],
-                &[],
-                &[&scores, &vc, &att, &state, &attn_params],
-                cfg.n_head as u32,
-            )
-            .await?;
+            b.push_grid(&shaders::ATTN_SCORES, &[], &[], &bufs, Groups::Positions(nh), Plan::Decode).await?;
+            let bufs = [&scores, &vc, &att, &state, &attn_params];
+            b.push_grid(&shaders::ATTN_OUTPUT, &[], &[], &bufs, Groups::Fixed(nh, 1), Plan::Decode).await?;
+            let bufs = [&q, &kc, &vc, &att, &state, &attn_params];
+            b.push_grid(&shaders::ATTN_PREFILL, &[], &[], &bufs, Groups::Rows(nh, 1), Plan::Prefill).await?;
             let (wo, bo) = upload(g, &layer.attn_out)?;
             b.linear(&(&wo, bo), &att, &o).await?;
             b.elementwise("ADD", &x, &o, d).await?;
 
-            b.norm(cfg.arch, &x, &layer.ffn_norm, &xb, cfg.norm_eps).await?;
+            b.norm(cfg.arch, &x, &layer.ffn_norm, &xb, cfg.norm_eps, Plan::Both).await?;
             match &layer.ffn {
                 FeedForward::SwiGlu { gate, up, down } => {
                     let (gate, up, down) = (upload(g, gate)?, upload(g, up)?, upload(g, down)?);
@@ -302,18 +339,19 @@ impl GpuForward {
             }
             b.elementwise("ADD", &x, &o, d).await?;
         }
-        b.norm(cfg.arch, &x, &model.output_norm, &xb, cfg.norm_eps).await?;
+        b.norm(cfg.arch, &x, &model.output_norm, &xb, cfg.norm_eps, Plan::Decode).await?;
         let head = match &model.output {
             Some(m) => GpuMatrix::upload(g, &m.name, m.ty, m.rows, m.cols, &m.data)?,
             None => embd,
         };
         b.matvec(&head, &xb, &logits).await?;
         let params = b.uniform(&[model.n_vocab as u32, 0, 0, 0]);
-        b.push(&shaders::ARGMAX, &[], &[], &[&logits, &state, &token, &params], 1).await?;
+        let bufs = [&logits, &state, &token, &params];
+        b.push_grid(&shaders::ARGMAX, &[], &[], &bufs, Groups::Fixed(1, 1), Plan::Decode).await?;
         g.check()?;
         let (steps, weight_bytes) = (b.steps, b.weight_bytes);
         Ok(GpuForward {
-            dispatches: steps.len(),
+            dispatches: steps.iter().filter(|s| s.plan != Plan::Prefill).count(),
             weight_bytes,
             gpu,
             steps,
@@ -338,9 +376,20 @@ impl GpuForward {
         self.gpu.read_f32(&self.logits, self.n_vocab).await
     }
 
-    /// Runs `token` at `pos` without reading anything back (prompt tokens before the last).
-    pub fn feed(&self, token: u32, pos: usize) -> Result<()> {
-        self.run(token, pos)
+    /// Evaluates `tokens` at positions `pos..` as matrix products, [`BATCH`] per submission,
+    /// reading nothing back: the prompt before its last token (which then runs as a decode step
+    /// for its logits or argmax).
+    pub fn prefill(&self, tokens: &[u32], pos: usize) -> Result<()> {
+        if pos + tokens.len() > self.n_ctx {
+            return Err(Error::ContextFull { used: pos + tokens.len(), ctx: self.n_ctx });
+        }
+        if let Some(&bad) = tokens.iter().find(|&&t| t as usize >= self.n_vocab) {
+            return Err(Error::arg("token", format!("{bad} is outside the vocabulary of {}", self.n_vocab)));
+        }
+        for (i, chunk) in tokens.chunks(BATCH).enumerate() {
+            self.submit(Plan::Prefill, pos + i * BATCH, chunk);
+        }
+        Ok(())
     }
 
     pub fn n_ctx(&self) -> usize {
@@ -362,19 +411,26 @@ impl GpuForward {
                 format!("{token} is outside the vocabulary of {}", self.n_vocab),
             ));
         }
+        self.submit(Plan::Decode, pos, &[token]);
+        Ok(())
+    }
+
+    /// Records the `plan` list for `tokens` (≤ BATCH) at `pos..` into one encoder and submits it.
+    fn submit(&self, plan: Plan, pos: usize, tokens: &[u32]) {
         let g = &self.gpu;
-        g.queue.write_buffer(&self.state, 0, as_bytes(&[pos as u32, token]));
+        let mut state = vec![pos as u32, tokens.len() as u32];
+        state.extend_from_slice(tokens);
+        g.queue.write_buffer(&self.state, 0, as_bytes(&state));
         let mut enc = g.device.create_command_encoder(&Default::default());
         {
             let mut pass = enc.begin_compute_pass(&Default::default());
-            for s in &self.steps {
+            for s in self.steps.iter().filter(|s| s.plan == Plan::Both || s.plan == plan) {
                 pass.set_pipeline(&s.pipeline);
                 pass.set_bind_group(0, &s.bind, &[]);
-                let (x, y) = s.groups.at(pos);
-                pass.dispatch_workgroups(x, y, 1);
+                let (x, y, z) = s.groups.at(pos, tokens.len());
+                pass.dispatch_workgroups(x, y, z);
             }
         }
         g.queue.submit([enc.finish()]);
-        Ok(())
     }
 }

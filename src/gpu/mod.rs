@@ -237,12 +237,22 @@ impl Gpu {
 
     /// [`Gpu::dispatch`] over an explicit (x, y) grid.
     pub fn dispatch_xy(&self, pipeline: &wgpu::ComputePipeline, bind: &wgpu::BindGroup, (x, y): (u32, u32)) {
+        self.dispatch_xyz(pipeline, bind, (x, y, 1))
+    }
+
+    /// [`Gpu::dispatch`] over an explicit (x, y, z) grid.
+    pub fn dispatch_xyz(
+        &self,
+        pipeline: &wgpu::ComputePipeline,
+        bind: &wgpu::BindGroup,
+        (x, y, z): (u32, u32, u32),
+    ) {
         let mut enc = self.device.create_command_encoder(&Default::default());
         {
             let mut pass = enc.begin_compute_pass(&Default::default());
             pass.set_pipeline(pipeline);
             pass.set_bind_group(0, bind, &[]);
-            pass.dispatch_workgroups(x, y, 1);
+            pass.dispatch_workgroups(x, y, z);
         }
         self.queue.submit([enc.finish()]);
     }
@@ -283,6 +293,9 @@ impl GpuMatrix {
     }
 }
 
+/// Batch rows per workgroup of the matrix–matrix kernel (`TT` in shaders/matmul.wgsl).
+pub const MATMUL_TT: u32 = 8;
+
 /// Threads per workgroup and per row of the matrix–vector kernel.
 const MATVEC_WG: u32 = 64;
 const MATVEC_TPR: u32 = 16;
@@ -302,6 +315,30 @@ impl Gpu {
             .uniform("matvec params", &[m.rows as u32, m.cols as u32, m.row_words as u32, grid(groups).0]);
         let bind = self.bind(&pipeline, &[&m.buf, x, y, &params]);
         self.dispatch(&pipeline, &bind, groups);
+        Ok(())
+    }
+
+    /// `Y = X · Wᵀ` for the `n` rows of `x` (prefill), in its own submission; `state` holds
+    /// `[pos0, n, …]` as the forward pass writes it.
+    pub async fn matmul(
+        &self,
+        m: &GpuMatrix,
+        x: &wgpu::Buffer,
+        y: &wgpu::Buffer,
+        state: &wgpu::Buffer,
+        n: usize,
+    ) -> Result<()> {
+        let pipeline = self
+            .pipeline(
+                &shaders::MATMUL,
+                &[shaders::type_define(m.ty)],
+                &[("WG", MATVEC_WG as f64), ("TPR", MATVEC_TPR as f64)],
+            )
+            .await?;
+        let (gx, gy) = grid((m.rows as u32).div_ceil(MATVEC_WG / MATVEC_TPR));
+        let params = self.uniform("matmul params", &[m.rows as u32, m.cols as u32, m.row_words as u32, gx]);
+        let bind = self.bind(&pipeline, &[&m.buf, x, y, state, &params]);
+        self.dispatch_xyz(&pipeline, &bind, (gx, gy, (n as u32).div_ceil(MATMUL_TT)));
         Ok(())
     }
 

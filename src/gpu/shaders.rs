@@ -12,6 +12,9 @@ pub struct Shader {
 pub const MATVEC: Shader =
     Shader { name: "matvec", source: include_str!("../../shaders/matvec.wgsl"), variants: TYPES_AND_BIAS };
 
+pub const MATMUL: Shader =
+    Shader { name: "matmul", source: include_str!("../../shaders/matmul.wgsl"), variants: TYPES_AND_BIAS };
+
 pub const RMS_NORM: Shader =
     Shader { name: "rms_norm", source: include_str!("../../shaders/rms_norm.wgsl"), variants: &[&[]] };
 
@@ -58,6 +61,11 @@ pub const ATTN_SCORES: Shader =
     Shader { name: "attn_scores", source: include_str!("../../shaders/attn_scores.wgsl"), variants: &[&[]] };
 pub const ATTN_OUTPUT: Shader =
     Shader { name: "attn_output", source: include_str!("../../shaders/attn_output.wgsl"), variants: &[&[]] };
+pub const ATTN_PREFILL: Shader = Shader {
+    name: "attn_prefill",
+    source: include_str!("../../shaders/attn_prefill.wgsl"),
+    variants: &[&[]],
+};
 pub const ELEMENTWISE: Shader = Shader {
     name: "elementwise",
     source: include_str!("../../shaders/elementwise.wgsl"),
@@ -68,13 +76,26 @@ pub const LAYER_NORM: Shader =
 pub const ARGMAX: Shader =
     Shader { name: "argmax", source: include_str!("../../shaders/argmax.wgsl"), variants: &[&[]] };
 
-pub const ALL: &[Shader] =
-    &[MATVEC, RMS_NORM, LAYER_NORM, EMBED, ROPE, KV_APPEND, ATTN_SCORES, ATTN_OUTPUT, ELEMENTWISE, ARGMAX];
+pub const ALL: &[Shader] = &[
+    MATVEC,
+    MATMUL,
+    RMS_NORM,
+    LAYER_NORM,
+    EMBED,
+    ROPE,
+    KV_APPEND,
+    ATTN_SCORES,
+    ATTN_OUTPUT,
+    ATTN_PREFILL,
+    ELEMENTWISE,
+    ARGMAX,
+];
 
 /// Libraries kernels `#include` (`shaders/lib/`), by name.
 pub fn library(name: &str) -> Option<&'static str> {
     match name {
         "blocks" => Some(include_str!("../../shaders/lib/blocks.wgsl")),
+        "block_dot" => Some(include_str!("../../shaders/lib/block_dot.wgsl")),
         _ => None,
     }
 }
