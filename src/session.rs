@@ -562,12 +562,16 @@ impl Engine {
                 }
             }
             if let Some(gf) = &self.gpu {
-                for (pos, &t) in window.iter().enumerate().take(ctx - 1) {
-                    let row = gf.step_logits(t, pos).await?;
-                    if pos >= first {
-                        let (l, c) = score(&row, window[pos + 1] as usize);
-                        nll += l;
-                        count += c;
+                // every row's logits, a batch of matrix products at a time
+                for (ci, chunk) in window[..ctx - 1].chunks(crate::gpu::forward::BATCH).enumerate() {
+                    let pos0 = ci * crate::gpu::forward::BATCH;
+                    let rows = gf.prefill_logits(chunk, pos0).await?;
+                    for (r, row) in rows.chunks_exact(n_vocab).enumerate() {
+                        if pos0 + r >= first {
+                            let (l, c) = score(row, window[pos0 + r + 1] as usize);
+                            nll += l;
+                            count += c;
+                        }
                     }
                 }
                 continue;

@@ -39,6 +39,8 @@ enum Plan {
     Both,
     Decode,
     Prefill,
+    /// After the prefill list, when every row's logits are wanted (perplexity).
+    Logits,
 }
 
 /// A step's dispatch grid, sized per submission from the position and the batch rows n (the
@@ -74,8 +76,11 @@ pub struct GpuForward {
     steps: Vec<Step>,
     /// [pos0, n, tokens[BATCH]]
     state: wgpu::Buffer,
+    /// [BATCH · n_vocab]; decode writes row 0
     logits: wgpu::Buffer,
     token: wgpu::Buffer,
+    /// Readback, preallocated: [BATCH · n_vocab] words
+    staging: wgpu::Buffer,
     n_vocab: usize,
     n_ctx: usize,
     /// Dispatches per step and weight bytes read per step, for `wisp bench`.
@@ -125,8 +130,9 @@ impl Builder<'_> {
         self.gpu.uniform("params", words)
     }
 
-    /// `y = W·x` for the decode list only (the head).
-    async fn matvec(&mut self, m: &GpuMatrix, x: &wgpu::Buffer, y: &wgpu::Buffer) -> Result<()> {
+    /// The head, `y = W·x`: a matrix–vector product in the decode list, a matrix–matrix
+    /// product over every row in the logits list.
+    async fn head(&mut self, m: &GpuMatrix, x: &wgpu::Buffer, y: &wgpu::Buffer) -> Result<()> {
         let groups = (m.rows as u32).div_ceil(MATVEC_WG / MATVEC_TPR);
         let (gx, gy) = grid(groups);
         let params = self.uniform(&[m.rows as u32, m.cols as u32, m.row_words as u32, gx]);
@@ -134,7 +140,9 @@ impl Builder<'_> {
         let c = [("WG", MATVEC_WG as f64), ("TPR", MATVEC_TPR as f64)];
         let defs = [shaders::type_define(m.ty)];
         let bufs = [&m.buf, x, y, &params];
-        self.push_grid(&shaders::MATVEC, &defs, &c, &bufs, Groups::Fixed(gx, gy), Plan::Decode).await
+        self.push_grid(&shaders::MATVEC, &defs, &c, &bufs, Groups::Fixed(gx, gy), Plan::Decode).await?;
+        let bufs = [&m.buf, x, y, self.state, &params];
+        self.push_grid(&shaders::MATMUL, &defs, &c, &bufs, Groups::Tiles(gx, gy), Plan::Logits).await
     }
 
     /// `y = W·x (+ b)` for each batch row: a matrix–vector product in the decode list, a
@@ -242,7 +250,8 @@ impl GpuForward {
             (f32buf("x", d)?, f32buf("xb", d)?, f32buf("q", d)?, f32buf("k", kv_dim)?, f32buf("v", kv_dim)?);
         let (att, o, hb, hb2) = (f32buf("att", d)?, f32buf("o", d)?, f32buf("hb", ff)?, f32buf("hb2", ff)?);
         let scores = g.storage("scores", 4 * (cfg.n_head * n_ctx) as u64, None)?;
-        let logits = g.storage("logits", 4 * model.n_vocab as u64, None)?;
+        let logits = g.storage("logits", 4 * (BATCH * model.n_vocab) as u64, None)?;
+        let staging = g.staging("readback", 4 * (BATCH * model.n_vocab) as u64);
         let state = g.storage("state", 4 * (2 + BATCH) as u64, None)?;
         let token = g.storage("token", 4, None)?;
 
@@ -340,56 +349,86 @@ impl GpuForward {
             b.elementwise("ADD", &x, &o, d).await?;
         }
         b.norm(cfg.arch, &x, &model.output_norm, &xb, cfg.norm_eps, Plan::Decode).await?;
+        b.norm(cfg.arch, &x, &model.output_norm, &xb, cfg.norm_eps, Plan::Logits).await?;
         let head = match &model.output {
             Some(m) => GpuMatrix::upload(g, &m.name, m.ty, m.rows, m.cols, &m.data)?,
             None => embd,
         };
-        b.matvec(&head, &xb, &logits).await?;
+        b.head(&head, &xb, &logits).await?;
         let params = b.uniform(&[model.n_vocab as u32, 0, 0, 0]);
         let bufs = [&logits, &state, &token, &params];
         b.push_grid(&shaders::ARGMAX, &[], &[], &bufs, Groups::Fixed(1, 1), Plan::Decode).await?;
         g.check()?;
         let (steps, weight_bytes) = (b.steps, b.weight_bytes);
         Ok(GpuForward {
-            dispatches: steps.iter().filter(|s| s.plan != Plan::Prefill).count(),
+            dispatches: steps.iter().filter(|s| s.plan == Plan::Both || s.plan == Plan::Decode).count(),
             weight_bytes,
             gpu,
             steps,
             state,
             logits,
             token,
+            staging,
             n_vocab: model.n_vocab,
             n_ctx,
         })
     }
 
-    /// Runs `token` at `pos` (one submit) and returns the greedy next token.
+    /// Runs `token` at `pos` (one submit, the token id copied out in the same encoder) and
+    /// returns the greedy next token.
     pub async fn step(&self, token: u32, pos: usize) -> Result<u32> {
-        self.run(token, pos)?;
-        let out = self.gpu.read_u32(&self.token, 1).await?;
+        self.check(&[token], pos)?;
+        self.submit(&[Plan::Decode], pos, &[token], Some((&self.token, 1)));
+        let out = self.gpu.map_words(&self.staging, 1).await?;
         out.first().copied().ok_or_else(|| Error::Gpu("empty readback".into()))
     }
 
     /// Runs `token` at `pos` and returns the logits.
     pub async fn step_logits(&self, token: u32, pos: usize) -> Result<Vec<f32>> {
-        self.run(token, pos)?;
-        self.gpu.read_f32(&self.logits, self.n_vocab).await
+        self.check(&[token], pos)?;
+        self.submit(&[Plan::Decode], pos, &[token], Some((&self.logits, self.n_vocab)));
+        self.read_logits(self.n_vocab).await
+    }
+
+    /// Evaluates `tokens` (≤ [`BATCH`]) at positions `pos..` as matrix products and returns
+    /// every row's logits, `[tokens.len() · n_vocab]` (perplexity).
+    pub async fn prefill_logits(&self, tokens: &[u32], pos: usize) -> Result<Vec<f32>> {
+        if tokens.is_empty() || tokens.len() > BATCH {
+            return Err(Error::arg("tokens", format!("{} rows; 1..={BATCH} per batch", tokens.len())));
+        }
+        self.check(tokens, pos)?;
+        let len = tokens.len() * self.n_vocab;
+        self.submit(&[Plan::Prefill, Plan::Logits], pos, tokens, Some((&self.logits, len)));
+        self.read_logits(len).await
+    }
+
+    async fn read_logits(&self, len: usize) -> Result<Vec<f32>> {
+        let w = self.gpu.map_words(&self.staging, len).await?;
+        Ok(w.into_iter().map(f32::from_bits).collect())
     }
 
     /// Evaluates `tokens` at positions `pos..` as matrix products, [`BATCH`] per submission,
     /// reading nothing back: the prompt before its last token (which then runs as a decode step
     /// for its logits or argmax).
     pub fn prefill(&self, tokens: &[u32], pos: usize) -> Result<()> {
+        self.check(tokens, pos)?;
+        for (i, chunk) in tokens.chunks(BATCH).enumerate() {
+            self.submit(&[Plan::Prefill], pos + i * BATCH, chunk, None);
+        }
+        Ok(())
+    }
+
+    /// `tokens` fit the context after `pos` and the vocabulary.
+    fn check(&self, tokens: &[u32], pos: usize) -> Result<()> {
         if pos + tokens.len() > self.n_ctx {
             return Err(Error::ContextFull { used: pos + tokens.len(), ctx: self.n_ctx });
         }
-        if let Some(&bad) = tokens.iter().find(|&&t| t as usize >= self.n_vocab) {
-            return Err(Error::arg("token", format!("{bad} is outside the vocabulary of {}", self.n_vocab)));
+        match tokens.iter().find(|&&t| t as usize >= self.n_vocab) {
+            Some(&bad) => {
+                Err(Error::arg("token", format!("{bad} is outside the vocabulary of {}", self.n_vocab)))
+            }
+            None => Ok(()),
         }
-        for (i, chunk) in tokens.chunks(BATCH).enumerate() {
-            self.submit(Plan::Prefill, pos + i * BATCH, chunk);
-        }
-        Ok(())
     }
 
     pub fn n_ctx(&self) -> usize {
@@ -401,22 +440,9 @@ impl GpuForward {
         self.gpu.describe()
     }
 
-    fn run(&self, token: u32, pos: usize) -> Result<()> {
-        if pos >= self.n_ctx {
-            return Err(Error::ContextFull { used: pos + 1, ctx: self.n_ctx });
-        }
-        if token as usize >= self.n_vocab {
-            return Err(Error::arg(
-                "token",
-                format!("{token} is outside the vocabulary of {}", self.n_vocab),
-            ));
-        }
-        self.submit(Plan::Decode, pos, &[token]);
-        Ok(())
-    }
-
-    /// Records the `plan` list for `tokens` (≤ BATCH) at `pos..` into one encoder and submits it.
-    fn submit(&self, plan: Plan, pos: usize, tokens: &[u32]) {
+    /// Records the steps of `plans` (and the shared ones) for `tokens` (≤ BATCH) at `pos..` into
+    /// one encoder, with the copy of `read` (buffer, words) into the staging buffer, and submits.
+    fn submit(&self, plans: &[Plan], pos: usize, tokens: &[u32], read: Option<(&wgpu::Buffer, usize)>) {
         let g = &self.gpu;
         let mut state = vec![pos as u32, tokens.len() as u32];
         state.extend_from_slice(tokens);
@@ -424,12 +450,15 @@ impl GpuForward {
         let mut enc = g.device.create_command_encoder(&Default::default());
         {
             let mut pass = enc.begin_compute_pass(&Default::default());
-            for s in self.steps.iter().filter(|s| s.plan == Plan::Both || s.plan == plan) {
+            for s in self.steps.iter().filter(|s| s.plan == Plan::Both || plans.contains(&s.plan)) {
                 pass.set_pipeline(&s.pipeline);
                 pass.set_bind_group(0, &s.bind, &[]);
                 let (x, y, z) = s.groups.at(pos, tokens.len());
                 pass.dispatch_workgroups(x, y, z);
             }
+        }
+        if let Some((buf, words)) = read {
+            enc.copy_buffer_to_buffer(buf, 0, &self.staging, 0, 4 * words as u64);
         }
         g.queue.submit([enc.finish()]);
     }

@@ -201,27 +201,41 @@ impl Gpu {
         Ok(w.into_iter().map(f32::from_bits).collect())
     }
 
-    /// Copies the first `len` words of `buf` back, awaiting the mapping.
+    /// Copies the first `len` words of `buf` back, awaiting the mapping (a staging buffer per
+    /// call: for tests and one-off reads; the forward pass keeps its own).
     pub async fn read_u32(&self, buf: &wgpu::Buffer, len: usize) -> Result<Vec<u32>> {
         let size = (4 * len as u64).max(4);
-        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("readback"),
-            size,
-            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
+        let staging = self.staging("readback", size);
         let mut enc = self.device.create_command_encoder(&Default::default());
         enc.copy_buffer_to_buffer(buf, 0, &staging, 0, size);
         self.queue.submit([enc.finish()]);
+        self.map_words(&staging, len).await
+    }
+
+    /// A buffer to read results back through (MAP_READ | COPY_DST).
+    pub fn staging(&self, label: &str, size: u64) -> wgpu::Buffer {
+        self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
+            size: size.max(4).next_multiple_of(4),
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        })
+    }
+
+    /// The first `len` words of `staging` once the work submitted so far has finished (the
+    /// mapping is awaited; natively the device is polled first), then unmapped for reuse.
+    pub async fn map_words(&self, staging: &wgpu::Buffer, len: usize) -> Result<Vec<u32>> {
+        let size = (4 * len as u64).max(4);
         let (tx, rx) = oneshot();
-        staging.slice(..).map_async(wgpu::MapMode::Read, move |r| tx(r.map_err(|e| e.to_string())));
+        staging.slice(..size).map_async(wgpu::MapMode::Read, move |r| tx(r.map_err(|e| e.to_string())));
         #[cfg(not(target_arch = "wasm32"))]
         self.device
             .poll(wgpu::PollType::Wait { submission_index: None, timeout: None })
             .map_err(|e| Error::Gpu(format!("waiting for the device: {e}")))?;
         rx.await.map_err(|e| Error::Gpu(format!("reading back: {e}")))?;
         self.check()?;
-        let data = staging.slice(..).get_mapped_range().map_err(|e| Error::Gpu(format!("mapping: {e}")))?;
+        let data =
+            staging.slice(..size).get_mapped_range().map_err(|e| Error::Gpu(format!("mapping: {e}")))?;
         let out =
             data.chunks_exact(4).take(len).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
         drop(data);
