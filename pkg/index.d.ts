@@ -4,8 +4,9 @@ export type Backend = 'auto' | 'webgpu' | 'cpu';
 export type ModelSource = string | URL | Blob | ArrayBuffer | ArrayBufferView | ReadableStream<Uint8Array>;
 
 export interface LoadProgress {
-  /** 'download' while bytes arrive, 'build' while the engine is assembled, 'upload' while weights go to the GPU. */
-  phase: 'download' | 'build' | 'upload';
+  /** 'download' while bytes arrive (on WebGPU each weight goes to the GPU as soon as it is complete),
+   * 'build' while the engine is assembled (on WebGPU: its pipelines). */
+  phase: 'download' | 'build';
   loaded: number;
   /** Total bytes when known. */
   total: number | null;
@@ -80,6 +81,9 @@ export interface EngineInfo {
   /** Why 'auto' did not use WebGPU. */
   fallback?: string;
   cached?: boolean;
+  /** The wasm memory's size right after loading (it never shrinks, so this is the load's peak):
+   * on WebGPU the weights stream to the GPU and stay out of it. */
+  wasmMemoryBytes?: number | null;
 }
 
 export interface ChatMessage {

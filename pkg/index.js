@@ -3,14 +3,16 @@
 // public API: streaming loads with progress, caching and abort; async-iterable generation; an
 // OpenAI-shaped chat API; and the same API in a Web Worker (createWorkerEngine, worker.js).
 
-import init, { Loader } from './generated/wisp.js';
+import init, { Loader, openGpu } from './generated/wisp.js';
 
 const CACHE_NAME = 'wisp-models-v1';
 let wasmReady = null;
+let wasmMemory = null;
 
 /** Loads and instantiates the wasm module once per realm. */
 function ready(wasmUrl) {
-  wasmReady ??= init({ module_or_path: wasmUrl ?? new URL('./generated/wisp_bg.wasm', import.meta.url) });
+  wasmReady ??= init({ module_or_path: wasmUrl ?? new URL('./generated/wisp_bg.wasm', import.meta.url) })
+    .then((exports) => { wasmMemory = exports.memory; return exports; });
   return wasmReady;
 }
 
@@ -132,12 +134,41 @@ export class Engine {
    * cache (URLs only; default true), ctx (tokens; 0 = the model's default), wasmUrl.
    */
   static async load(source, opts = {}) {
-    const { backend = 'auto', onProgress, signal, cache = true, ctx = 0 } = opts;
+    const { backend = 'auto', signal } = opts;
     if (!['auto', 'webgpu', 'cpu'].includes(backend)) throw new TypeError(`wisp: unknown backend '${backend}'`);
     if (signal?.aborted) throw abortError(signal);
     await ready(opts.wasmUrl);
+    // WebGPU: open the device first, so each weight goes to the GPU as it streams in
+    let device = null;
+    let fallback = null;
+    if (backend !== 'cpu') {
+      const why = await webgpuUnavailable();
+      if (why && backend === 'webgpu') throw new Error(`wisp: WebGPU requested but ${why}`);
+      if (why) fallback = `${why}; using the CPU`;
+      else {
+        try {
+          device = await openGpu();
+        } catch (e) {
+          if (backend === 'webgpu') throw e;
+          fallback = `WebGPU failed (${e.message ?? e}); using the CPU`;
+        }
+      }
+    }
+    if (!device) return Engine.#load(source, opts, null, fallback);
+    try {
+      return await Engine.#load(source, opts, device, null);
+    } catch (e) {
+      // the weights went to the GPU, so a CPU fallback reads the file again (a stream cannot be)
+      const again = !(source instanceof ReadableStream);
+      if (backend === 'webgpu' || signal?.aborted || !again) throw e;
+      return Engine.#load(source, opts, null, `WebGPU failed (${e.message ?? e}); using the CPU`);
+    }
+  }
+
+  static async #load(source, opts, device, fallback) {
+    const { onProgress, signal, cache = true, ctx = 0 } = opts;
     const src = await openSource(source, { cache: cache && isUrl(source), signal });
-    const loader = new Loader(src.size ?? undefined);
+    const loader = new Loader(src.size ?? undefined, device ?? undefined);
     const reader = src.stream.getReader();
     const onAbort = () => reader.cancel(abortError(signal)).catch(() => {});
     signal?.addEventListener('abort', onAbort, { once: true });
@@ -161,24 +192,19 @@ export class Engine {
     const loaded = loader.bytes();
     onProgress?.({ phase: 'build', loaded, total: src.size, cached: src.cached });
     const wasm = loader.finish(ctx); // consumes the loader
-    let fallback = null;
-    if (backend !== 'cpu') {
-      const why = await webgpuUnavailable();
-      if (why && backend === 'webgpu') { wasm.free(); throw new Error(`wisp: WebGPU requested but ${why}`); }
-      if (!why) {
-        try {
-          onProgress?.({ phase: 'upload', loaded, total: src.size });
-          await wasm.useWebGpu();
-        } catch (e) {
-          if (backend === 'webgpu') { wasm.free(); throw e; }
-          fallback = `WebGPU failed (${e.message ?? e}); using the CPU`;
-        }
-      } else fallback = `${why}; using the CPU`;
+    if (device) {
+      try {
+        await wasm.useWebGpu();
+      } catch (e) {
+        wasm.free();
+        throw e;
+      }
     }
     if (signal?.aborted) { wasm.free(); throw abortError(signal); }
     const info = JSON.parse(wasm.info());
     if (fallback) info.fallback = fallback;
     info.cached = src.cached;
+    info.wasmMemoryBytes = wasmMemory?.buffer.byteLength ?? null;
     return new Engine(wasm, info);
   }
 

@@ -181,6 +181,8 @@ pub struct Engine {
     numerics: Numerics,
     /// When set, the forward pass runs on the GPU.
     gpu: Option<crate::gpu::forward::GpuForward>,
+    /// False when the loader streamed the matrices to the GPU: the CPU path then cannot run.
+    host_weights: bool,
     clock: fn() -> f64,
 }
 
@@ -220,6 +222,7 @@ impl Engine {
         }
         let cache = KvCache::new(&model, n_ctx);
         Ok(Engine {
+            host_weights: model.weights_on_host(),
             model,
             tokenizer,
             template,
@@ -337,6 +340,9 @@ impl Engine {
             let which = if last && logits { Logits::Last } else { Logits::None };
             let (model, cache, scratch, numerics) =
                 (&self.model, &mut self.cache, &mut self.scratch, self.numerics);
+            if !self.host_weights {
+                return Err(cpu_unavailable());
+            }
             forward(model, cache, scratch, chunk, which, numerics)?;
             self.tokens.extend_from_slice(chunk);
         }
@@ -576,6 +582,9 @@ impl Engine {
                 }
                 continue;
             }
+            if !self.host_weights {
+                return Err(cpu_unavailable());
+            }
             for (ci, chunk) in window.chunks(UBATCH).enumerate() {
                 let (model, cache, scratch, numerics) =
                     (&self.model, &mut self.cache, &mut self.scratch, self.numerics);
@@ -598,6 +607,13 @@ impl Engine {
         }
         Ok(((nll / count as f64).exp(), count))
     }
+}
+
+fn cpu_unavailable() -> Error {
+    Error::State(
+        "the weights were streamed to the GPU, so the CPU path has none; load again with the CPU backend"
+            .into(),
+    )
 }
 
 /// The negative log-likelihood of `target` under `logits` (softmax in f64), and 1 token scored.

@@ -13,12 +13,16 @@
 use crate::chat::Message;
 use crate::error::Error;
 use crate::gguf::GgufStream;
+use crate::gpu::forward::GpuForward;
+use crate::gpu::upload::GpuWeights;
+use crate::gpu::Gpu;
 use crate::sampling::SamplingParams;
 use crate::session::{Engine, GenerateOptions, Stream};
 use crate::weights::GgufSourceBuilder;
 use serde::Deserialize;
 use std::cell::RefCell;
 use std::rc::Rc;
+use std::sync::Arc;
 use wasm_bindgen::prelude::*;
 
 fn js(e: Error) -> JsError {
@@ -29,30 +33,58 @@ fn now() -> f64 {
     js_sys::Date::now() / 1000.0
 }
 
-/// Parses a GGUF file as it arrives; tensors are kept in their file encoding.
+/// A WebGPU device opened before the download, so the loader can stream weights into it.
+#[wasm_bindgen]
+pub struct GpuDevice {
+    gpu: Arc<Gpu>,
+}
+
+/// Opens the default WebGPU adapter's device.
+#[wasm_bindgen(js_name = openGpu)]
+pub async fn open_gpu() -> Result<GpuDevice, JsError> {
+    Ok(GpuDevice { gpu: Arc::new(Gpu::new().await.map_err(js)?) })
+}
+
+#[wasm_bindgen]
+impl GpuDevice {
+    /// "adapter (backend, type)".
+    pub fn describe(&self) -> String {
+        self.gpu.describe()
+    }
+}
+
+/// Parses a GGUF file as it arrives. Without a device, tensors are kept in their file encoding
+/// (the CPU path); with one, each large matrix goes to the GPU as soon as its bytes are complete
+/// and only vectors stay in wasm memory.
 #[wasm_bindgen]
 pub struct Loader {
     stream: GgufStream,
     builder: GgufSourceBuilder,
     bytes: u64,
+    weights: Option<GpuWeights>,
 }
 
 #[wasm_bindgen]
 impl Loader {
-    /// `len`: the file's size when known (lets truncation be reported precisely).
+    /// `len`: the file's size when known (lets truncation be reported precisely); `gpu`: stream
+    /// the weights to this device (the engine then runs only there).
     #[wasm_bindgen(constructor)]
-    pub fn new(len: Option<f64>) -> Loader {
+    pub fn new(len: Option<f64>, gpu: Option<GpuDevice>) -> Loader {
         Loader {
             stream: GgufStream::new(len.map(|l| l as u64)),
             builder: GgufSourceBuilder::default(),
             bytes: 0,
+            weights: gpu.map(|d| GpuWeights::new(d.gpu)),
         }
     }
 
     /// Feeds the next chunk of the file.
     pub fn push(&mut self, chunk: &[u8]) -> Result<(), JsError> {
         for ev in self.stream.push(chunk).map_err(js)? {
-            self.builder.event(ev);
+            match &mut self.weights {
+                Some(w) => self.builder.event_with(ev, |t| w.offer(t)).map_err(js)?,
+                None => self.builder.event(ev),
+            }
         }
         self.bytes += chunk.len() as u64;
         Ok(())
@@ -69,13 +101,16 @@ impl Loader {
         let src = self.builder.finish(self.bytes).map_err(js)?;
         let mut engine = Engine::from_gguf(src, n_ctx as usize).map_err(js)?;
         engine.set_clock(now);
-        Ok(WispEngine { inner: Rc::new(RefCell::new(Inner { engine, stream: None })) })
+        let inner = Inner { engine, stream: None, streamed: self.weights };
+        Ok(WispEngine { inner: Rc::new(RefCell::new(inner)) })
     }
 }
 
 struct Inner {
     engine: Engine,
     stream: Option<Stream>,
+    /// Weights the loader streamed to the GPU, until `useWebGpu` builds the forward pass.
+    streamed: Option<GpuWeights>,
 }
 
 /// A loaded model and its one conversation.
@@ -132,20 +167,25 @@ impl WispEngine {
         f(&mut inner)
     }
 
-    /// Moves the forward pass to WebGPU (the default adapter); the conversation is dropped.
-    /// Resolves to the adapter's description.
+    /// Moves the forward pass to WebGPU: onto the weights the loader streamed there, or else the
+    /// default adapter, uploading the model now; the conversation is dropped. Resolves to the
+    /// adapter's description.
     #[wasm_bindgen(js_name = useWebGpu)]
     pub fn use_webgpu(&self) -> js_sys::Promise {
         let inner = self.inner.clone();
         wasm_bindgen_futures::future_to_promise(async move {
-            let gpu = crate::gpu::Gpu::new().await.map_err(js)?;
-            let gf = {
-                // a shared borrow while uploading: a concurrent mutating call fails as busy
-                let i = inner.try_borrow().map_err(|_| busy())?;
-                let gpu = std::sync::Arc::new(gpu);
-                crate::gpu::forward::GpuForward::new(gpu, &i.engine.model, i.engine.n_ctx())
-                    .await
-                    .map_err(js)?
+            let streamed = inner.try_borrow_mut().map_err(|_| busy())?.streamed.take();
+            let gf = match streamed {
+                Some(mut w) => {
+                    let i = inner.try_borrow().map_err(|_| busy())?;
+                    GpuForward::with_weights(&i.engine.model, i.engine.n_ctx(), &mut w).await.map_err(js)?
+                }
+                None => {
+                    let gpu = Arc::new(Gpu::new().await.map_err(js)?);
+                    // a shared borrow while uploading: a concurrent mutating call fails as busy
+                    let i = inner.try_borrow().map_err(|_| busy())?;
+                    GpuForward::new(gpu, &i.engine.model, i.engine.n_ctx()).await.map_err(js)?
+                }
             };
             let adapter = gf.adapter();
             let mut i = inner.try_borrow_mut().map_err(|_| busy())?;

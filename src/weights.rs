@@ -153,16 +153,29 @@ pub struct GgufSourceBuilder {
 
 impl GgufSourceBuilder {
     pub fn event(&mut self, ev: StreamEvent) {
+        // a no-op `offer` cannot fail
+        let _ = self.event_with(ev, |_| Ok(()));
+    }
+
+    /// [`GgufSourceBuilder::event`], handing each complete tensor to `offer` first, which may
+    /// take its bytes elsewhere (the GPU) and leave it empty.
+    pub fn event_with(
+        &mut self,
+        ev: StreamEvent,
+        mut offer: impl FnMut(&mut Tensor) -> Result<()>,
+    ) -> Result<()> {
         match ev {
             StreamEvent::Header(h) => self.header = Some(*h),
             StreamEvent::Tensor(i, data) => {
                 if let Some(t) = self.header.as_ref().and_then(|h| h.tensors.get(i)) {
                     let dims = t.dims.iter().map(|&d| d as usize).collect();
-                    self.tensors
-                        .insert(t.name.clone(), Tensor { name: t.name.clone(), ty: t.ty, dims, data });
+                    let mut t = Tensor { name: t.name.clone(), ty: t.ty, dims, data };
+                    offer(&mut t)?;
+                    self.tensors.insert(t.name.clone(), t);
                 }
             }
         }
+        Ok(())
     }
 
     pub fn finish(self, size: u64) -> Result<GgufSource> {

@@ -147,3 +147,42 @@ fn gpu_perplexity_within_half_a_percent_of_cpu() {
     eprintln!("perplexity: cpu {want:.4} gpu {got:.4} ({:.3} %), {n} tokens", 100.0 * rel);
     assert!(rel <= 0.005, "gpu {got} cpu {want}: {:.3} % apart", 100.0 * rel);
 }
+
+/// The browser's GPU load: the file streamed in chunks, each large matrix uploaded as soon as its
+/// bytes are complete and dropped from the host. The host keeps only vectors (under 1 % of the
+/// file), the CPU path refuses with a clear error, and the GPU's greedy ids equal the CPU's.
+#[test]
+fn weights_streamed_to_the_gpu_give_the_cpu_ids() {
+    use wisp::gguf::GgufStream;
+    use wisp::gpu::upload::GpuWeights;
+    use wisp::weights::GgufSourceBuilder;
+    let Some(g) = gpu() else { return };
+    let bytes = std::fs::read(common::default_model()).unwrap();
+    let len = bytes.len() as u64;
+    let mut weights = GpuWeights::new(g);
+    let (mut stream, mut builder) = (GgufStream::new(Some(len)), GgufSourceBuilder::default());
+    for chunk in bytes.chunks(1 << 20) {
+        for ev in stream.push(chunk).unwrap() {
+            builder.event_with(ev, |t| weights.offer(t)).unwrap();
+        }
+    }
+    stream.finish().unwrap();
+    let mut on_gpu = wisp::Engine::from_gguf(builder.finish(len).unwrap(), 256).unwrap();
+    let host = on_gpu.model.weight_bytes() as u64;
+    eprintln!("streamed {} bytes to the GPU; {host} bytes of weights left on the host", weights.bytes());
+    assert!(host * 100 < len, "{host} bytes of a {len}-byte file stayed on the host");
+    assert!(!on_gpu.model.weights_on_host());
+    let opts = wisp::GenerateOptions {
+        max_tokens: 8,
+        sampling: wisp::sampling::SamplingParams::greedy(),
+        ..Default::default()
+    };
+    let ids = on_gpu.encode("Once upon a time").unwrap();
+    let err = on_gpu.generate(&ids, &opts, &mut |_, _| true).unwrap_err().to_string();
+    assert!(err.contains("streamed to the GPU"), "{err}");
+    let gf = pollster::block_on(GpuForward::with_weights(&on_gpu.model, 256, &mut weights)).unwrap();
+    on_gpu.use_gpu(gf).unwrap();
+    let b = on_gpu.generate(&ids, &opts, &mut |_, _| true).unwrap();
+    let a = common::engine(256).generate(&ids, &opts, &mut |_, _| true).unwrap();
+    assert_eq!(a.ids, b.ids, "cpu {:?} gpu {:?}", a.text, b.text);
+}

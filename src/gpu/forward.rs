@@ -18,6 +18,7 @@
 //!
 //! Not yet here (see shaders/README.md): attention split over KV chunks for long contexts.
 
+use super::upload::GpuWeights;
 use super::{as_bytes, grid, shaders, Gpu, GpuMatrix, MATMUL_TT, MAX_GROUPS};
 use crate::error::{Error, Result};
 use crate::model::{Arch, Attention, FeedForward, Linear, Matrix, Model, Norm, RopeStyle};
@@ -215,28 +216,72 @@ impl Builder<'_> {
     }
 }
 
-/// A linear layer on the GPU: its matrix and optional bias.
-fn upload(gpu: &Gpu, l: &Linear) -> Result<(GpuMatrix, Option<wgpu::Buffer>)> {
-    let m = GpuMatrix::upload(gpu, &l.w.name, l.w.ty, l.w.rows, l.w.cols, &l.w.data)?;
-    let b = l.b.as_ref().map(|b| gpu.storage_f32(&format!("{} bias", l.w.name), b)).transpose()?;
-    Ok((m, b))
+/// Where the GPU copies of the model's matrices come from: uploaded while the file streamed
+/// ([`GpuWeights`]), or uploaded now from the model's host data.
+struct Uploader<'a> {
+    gpu: &'a Gpu,
+    streamed: Option<&'a mut GpuWeights>,
 }
 
-/// Rows `part·n .. (part+1)·n` of a fused projection (GPT-2's q, k, v), with their bias.
-fn rows_of(l: &Linear, part: usize, n: usize) -> Linear {
-    let rb = l.w.row_bytes();
-    let w = Matrix {
-        name: format!("{}[{part}]", l.w.name),
-        ty: l.w.ty,
-        rows: n,
-        cols: l.w.cols,
-        data: l.w.data[part * n * rb..(part + 1) * n * rb].to_vec(),
-    };
-    Linear { w, b: l.b.as_ref().map(|b| b[part * n..(part + 1) * n].to_vec()) }
+impl Uploader<'_> {
+    fn matrix(&mut self, m: &Matrix) -> Result<GpuMatrix> {
+        if let Some(g) = self.streamed.as_mut().and_then(|w| w.take(&m.name)) {
+            if (g.rows, g.cols, g.ty) != (m.rows, m.cols, m.ty) {
+                return Err(Error::malformed(format!("tensor '{}'", m.name), "GPU copy has another shape"));
+            }
+            return Ok(g);
+        }
+        if m.data.len() != m.rows * m.row_bytes() {
+            return Err(Error::malformed(
+                format!("tensor '{}'", m.name),
+                "neither on the host nor on the GPU",
+            ));
+        }
+        GpuMatrix::upload(self.gpu, &m.name, m.ty, m.rows, m.cols, &m.data)
+    }
+
+    /// A linear layer: its matrix and optional bias.
+    fn linear(&mut self, l: &Linear) -> Result<(GpuMatrix, Option<wgpu::Buffer>)> {
+        let m = self.matrix(&l.w)?;
+        let b = l.b.as_ref().map(|b| self.gpu.storage_f32(&format!("{} bias", l.w.name), b)).transpose()?;
+        Ok((m, b))
+    }
+
+    /// q, k and v of a fused projection (GPT-2), split on the GPU, with their biases.
+    fn fused(&mut self, l: &Linear, d: usize, kv: usize) -> Result<Vec<(GpuMatrix, Option<wgpu::Buffer>)>> {
+        let whole = self.matrix(&l.w)?;
+        [(0, d), (d, kv), (d + kv, kv)]
+            .into_iter()
+            .enumerate()
+            .map(|(part, (start, n))| {
+                let name = format!("{}[{part}]", l.w.name);
+                let m = whole.rows(self.gpu, &name, start, n)?;
+                let b =
+                    l.b.as_ref().map(|b| self.gpu.storage_f32(&format!("{name} bias"), &b[start..start + n]));
+                Ok((m, b.transpose()?))
+            })
+            .collect()
+    }
 }
 
 impl GpuForward {
     pub async fn new(gpu: Arc<Gpu>, model: &Model, n_ctx: usize) -> Result<GpuForward> {
+        Self::build(gpu, model, n_ctx, None).await
+    }
+
+    /// [`GpuForward::new`] with the matrices the loader already streamed to the GPU
+    /// (`weights.gpu` must be `gpu`); the model's host copies of those are empty.
+    pub async fn with_weights(model: &Model, n_ctx: usize, weights: &mut GpuWeights) -> Result<GpuForward> {
+        let gpu = weights.gpu.clone();
+        Self::build(gpu, model, n_ctx, Some(weights)).await
+    }
+
+    async fn build(
+        gpu: Arc<Gpu>,
+        model: &Model,
+        n_ctx: usize,
+        streamed: Option<&mut GpuWeights>,
+    ) -> Result<GpuForward> {
         let cfg = &model.cfg;
         if !cfg.head_dim.is_multiple_of(2) || !cfg.rope_dims.is_multiple_of(2) {
             return Err(Error::Gpu(format!("head dimension {} must be even", cfg.head_dim)));
@@ -256,14 +301,15 @@ impl GpuForward {
         let token = g.storage("token", 4, None)?;
 
         let mut b = Builder { gpu: g, state: &state, steps: Vec::new(), weight_bytes: 0 };
+        let mut wts = Uploader { gpu: g, streamed };
         let e = &model.tok_embd;
-        let embd = GpuMatrix::upload(g, &e.name, e.ty, e.rows, e.cols, &e.data)?;
+        let embd = wts.matrix(e)?;
         let params = b.uniform(&[d as u32, embd.row_words as u32, model.n_vocab as u32, 0]);
         let bufs = [&embd.buf, &state, &x, &params];
         b.push_rows(&shaders::EMBED, &[shaders::type_define(e.ty)], &bufs, (d as u32).div_ceil(64)).await?;
         b.weight_bytes += (embd.row_words * 4) as u64;
         if let Some(pe) = &model.pos_embd {
-            let pm = GpuMatrix::upload(g, &pe.name, pe.ty, pe.rows, pe.cols, &pe.data)?;
+            let pm = wts.matrix(pe)?;
             let params = b.uniform(&[d as u32, pm.row_words as u32, pm.rows as u32, 0]);
             let defs = [shaders::type_define(pe.ty), "POSITION"];
             b.push_rows(&shaders::EMBED, &defs, &[&pm.buf, &state, &o, &params], (d as u32).div_ceil(64))
@@ -299,14 +345,11 @@ impl GpuForward {
 
         for (li, layer) in model.layers.iter().enumerate() {
             b.norm(cfg.arch, &x, &layer.attn_norm, &xb, cfg.norm_eps, Plan::Both).await?;
-            let (lq, lk, lv) = match &layer.attn {
-                Attention::Separate { q, k, v } => (q.clone(), k.clone(), v.clone()),
-                Attention::Fused(qkv) => {
-                    (rows_of(qkv, 0, d), rows_of(qkv, 1, kv_dim), rows_of(qkv, 2, kv_dim))
-                }
+            let qkv = match &layer.attn {
+                Attention::Separate { q, k, v } => vec![wts.linear(q)?, wts.linear(k)?, wts.linear(v)?],
+                Attention::Fused(qkv) => wts.fused(qkv, d, kv_dim)?,
             };
-            for (w, out) in [(&lq, &q), (&lk, &k), (&lv, &v)] {
-                let (m, bias) = upload(g, w)?;
+            for ((m, bias), out) in qkv.into_iter().zip([&q, &k, &v]) {
                 b.linear(&(&m, bias), &xb, out).await?;
             }
             if cfg.arch == Arch::Llama {
@@ -326,21 +369,21 @@ impl GpuForward {
             b.push_grid(&shaders::ATTN_OUTPUT, &[], &[], &bufs, Groups::Fixed(nh, 1), Plan::Decode).await?;
             let bufs = [&q, &kc, &vc, &att, &state, &attn_params];
             b.push_grid(&shaders::ATTN_PREFILL, &[], &[], &bufs, Groups::Rows(nh, 1), Plan::Prefill).await?;
-            let (wo, bo) = upload(g, &layer.attn_out)?;
+            let (wo, bo) = wts.linear(&layer.attn_out)?;
             b.linear(&(&wo, bo), &att, &o).await?;
             b.elementwise("ADD", &x, &o, d).await?;
 
             b.norm(cfg.arch, &x, &layer.ffn_norm, &xb, cfg.norm_eps, Plan::Both).await?;
             match &layer.ffn {
                 FeedForward::SwiGlu { gate, up, down } => {
-                    let (gate, up, down) = (upload(g, gate)?, upload(g, up)?, upload(g, down)?);
+                    let (gate, up, down) = (wts.linear(gate)?, wts.linear(up)?, wts.linear(down)?);
                     b.linear(&(&gate.0, gate.1), &xb, &hb).await?;
                     b.linear(&(&up.0, up.1), &xb, &hb2).await?;
                     b.elementwise("SILU_MUL", &hb, &hb2, ff).await?;
                     b.linear(&(&down.0, down.1), &hb, &o).await?;
                 }
                 FeedForward::Gelu { up, down } => {
-                    let (up, down) = (upload(g, up)?, upload(g, down)?);
+                    let (up, down) = (wts.linear(up)?, wts.linear(down)?);
                     b.linear(&(&up.0, up.1), &xb, &hb).await?;
                     b.gelu(&hb, ff).await?;
                     b.linear(&(&down.0, down.1), &hb, &o).await?;
@@ -351,7 +394,7 @@ impl GpuForward {
         b.norm(cfg.arch, &x, &model.output_norm, &xb, cfg.norm_eps, Plan::Decode).await?;
         b.norm(cfg.arch, &x, &model.output_norm, &xb, cfg.norm_eps, Plan::Logits).await?;
         let head = match &model.output {
-            Some(m) => GpuMatrix::upload(g, &m.name, m.ty, m.rows, m.cols, &m.data)?,
+            Some(m) => wts.matrix(m)?,
             None => embd,
         };
         b.head(&head, &xb, &logits).await?;

@@ -9,6 +9,7 @@ pub mod forward;
 pub mod preprocess;
 pub mod repack;
 pub mod shaders;
+pub mod upload;
 
 use crate::error::{Error, Result};
 use crate::quant::GgmlType;
@@ -282,6 +283,9 @@ pub fn grid(groups: u32) -> (u32, u32) {
     }
 }
 
+/// Bytes of repacked rows written per `write_buffer` when uploading a matrix.
+const UPLOAD_CHUNK: usize = 1 << 20;
+
 /// A matrix in GPU layout.
 pub struct GpuMatrix {
     pub buf: wgpu::Buffer,
@@ -292,7 +296,9 @@ pub struct GpuMatrix {
 }
 
 impl GpuMatrix {
-    /// Uploads `rows × cols` values in the file's encoding `data` (whole rows).
+    /// Uploads `rows × cols` values in the file's encoding `data` (whole rows), repacked and
+    /// written about a megabyte of rows at a time: the host never holds a second copy of the
+    /// matrix (in the browser, `create_buffer_init` would stage a third in wasm memory).
     pub fn upload(
         gpu: &Gpu,
         name: &str,
@@ -301,9 +307,29 @@ impl GpuMatrix {
         cols: usize,
         data: &[u8],
     ) -> Result<GpuMatrix> {
-        let words = repack::repack(ty, rows, cols, data);
-        let buf = gpu.storage(name, 4 * words.len() as u64, Some(as_bytes(&words)))?;
-        Ok(GpuMatrix { buf, ty, rows, cols, row_words: repack::row_words(ty, cols) })
+        let row_words = repack::row_words(ty, cols);
+        let buf = gpu.storage(name, 4 * (rows * row_words) as u64, None)?;
+        let src_row = data.len() / rows.max(1);
+        let step = (UPLOAD_CHUNK / (4 * row_words).max(1)).max(1);
+        for r0 in (0..rows).step_by(step) {
+            let n = step.min(rows - r0);
+            let words = repack::repack(ty, n, cols, &data[r0 * src_row..(r0 + n) * src_row]);
+            gpu.queue.write_buffer(&buf, 4 * (r0 * row_words) as u64, as_bytes(&words));
+        }
+        // natively the writes wait in wgpu's staging memory until a submission: flush them now
+        gpu.queue.submit([]);
+        Ok(GpuMatrix { buf, ty, rows, cols, row_words })
+    }
+
+    /// Rows `start .. start + n` as a matrix of their own, copied on the GPU (GPT-2's fused QKV
+    /// split into q, k and v without a host copy).
+    pub fn rows(&self, gpu: &Gpu, label: &str, start: usize, n: usize) -> Result<GpuMatrix> {
+        let bytes = 4 * (n * self.row_words) as u64;
+        let buf = gpu.storage(label, bytes, None)?;
+        let mut enc = gpu.device.create_command_encoder(&Default::default());
+        enc.copy_buffer_to_buffer(&self.buf, 4 * (start * self.row_words) as u64, &buf, 0, bytes);
+        gpu.queue.submit([enc.finish()]);
+        Ok(GpuMatrix { buf, ty: self.ty, rows: n, cols: self.cols, row_words: self.row_words })
     }
 }
 

@@ -288,6 +288,30 @@ impl Model {
         n
     }
 
+    /// Every matrix of the model, for checks over all of them.
+    pub fn matrices(&self) -> Vec<&Matrix> {
+        let mut out = vec![&self.tok_embd];
+        out.extend(self.pos_embd.iter().chain(self.output.iter()));
+        for layer in &self.layers {
+            out.push(&layer.attn_out.w);
+            match &layer.attn {
+                Attention::Separate { q, k, v } => out.extend([&q.w, &k.w, &v.w]),
+                Attention::Fused(qkv) => out.push(&qkv.w),
+            }
+            match &layer.ffn {
+                FeedForward::SwiGlu { gate, up, down } => out.extend([&gate.w, &up.w, &down.w]),
+                FeedForward::Gelu { up, down } => out.extend([&up.w, &down.w]),
+            }
+        }
+        out
+    }
+
+    /// Whether every matrix has its bytes on the host (not when the loader streamed them to the
+    /// GPU), which the CPU path needs.
+    pub fn weights_on_host(&self) -> bool {
+        self.matrices().iter().all(|m| m.data.len() == m.rows * m.row_bytes())
+    }
+
     /// The predominant weight type (that of the layers' projections).
     pub fn weight_type(&self) -> GgmlType {
         self.layers.first().map_or(self.tok_embd.ty, |l| l.attn_out.w.ty)

@@ -3,6 +3,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
+import fs from 'node:fs';
 import { serve, launch, open, nativeIds, defaultModel, root, here } from './harness.mjs';
 
 const PROMPTS = [
@@ -73,6 +74,8 @@ function checkAgainstNative(got, prompts = PROMPTS, n = N) {
 test('CPU backend (wasm): greedy ids equal the native CLI on three prompts', async () => {
   const got = await browserIds('cpu');
   assert.equal(got.info.backend, 'cpu');
+  // the CPU path computes on the weights in wasm memory
+  assert.ok(got.info.wasmMemoryBytes >= fs.statSync(model).size, `wasm memory ${got.info.wasmMemoryBytes}`);
   checkAgainstNative(got);
 });
 
@@ -89,6 +92,10 @@ test('WebGPU backend: greedy ids equal the native CLI on three prompts', async (
   const got = await browserIds('webgpu', GPU_PROMPTS, GPU_N);
   assert.equal(got.info.backend, 'webgpu');
   assert.ok(got.info.adapter, 'adapter named');
+  // the weights streamed to the GPU tensor by tensor: wasm memory peaked far below the file
+  const size = fs.statSync(model).size;
+  console.log(`# WebGPU load: wasm memory ${(got.info.wasmMemoryBytes / 1e6).toFixed(1)} MB for a ${(size / 1e6).toFixed(1)} MB file`);
+  assert.ok(got.info.wasmMemoryBytes < size / 2, `wasm memory ${got.info.wasmMemoryBytes} for a ${size}-byte file`);
   checkAgainstNative(got, GPU_PROMPTS, GPU_N);
 });
 
