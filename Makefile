@@ -7,7 +7,7 @@ SHELL := /bin/bash
 WISP := target/release/wisp
 PROMPT ?= What is the capital of France?
 
-.PHONY: run test setup test-setup build fmt-check bench-llamacpp pkg serve test-browser bench-browser
+.PHONY: run test setup test-setup build fmt-check bench-llamacpp bench-backends pkg serve test-browser bench-browser
 
 setup:
 	@scripts/setup.sh
@@ -43,6 +43,10 @@ test-browser: pkg
 # wisp beside llama.cpp (llama-cpp-python) at equal threads, in one run
 bench-llamacpp: build
 	scripts/bench_vs_llamacpp.sh
+
+# wisp's GPU backend (lavapipe here, a real GPU elsewhere) beside its CPU backend, in one run
+bench-backends: test-setup
+	scripts/bench_backends.sh
 
 # wisp (wasm CPU; WebGPU on a real adapter) beside wllama 1 and 2 threads in one headless Chromium
 bench-browser: test-setup pkg
