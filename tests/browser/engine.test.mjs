@@ -270,6 +270,29 @@ test('a cached model loads with the server stopped; evict removes it', async () 
   }
 });
 
+test('a model over the adapter\'s storage-binding limit: webgpu names the limit, auto falls back to the CPU', async () => {
+  const got = await inPage(async () => {
+    // an adapter that allows 1 MiB storage bindings (the model's embedding is 28 MB)
+    const real = Object.getOwnPropertyDescriptor(GPUAdapter.prototype, 'limits').get;
+    Object.defineProperty(GPUAdapter.prototype, 'limits', {
+      get() {
+        const l = real.call(this);
+        return new Proxy(l, { get: (t, k) => (k === 'maxStorageBufferBindingSize' ? 1 << 20 : Reflect.get(t, k)) });
+      },
+    });
+    let strict = null;
+    try { await wisp.Engine.load('/model.gguf', { backend: 'webgpu', cache: false }); } catch (e) { strict = String(e.message ?? e); }
+    const e = await wisp.Engine.load('/model.gguf', { backend: 'auto', cache: false });
+    const r = await e.complete('Once upon a time', { temperature: 0, maxTokens: 8 });
+    await e.dispose();
+    return { strict, info: e.info, tokens: r.tokens };
+  });
+  assert.match(got.strict ?? '', /max_storage_buffer_binding_size.*needs \d+ but this adapter allows 1048576/, got.strict);
+  assert.equal(got.info.backend, 'cpu');
+  assert.match(got.info.fallback, /WebGPU failed .*max_storage_buffer_binding_size/);
+  assert.deepEqual(got.tokens, nativeIds(model, 'Once upon a time', { maxTokens: 8 }).ids);
+});
+
 test('without WebGPU, auto falls back to the CPU and says so', async () => {
   const plain = await launch({ webgpu: false });
   try {
