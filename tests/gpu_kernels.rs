@@ -301,6 +301,38 @@ fn rope_matches_cpu_in_both_pairings() {
 const ATTN_ATOL: f32 = 1e-4;
 const ATTN_RTOL: f32 = 1e-3;
 
+/// The reference attention of one query head `q` [hd] over positions `0..len` of an f16 cache
+/// (`kc`, `vc` [n_ctx · kv_dim], this head's KV head at `kvo`): softmax(q·K·scale)·V.
+fn attend_ref(
+    q: &[f32],
+    kc: &[f16],
+    vc: &[f16],
+    len: usize,
+    kv_dim: usize,
+    kvo: usize,
+    scale: f32,
+) -> Vec<f32> {
+    let hd = q.len();
+    let mut sc: Vec<f32> = (0..len)
+        .map(|t| (0..hd).map(|j| q[j] * kc[t * kv_dim + kvo + j].to_f32()).sum::<f32>() * scale)
+        .collect();
+    wisp::cpu::ops::softmax(&mut sc);
+    let mut out = vec![0.0f32; hd];
+    for (t, w) in sc.iter().enumerate() {
+        for j in 0..hd {
+            out[j] += w * vc[t * kv_dim + kvo + j].to_f32();
+        }
+    }
+    out
+}
+
+/// An f16 cache as the kernels hold it: pairs packed in u32.
+fn f16_buffer(g: &Gpu, label: &str, v: &[f16]) -> wgpu::Buffer {
+    let words: Vec<u32> =
+        v.chunks_exact(2).map(|p| p[0].to_bits() as u32 | (p[1].to_bits() as u32) << 16).collect();
+    g.storage(label, 2 * v.len() as u64, Some(wisp::gpu::as_bytes(&words))).unwrap()
+}
+
 /// KV append, then decode attention (scores, softmax·V) against a CPU reference over the same
 /// f16 cache, at context lengths 1, 37 and 4,096 with grouped query heads.
 #[test]
@@ -324,29 +356,12 @@ fn decode_attention_matches_cpu_at_context_1_to_4096() {
             vc_ref[pos * kv_dim + i] = f16::from_f32(v_new[i]);
         }
         let scale = 1.0 / (hd as f32).sqrt();
-        let mut want = vec![0.0f32; n_head * hd];
-        for h in 0..n_head {
-            let kvo = (h / group) * hd;
-            let mut sc: Vec<f32> = (0..len)
-                .map(|t| {
-                    (0..hd).map(|j| q[h * hd + j] * kc_ref[t * kv_dim + kvo + j].to_f32()).sum::<f32>()
-                        * scale
-                })
-                .collect();
-            wisp::cpu::ops::softmax(&mut sc);
-            for (t, w) in sc.iter().enumerate() {
-                for j in 0..hd {
-                    want[h * hd + j] += w * vc_ref[t * kv_dim + kvo + j].to_f32();
-                }
-            }
-        }
-        let pack = |v: &[f16]| -> Vec<u32> {
-            v.chunks_exact(2).map(|p| p[0].to_bits() as u32 | (p[1].to_bits() as u32) << 16).collect()
-        };
-        let kcb =
-            g.storage("kc", 2 * (n_ctx * kv_dim) as u64, Some(wisp::gpu::as_bytes(&pack(&kc)))).unwrap();
-        let vcb =
-            g.storage("vc", 2 * (n_ctx * kv_dim) as u64, Some(wisp::gpu::as_bytes(&pack(&vc)))).unwrap();
+        let want: Vec<f32> = (0..n_head)
+            .flat_map(|h| {
+                attend_ref(&q[h * hd..(h + 1) * hd], &kc_ref, &vc_ref, len, kv_dim, (h / group) * hd, scale)
+            })
+            .collect();
+        let (kcb, vcb) = (f16_buffer(&g, "kc", &kc), f16_buffer(&g, "vc", &vc));
         let (kb, vb, qb) = (
             g.storage_f32("k", &k_new).unwrap(),
             g.storage_f32("v", &v_new).unwrap(),
@@ -400,31 +415,15 @@ fn prefill_attention_matches_cpu() {
             vc_ref[pos0 * kv_dim + i] = f16::from_f32(v_new[i]);
         }
         let scale = 1.0 / (hd as f32).sqrt();
-        let mut want = vec![0.0f32; n * n_head * hd];
-        for t in 0..n {
-            for h in 0..n_head {
-                let (kvo, qo) = ((h / group) * hd, (t * n_head + h) * hd);
-                let mut sc: Vec<f32> = (0..=pos0 + t)
-                    .map(|j| {
-                        (0..hd).map(|i| q[qo + i] * kc_ref[j * kv_dim + kvo + i].to_f32()).sum::<f32>()
-                            * scale
-                    })
-                    .collect();
-                wisp::cpu::ops::softmax(&mut sc);
-                for (j, w) in sc.iter().enumerate() {
-                    for i in 0..hd {
-                        want[qo + i] += w * vc_ref[j * kv_dim + kvo + i].to_f32();
-                    }
-                }
-            }
-        }
-        let pack = |v: &[f16]| -> Vec<u32> {
-            v.chunks_exact(2).map(|p| p[0].to_bits() as u32 | (p[1].to_bits() as u32) << 16).collect()
-        };
-        let kcb =
-            g.storage("kc", 2 * (n_ctx * kv_dim) as u64, Some(wisp::gpu::as_bytes(&pack(&kc)))).unwrap();
-        let vcb =
-            g.storage("vc", 2 * (n_ctx * kv_dim) as u64, Some(wisp::gpu::as_bytes(&pack(&vc)))).unwrap();
+        // batch row t sees positions 0..=pos0 + t
+        let want: Vec<f32> = (0..n * n_head)
+            .flat_map(|th| {
+                let (t, h) = (th / n_head, th % n_head);
+                let qh = &q[th * hd..(th + 1) * hd];
+                attend_ref(qh, &kc_ref, &vc_ref, pos0 + t + 1, kv_dim, (h / group) * hd, scale)
+            })
+            .collect();
+        let (kcb, vcb) = (f16_buffer(&g, "kc", &kc), f16_buffer(&g, "vc", &vc));
         let (kb, vb, qb) = (
             g.storage_f32("k", &k_new).unwrap(),
             g.storage_f32("v", &v_new).unwrap(),

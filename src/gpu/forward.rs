@@ -19,7 +19,7 @@
 //! Not yet here (see shaders/README.md): attention split over KV chunks for long contexts.
 
 use super::upload::GpuWeights;
-use super::{as_bytes, grid, shaders, Gpu, GpuMatrix, MATMUL_TT, MAX_GROUPS};
+use super::{as_bytes, grid, shaders, Gpu, GpuMatrix, MATMUL_TT, MAX_GROUPS, PRODUCT_CONSTANTS};
 use crate::error::{Error, Result};
 use crate::model::{Arch, Attention, FeedForward, Linear, Matrix, Model, Norm, RopeStyle};
 use std::sync::Arc;
@@ -89,9 +89,6 @@ pub struct GpuForward {
     pub weight_bytes: u64,
 }
 
-const MATVEC_WG: u32 = 64;
-const MATVEC_TPR: u32 = 16;
-
 struct Builder<'a> {
     gpu: &'a Gpu,
     state: &'a wgpu::Buffer,
@@ -131,35 +128,20 @@ impl Builder<'_> {
         self.gpu.uniform("params", words)
     }
 
-    /// The head, `y = W·x`: a matrix–vector product in the decode list, a matrix–matrix
-    /// product over every row in the logits list.
-    async fn head(&mut self, m: &GpuMatrix, x: &wgpu::Buffer, y: &wgpu::Buffer) -> Result<()> {
-        let groups = (m.rows as u32).div_ceil(MATVEC_WG / MATVEC_TPR);
-        let (gx, gy) = grid(groups);
-        let params = self.uniform(&[m.rows as u32, m.cols as u32, m.row_words as u32, gx]);
-        self.weight_bytes += m.buf.size();
-        let c = [("WG", MATVEC_WG as f64), ("TPR", MATVEC_TPR as f64)];
-        let defs = [shaders::type_define(m.ty)];
-        let bufs = [&m.buf, x, y, &params];
-        self.push_grid(&shaders::MATVEC, &defs, &c, &bufs, Groups::Fixed(gx, gy), Plan::Decode).await?;
-        let bufs = [&m.buf, x, y, self.state, &params];
-        self.push_grid(&shaders::MATMUL, &defs, &c, &bufs, Groups::Tiles(gx, gy), Plan::Logits).await
-    }
-
-    /// `y = W·x (+ b)` for each batch row: a matrix–vector product in the decode list, a
-    /// matrix–matrix product in the prefill list.
-    async fn linear(
+    /// `y = W·x (+ b)` for each batch row: a matrix–vector product in the decode list and a
+    /// matrix–matrix product in the `batched` list (prefill for the layers, logits for the head).
+    async fn product(
         &mut self,
         l: &(&GpuMatrix, Option<wgpu::Buffer>),
         x: &wgpu::Buffer,
         y: &wgpu::Buffer,
+        batched: Plan,
     ) -> Result<()> {
         let m = l.0;
-        let groups = (m.rows as u32).div_ceil(MATVEC_WG / MATVEC_TPR);
-        let (gx, gy) = grid(groups);
-        let params = self.uniform(&[m.rows as u32, m.cols as u32, m.row_words as u32, gx]);
+        let ((gx, gy), words) = m.product_grid();
+        let params = self.uniform(&words);
         self.weight_bytes += m.buf.size();
-        let c = [("WG", MATVEC_WG as f64), ("TPR", MATVEC_TPR as f64)];
+        let c = PRODUCT_CONSTANTS;
         let ty = shaders::type_define(m.ty);
         let bias: Vec<&wgpu::Buffer> = l.1.iter().collect();
         let defs: &[&str] = if bias.is_empty() { &[ty] } else { &[ty, "BIAS"] };
@@ -168,7 +150,17 @@ impl Builder<'_> {
         self.push_grid(&shaders::MATVEC, defs, &c, &bufs, Groups::Fixed(gx, gy), Plan::Decode).await?;
         let mut bufs = vec![&m.buf, x, y, self.state, &params];
         bufs.extend(&bias);
-        self.push_grid(&shaders::MATMUL, defs, &c, &bufs, Groups::Tiles(gx, gy), Plan::Prefill).await
+        self.push_grid(&shaders::MATMUL, defs, &c, &bufs, Groups::Tiles(gx, gy), batched).await
+    }
+
+    /// A layer's `y = W·x (+ b)`.
+    async fn linear(
+        &mut self,
+        l: &(&GpuMatrix, Option<wgpu::Buffer>),
+        x: &wgpu::Buffer,
+        y: &wgpu::Buffer,
+    ) -> Result<()> {
+        self.product(l, x, y, Plan::Prefill).await
     }
 
     /// RMSNorm (Llama) or LayerNorm (GPT-2) of each batch row of `n`, in both lists (the final
@@ -397,7 +389,7 @@ impl GpuForward {
             Some(m) => wts.matrix(m)?,
             None => embd,
         };
-        b.head(&head, &xb, &logits).await?;
+        b.product(&(&head, None), &xb, &logits, Plan::Logits).await?;
         let params = b.uniform(&[model.n_vocab as u32, 0, 0, 0]);
         let bufs = [&logits, &state, &token, &params];
         b.push_grid(&shaders::ARGMAX, &[], &[], &bufs, Groups::Fixed(1, 1), Plan::Decode).await?;

@@ -336,25 +336,30 @@ impl GpuMatrix {
 /// Batch rows per workgroup of the matrix–matrix kernel (`TT` in shaders/matmul.wgsl).
 pub const MATMUL_TT: u32 = 8;
 
-/// Threads per workgroup and per row of the matrix–vector kernel.
+/// Threads per workgroup and per weight row of the matrix–vector and matrix–matrix kernels.
 const MATVEC_WG: u32 = 64;
 const MATVEC_TPR: u32 = 16;
+/// Their override constants.
+pub(crate) const PRODUCT_CONSTANTS: [(&str, f64); 2] = [("WG", MATVEC_WG as f64), ("TPR", MATVEC_TPR as f64)];
+
+impl GpuMatrix {
+    /// The (x, y) grid of weight-row groups and the params words `[rows, cols, row_words,
+    /// groups_x]` that both matrix products of this matrix dispatch with.
+    pub(crate) fn product_grid(&self) -> ((u32, u32), [u32; 4]) {
+        let (gx, gy) = grid((self.rows as u32).div_ceil(MATVEC_WG / MATVEC_TPR));
+        ((gx, gy), [self.rows as u32, self.cols as u32, self.row_words as u32, gx])
+    }
+}
 
 impl Gpu {
     /// `y = W · x` (decode), in its own submission.
     pub async fn matvec(&self, m: &GpuMatrix, x: &wgpu::Buffer, y: &wgpu::Buffer) -> Result<()> {
-        let pipeline = self
-            .pipeline(
-                &shaders::MATVEC,
-                &[shaders::type_define(m.ty)],
-                &[("WG", MATVEC_WG as f64), ("TPR", MATVEC_TPR as f64)],
-            )
-            .await?;
-        let groups = (m.rows as u32).div_ceil(MATVEC_WG / MATVEC_TPR);
-        let params = self
-            .uniform("matvec params", &[m.rows as u32, m.cols as u32, m.row_words as u32, grid(groups).0]);
+        let pipeline =
+            self.pipeline(&shaders::MATVEC, &[shaders::type_define(m.ty)], &PRODUCT_CONSTANTS).await?;
+        let (grid, words) = m.product_grid();
+        let params = self.uniform("matvec params", &words);
         let bind = self.bind(&pipeline, &[&m.buf, x, y, &params]);
-        self.dispatch(&pipeline, &bind, groups);
+        self.dispatch_xy(&pipeline, &bind, grid);
         Ok(())
     }
 
@@ -368,15 +373,10 @@ impl Gpu {
         state: &wgpu::Buffer,
         n: usize,
     ) -> Result<()> {
-        let pipeline = self
-            .pipeline(
-                &shaders::MATMUL,
-                &[shaders::type_define(m.ty)],
-                &[("WG", MATVEC_WG as f64), ("TPR", MATVEC_TPR as f64)],
-            )
-            .await?;
-        let (gx, gy) = grid((m.rows as u32).div_ceil(MATVEC_WG / MATVEC_TPR));
-        let params = self.uniform("matmul params", &[m.rows as u32, m.cols as u32, m.row_words as u32, gx]);
+        let pipeline =
+            self.pipeline(&shaders::MATMUL, &[shaders::type_define(m.ty)], &PRODUCT_CONSTANTS).await?;
+        let ((gx, gy), words) = m.product_grid();
+        let params = self.uniform("matmul params", &words);
         let bind = self.bind(&pipeline, &[&m.buf, x, y, state, &params]);
         self.dispatch_xyz(&pipeline, &bind, (gx, gy, (n as u32).div_ceil(MATMUL_TT)));
         Ok(())
