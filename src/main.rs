@@ -14,6 +14,8 @@ use wisp::tokenizer::Tokenizer;
 use wisp::weights::GgufSource;
 use wisp::{Engine, Error, GenerateOptions, Result};
 
+mod soak;
+
 const USAGE: &str = "usage:
   wisp generate [--model PATH] --prompt TEXT [--chat] [--max-tokens N] [--temperature T] [--top-k K]
                 [--top-p P] [--min-p P] [--repeat-penalty R] [--seed S] [--stop STR]... [--ctx N]
@@ -22,6 +24,8 @@ const USAGE: &str = "usage:
   wisp perplexity [--model PATH] --file TEXT --ctx N [--half] [--backend cpu|gpu] [--json]
   wisp bench [--model PATH] [--threads N] [--backend cpu|gpu] [--json]
   wisp tokenize [--model PATH] --text TEXT
+  wisp soak [--model PATH] [--generations N] [--every K] [--max-tokens M] [--backend cpu|gpu] [--json]
+                                  (long use of one engine: memory and GPU objects every K generations)
   wisp fetch                      (downloads the default model, prints its path)
 --numerics llamacpp rounds as llama.cpp's CPU path does (int8 activations): faster, and the
 same tokens as llama.cpp; the default, exact, computes the quantized model in f32 (as the GPU does).
@@ -469,6 +473,7 @@ fn run() -> Result<()> {
         "perplexity" => cmd_perplexity(&args),
         "bench" => cmd_bench(&args),
         "tokenize" => cmd_tokenize(&args),
+        "soak" => soak::cmd_soak(&args),
         "fetch" => {
             println!("{}", wisp::fetch::default_model()?.display());
             Ok(())

@@ -68,7 +68,11 @@ fn load(bytes: &[u8]) -> Result<Engine, Error> {
 fn err_text(r: Result<Engine, Error>) -> String {
     match r {
         Ok(_) => panic!("expected an error"),
-        Err(e) => e.to_string(),
+        Err(e) => {
+            // the README's table of bad inputs quotes these (`--nocapture` shows them)
+            eprintln!("error: {e}");
+            e.to_string()
+        }
     }
 }
 

@@ -453,8 +453,9 @@ impl GpuForward {
         Ok(())
     }
 
-    /// `tokens` fit the context after `pos` and the vocabulary.
+    /// The device is still there, and `tokens` fit the context after `pos` and the vocabulary.
     fn check(&self, tokens: &[u32], pos: usize) -> Result<()> {
+        self.gpu.alive()?;
         if pos + tokens.len() > self.n_ctx {
             return Err(Error::ContextFull { used: pos + tokens.len(), ctx: self.n_ctx });
         }
@@ -473,6 +474,11 @@ impl GpuForward {
     /// "adapter (backend, type)".
     pub fn adapter(&self) -> String {
         self.gpu.describe()
+    }
+
+    /// The device this forward pass runs on.
+    pub fn gpu(&self) -> &Arc<Gpu> {
+        &self.gpu
     }
 
     /// Records the steps of `plans` (and the shared ones) for `tokens` (≤ BATCH) at `pos..` into

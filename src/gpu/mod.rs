@@ -15,6 +15,7 @@ use crate::error::{Error, Result};
 use crate::quant::GgmlType;
 use shaders::Shader;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use wgpu::util::DeviceExt;
 
@@ -29,6 +30,12 @@ pub struct Gpu {
     pipelines: Mutex<HashMap<String, Arc<wgpu::ComputePipeline>>>,
     /// The first error the device reported outside an error scope.
     error: Arc<Mutex<Option<String>>>,
+    /// Why the device was lost, once it is (destroyed, driver reset, tab in the background…).
+    lost: Arc<Mutex<Option<String>>>,
+    /// Buffers and bind groups created so far: everything is allocated at load, so these stay
+    /// flat over any number of tokens (long-use tests and `wisp soak` watch them).
+    buffers: AtomicUsize,
+    bind_groups: AtomicUsize,
 }
 
 impl Gpu {
@@ -73,7 +80,23 @@ impl Gpu {
             let mut slot = sink.lock().unwrap_or_else(|p| p.into_inner());
             slot.get_or_insert_with(|| e.to_string());
         }));
-        Ok(Gpu { device, queue, adapter: adapter.get_info(), limits, pipelines: Mutex::default(), error })
+        let lost = Arc::new(Mutex::new(None));
+        let sink = lost.clone();
+        device.set_device_lost_callback(move |reason, msg| {
+            let mut slot = sink.lock().unwrap_or_else(|p| p.into_inner());
+            slot.get_or_insert_with(|| format!("{reason:?}: {msg}"));
+        });
+        Ok(Gpu {
+            device,
+            queue,
+            adapter: adapter.get_info(),
+            limits,
+            pipelines: Mutex::default(),
+            error,
+            lost,
+            buffers: AtomicUsize::new(0),
+            bind_groups: AtomicUsize::new(0),
+        })
     }
 
     /// "name (backend, device type)".
@@ -82,8 +105,31 @@ impl Gpu {
         format!("{} ({:?}, {:?})", a.name, a.backend, a.device_type)
     }
 
-    /// Fails with the first error the device reported since the last check.
+    /// Buffers and bind groups this device has created so far.
+    pub fn created(&self) -> (usize, usize) {
+        (self.buffers.load(Ordering::Relaxed), self.bind_groups.load(Ordering::Relaxed))
+    }
+
+    fn count_buffer(&self) {
+        self.buffers.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Fails once the device is lost: nothing it held survives, so the model must be loaded again.
+    pub fn alive(&self) -> Result<()> {
+        match self.lost.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
+            Some(why) => Err(Error::Gpu(format!("the GPU device was lost ({why}); load the model again"))),
+            None => Ok(()),
+        }
+    }
+
+    /// The device's loss if it was lost (the real cause of most failures after it), else `msg`.
+    fn lost_or(&self, msg: String) -> Error {
+        self.alive().err().unwrap_or(Error::Gpu(msg))
+    }
+
+    /// Fails with the first error the device reported since the last check (or the device's loss).
     pub fn check(&self) -> Result<()> {
+        self.alive()?;
         match self.error.lock().unwrap_or_else(|p| p.into_inner()).take() {
             Some(e) => Err(Error::Gpu(e)),
             None => Ok(()),
@@ -137,6 +183,7 @@ impl Gpu {
         let usage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST;
         // a zero-sized binding is invalid: keep at least one word
         let size = size.max(4).next_multiple_of(4);
+        self.count_buffer();
         Ok(match bytes {
             Some(b) if b.len() as u64 == size => {
                 self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
@@ -165,6 +212,7 @@ impl Gpu {
     }
 
     pub fn uniform(&self, label: &str, words: &[u32]) -> wgpu::Buffer {
+        self.count_buffer();
         self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
             label: Some(label),
             contents: as_bytes(words),
@@ -189,6 +237,7 @@ impl Gpu {
             .iter()
             .map(|(i, b)| wgpu::BindGroupEntry { binding: *i, resource: b.as_entire_binding() })
             .collect();
+        self.bind_groups.fetch_add(1, Ordering::Relaxed);
         self.device.create_bind_group(&wgpu::BindGroupDescriptor {
             label: None,
             layout: &pipeline.get_bind_group_layout(0),
@@ -215,6 +264,7 @@ impl Gpu {
 
     /// A buffer to read results back through (MAP_READ | COPY_DST).
     pub fn staging(&self, label: &str, size: u64) -> wgpu::Buffer {
+        self.count_buffer();
         self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some(label),
             size: size.max(4).next_multiple_of(4),
@@ -226,14 +276,15 @@ impl Gpu {
     /// The first `len` words of `staging` once the work submitted so far has finished (the
     /// mapping is awaited; natively the device is polled first), then unmapped for reuse.
     pub async fn map_words(&self, staging: &wgpu::Buffer, len: usize) -> Result<Vec<u32>> {
+        self.alive()?;
         let size = (4 * len as u64).max(4);
         let (tx, rx) = oneshot();
         staging.slice(..size).map_async(wgpu::MapMode::Read, move |r| tx(r.map_err(|e| e.to_string())));
         #[cfg(not(target_arch = "wasm32"))]
         self.device
             .poll(wgpu::PollType::Wait { submission_index: None, timeout: None })
-            .map_err(|e| Error::Gpu(format!("waiting for the device: {e}")))?;
-        rx.await.map_err(|e| Error::Gpu(format!("reading back: {e}")))?;
+            .map_err(|e| self.lost_or(format!("waiting for the device: {e}")))?;
+        rx.await.map_err(|e| self.lost_or(format!("reading back: {e}")))?;
         self.check()?;
         let data =
             staging.slice(..size).get_mapped_range().map_err(|e| Error::Gpu(format!("mapping: {e}")))?;
