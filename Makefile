@@ -7,7 +7,7 @@ SHELL := /bin/bash
 WISP := target/release/wisp
 PROMPT ?= What is the capital of France?
 
-.PHONY: run test setup test-setup build fmt-check bench-llamacpp bench-backends pkg serve test-browser bench-browser
+.PHONY: run test setup test-setup build fmt-check bench-llamacpp bench-backends pkg serve test-browser bench-browser fuzz fuzz-smoke soak
 
 setup:
 	@scripts/setup.sh
@@ -26,7 +26,19 @@ test: test-setup
 	cargo clippy --release --locked --all-targets -- -D warnings
 	cargo clippy --release --locked --lib --target wasm32-unknown-unknown -- -D warnings
 	cargo test --release --locked
+	$(MAKE) --no-print-directory fuzz-smoke
 	$(MAKE) --no-print-directory test-browser
+
+# every fuzz target for 30 s (CI); `make fuzz FUZZ_SECONDS=600` for the long runs (RELIABILITY.md)
+fuzz-smoke: test-setup
+	scripts/fuzz.sh 30
+
+fuzz: test-setup
+	scripts/fuzz.sh $${FUZZ_SECONDS:-600}
+
+# long use of one engine on the default model: memory and GPU objects at intervals (RELIABILITY.md)
+soak: build
+	scripts/soak.sh
 
 # the npm package's wasm build into pkg/generated/ (ignored)
 pkg: setup
@@ -38,7 +50,7 @@ serve: build pkg
 
 # wisp-llm in Debian's headless Chromium (playwright-core; never downloads a browser)
 test-browser: pkg
-	cd tests/browser && npm ci --silent --no-audit --no-fund && node --test --test-concurrency=1 --test-force-exit --test-timeout=1200000 pack.test.mjs engine.test.mjs widget.test.mjs
+	cd tests/browser && npm ci --silent --no-audit --no-fund && node --test --test-concurrency=1 --test-force-exit --test-timeout=1200000 pack.test.mjs engine.test.mjs widget.test.mjs hardening.test.mjs
 
 # wisp beside llama.cpp (llama-cpp-python) at equal threads, in one run
 bench-llamacpp: build

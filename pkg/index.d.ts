@@ -81,6 +81,9 @@ export interface EngineInfo {
   /** Why 'auto' did not use WebGPU. */
   fallback?: string;
   cached?: boolean;
+  /** Why the downloaded file could not be kept in the cache (quota exceeded, storage blocked):
+   * the model loaded and runs regardless. */
+  cacheError?: string;
   /** The wasm memory's size right after loading (it never shrinks, so this is the load's peak):
    * on WebGPU the weights stream to the GPU and stay out of it. */
   wasmMemoryBytes?: number | null;
@@ -156,7 +159,18 @@ export interface EngineApi {
   perplexity(text: string, opts?: { ctx?: number; half?: boolean }): Promise<{ ppl: number; tokensScored: number }>;
   /** Forgets the conversation in the KV cache. */
   reset(): Promise<void>;
+  /** Live numbers for watching long use (GPU objects are all created at load, so they stay flat). */
+  stats(): Promise<EngineStats>;
+  /** Frees the model; every later call rejects with "the engine was disposed". */
   dispose(): Promise<void>;
+}
+
+export interface EngineStats {
+  /** Size of the wasm memory of the realm running the engine (it only grows). */
+  wasmMemoryBytes: number | null;
+  gpuBuffers: number;
+  gpuBindGroups: number;
+  cachedTokens: number;
 }
 
 /** The engine in this thread; its instance members are those of EngineApi (declaration merging). */

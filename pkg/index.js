@@ -79,29 +79,49 @@ async function openSource(source, { cache, signal }) {
   }
   if (!isUrl(source)) throw new TypeError('wisp: source must be a URL, File/Blob, ArrayBuffer or ReadableStream');
   const url = new URL(source, globalThis.location?.href).href;
+  // the cache is an optimisation: when it cannot be opened or written (no Cache API, storage
+  // blocked, quota exceeded) the model still loads, and `info.cacheError` says why it was not kept
   let store = null;
+  let cacheError = null;
   if (cache) {
-    store = await openCache();
-    const hit = await store.match(url);
-    if (hit?.body) {
-      const size = Number(hit.headers.get('content-length')) || null;
-      return { stream: hit.body, size, cached: true };
+    try {
+      store = await openCache();
+      const hit = await store.match(url);
+      if (hit?.body) {
+        const size = Number(hit.headers.get('content-length')) || null;
+        return { stream: hit.body, size, cached: true };
+      }
+    } catch (e) {
+      store = null;
+      cacheError = `${e.name ?? 'Error'}: ${e.message ?? e}`;
     }
   }
   const res = await fetch(url, { signal });
   if (!res.ok || !res.body) throw new Error(`wisp: could not download ${url}: HTTP ${res.status}`);
   const size = Number(res.headers.get('content-length')) || null;
-  if (!store) return { stream: res.body, size, cached: false };
+  if (!store) return { stream: res.body, size, cached: false, stored: Promise.resolve(cacheError) };
   await checkSpace(size);
   navigator.storage?.persist?.().catch(() => {});
   const [mine, theirs] = res.body.tee();
   const headers = { 'content-type': 'application/octet-stream' };
   if (size) headers['content-length'] = String(size);
-  // stored only if the whole body arrives; an aborted download rejects this and stores nothing
-  const stored = store.put(url, new Response(theirs, { headers })).catch(() => {});
+  // stored only if the whole body arrives; an aborted download rejects this and stores nothing.
+  // Resolves to null, or to why the file could not be stored (the load goes on regardless).
+  const stored = store.put(url, new Response(theirs, { headers })).then(() => null, (e) => {
+    theirs.cancel().catch(() => {}); // do not buffer a branch nobody reads
+    return signal?.aborted ? null : `${e.name ?? 'Error'}: ${e.message ?? e}`;
+  });
   return { stream: mine, size, cached: false, stored };
 }
 
+/** Integer options and their least value; the other numeric options need only be finite. */
+const INTEGER_OPTIONS = { maxTokens: 1, topK: 0, repeatLastN: 0, seed: 0 };
+
+/**
+ * Generation options as the engine takes them. Numbers are checked here, where the caller's own
+ * name for them is known: NaN, Infinity or a string would otherwise become JSON `null` and
+ * silently mean "the default".
+ */
 function wasmOptions(o = {}) {
   const out = {};
   const map = {
@@ -109,8 +129,22 @@ function wasmOptions(o = {}) {
     repetitionPenalty: 'repetitionPenalty', repeatLastN: 'repeatLastN', frequencyPenalty: 'frequencyPenalty',
     presencePenalty: 'presencePenalty', seed: 'seed', ignoreEos: 'ignoreEog',
   };
-  for (const [k, v] of Object.entries(map)) if (o[k] !== undefined && o[k] !== null) out[v] = o[k];
-  if (o.stop !== undefined) out.stop = Array.isArray(o.stop) ? o.stop : [o.stop];
+  for (const [k, v] of Object.entries(map)) {
+    const x = o[k];
+    if (x === undefined || x === null) continue;
+    if (k === 'ignoreEos') { out[v] = Boolean(x); continue; }
+    if (typeof x !== 'number' || !Number.isFinite(x)) throw new RangeError(`wisp: ${k} must be a finite number, got ${typeof x === 'number' ? x : JSON.stringify(x)}`);
+    const least = INTEGER_OPTIONS[k];
+    if (least !== undefined && (!Number.isSafeInteger(x) || x < least)) {
+      throw new RangeError(`wisp: ${k} must be an integer of at least ${least}, got ${x}`);
+    }
+    out[v] = x;
+  }
+  if (o.stop !== undefined && o.stop !== null) {
+    const stop = Array.isArray(o.stop) ? o.stop : [o.stop];
+    if (!stop.every((x) => typeof x === 'string')) throw new TypeError('wisp: stop must be a string or an array of strings');
+    out.stop = stop;
+  }
   return out;
 }
 
@@ -170,6 +204,7 @@ export class Engine {
     const src = await openSource(source, { cache: cache && isUrl(source), signal });
     const loader = new Loader(src.size ?? undefined, device ?? undefined);
     const reader = src.stream.getReader();
+    let cacheError = null;
     const onAbort = () => reader.cancel(abortError(signal)).catch(() => {});
     signal?.addEventListener('abort', onAbort, { once: true });
     try {
@@ -181,7 +216,7 @@ export class Engine {
         onProgress?.({ phase: 'download', loaded: loader.bytes(), total: src.size, cached: src.cached });
       }
       if (signal?.aborted) throw abortError(signal);
-      await src.stored;
+      cacheError = await src.stored;
     } catch (e) {
       loader.free();
       reader.cancel().catch(() => {});
@@ -191,6 +226,7 @@ export class Engine {
     }
     const loaded = loader.bytes();
     onProgress?.({ phase: 'build', loaded, total: src.size, cached: src.cached });
+    if (signal?.aborted) { loader.free(); throw abortError(signal); }
     const wasm = loader.finish(ctx); // consumes the loader
     if (device) {
       try {
@@ -204,6 +240,7 @@ export class Engine {
     const info = JSON.parse(wasm.info());
     if (fallback) info.fallback = fallback;
     info.cached = src.cached;
+    if (cacheError) info.cacheError = cacheError;
     info.wasmMemoryBytes = wasmMemory?.buffer.byteLength ?? null;
     return new Engine(wasm, info);
   }
@@ -269,6 +306,18 @@ export class Engine {
     });
   }
 
+  /**
+   * Live numbers for watching long use: wasm memory, GPU buffers and bind groups created (all at
+   * load, so flat over any number of generations), tokens in the KV cache.
+   */
+  stats() {
+    return this.#queue.run(() => {
+      const s = JSON.parse(this.#engine().stats());
+      return { wasmMemoryBytes: wasmMemory?.buffer.byteLength ?? null, gpuBuffers: s.gpu_buffers,
+        gpuBindGroups: s.gpu_bind_groups, cachedTokens: s.cached_tokens };
+    });
+  }
+
   /** Forgets the conversation held in the KV cache. */
   reset() {
     return this.#queue.run(() => this.#engine().reset());
@@ -310,7 +359,13 @@ export class Engine {
         begun = true;
         for (;;) {
           if (signal?.aborted) throw abortError(signal);
-          const raw = await e.next();
+          let raw;
+          try {
+            raw = await e.next();
+          } catch (err) {
+            begun = false; // the engine ended the generation itself (e.g. the GPU device was lost)
+            throw err;
+          }
           if (raw === null) { finished = true; break; }
           const ev = JSON.parse(raw);
           if (ev.kind === 'token') yield { text: ev.text, token: ev.token };

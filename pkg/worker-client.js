@@ -1,8 +1,10 @@
 // createWorkerEngine: the Engine API, with the engine running in a Web Worker (worker.js) so the
 // page never blocks. Each call is a message with an id; streams arrive as 'chunk' messages.
 
+const ERRORS = { TypeError, RangeError };
+
 function revive(err) {
-  const e = err.name === 'AbortError' ? new DOMException(err.message, 'AbortError') : new Error(err.message);
+  const e = err.name === 'AbortError' ? new DOMException(err.message, 'AbortError') : new (ERRORS[err.name] ?? Error)(err.message);
   if (err.code && !(e instanceof DOMException)) e.code = err.code;
   return e;
 }
@@ -12,6 +14,7 @@ class WorkerEngine {
   #next = 1;
   #pending = new Map();
   #info;
+  #disposed = false;
 
   constructor(worker) {
     this.#worker = worker;
@@ -27,6 +30,11 @@ class WorkerEngine {
   }
 
   #send(msg, onMessage, signal) {
+    // the worker is gone after dispose(): answer here rather than post into the void
+    if (this.#disposed) {
+      queueMicrotask(() => onMessage({ type: 'error', error: { message: 'wisp: the engine was disposed' } }));
+      return () => {};
+    }
     const id = this.#next++;
     this.#pending.set(id, onMessage);
     const onAbort = () => this.#worker.postMessage({ type: 'abort', target: id });
@@ -89,6 +97,7 @@ class WorkerEngine {
   detokenize(ids, opts) { return this.#call('detokenize', [Array.from(ids), opts]); }
   perplexity(text, opts) { return this.#call('perplexity', [text, opts]); }
   reset() { return this.#call('reset', []); }
+  stats() { return this.#call('stats', []); }
 
   complete(prompt, opts = {}) {
     const { signal, ...rest } = opts;
@@ -120,7 +129,11 @@ class WorkerEngine {
 
   /** Frees the model and ends the worker. */
   async dispose() {
-    try { await this.#call('dispose', []); } finally { this.#worker.terminate(); }
+    if (this.#disposed) return;
+    try { await this.#call('dispose', []); } finally {
+      this.#disposed = true;
+      this.#worker.terminate();
+    }
   }
 }
 

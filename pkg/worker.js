@@ -38,7 +38,7 @@ async function handle(m) {
     }
     if (!engine) throw new Error('wisp: no model is loaded in the worker');
     if (m.type === 'call') {
-      const allowed = ['tokenize', 'detokenize', 'perplexity', 'reset', 'dispose', 'complete'];
+      const allowed = ['tokenize', 'detokenize', 'perplexity', 'reset', 'dispose', 'complete', 'stats'];
       if (!allowed.includes(m.method)) throw new Error(`wisp: unknown method ${m.method}`);
       const args = m.args ?? [];
       if (m.method === 'complete') args[1] = withSignal(id, args[1]);

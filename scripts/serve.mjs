@@ -16,10 +16,10 @@ const MIME = {
 
 /**
  * Serves `roots` (URL prefix → directory, first match wins) and `files` (path → file) on
- * 127.0.0.1:`port` (0 = any). `coi` adds COOP/COEP headers. `state.slow` (bytes/s) throttles
+ * 127.0.0.1:`port` (0 = any). `coi` adds COOP/COEP headers; `csp` a Content-Security-Policy. `state.slow` (bytes/s) throttles
  * .gguf responses so tests can abort a download; `state.requests` lists the paths asked for.
  */
-export async function serve({ roots = {}, files = {}, coi = false, port = 0 } = {}) {
+export async function serve({ roots = {}, files = {}, coi = false, csp = null, port = 0 } = {}) {
   const state = { requests: [], slow: 0 };
   const server = http.createServer((req, res) => {
     const p = decodeURIComponent(new URL(req.url, 'http://127.0.0.1').pathname);
@@ -28,6 +28,7 @@ export async function serve({ roots = {}, files = {}, coi = false, port = 0 } = 
       res.setHeader('Cross-Origin-Opener-Policy', 'same-origin');
       res.setHeader('Cross-Origin-Embedder-Policy', 'require-corp');
     }
+    if (csp) res.setHeader('Content-Security-Policy', csp);
     res.setHeader('Cache-Control', 'no-cache');
     let file = files[p];
     if (!file) {

@@ -209,6 +209,17 @@ impl WispEngine {
         })
     }
 
+    /// Live counts as JSON: GPU buffers and bind groups created so far (all at load, so flat over
+    /// any number of generations) and the tokens held in the KV cache.
+    pub fn stats(&self) -> Result<String, JsError> {
+        self.with(|i| {
+            let (buffers, bind_groups) = i.engine.gpu().map_or((0, 0), |g| g.gpu().created());
+            Ok(serde_json::json!({"gpu_buffers": buffers, "gpu_bind_groups": bind_groups,
+                "cached_tokens": i.engine.cached_tokens().len()})
+            .to_string())
+        })
+    }
+
     /// Token ids of `text`; special tokens written in it become those tokens.
     pub fn tokenize(&self, text: &str) -> Result<Vec<u32>, JsError> {
         self.with(|i| i.engine.encode(text).map_err(js))

@@ -17,6 +17,15 @@ const STYLE = `
 form { display: flex; gap: .5rem; padding: .5rem; border-top: 1px solid #ddd; }
 input { flex: 1; padding: .45rem; font: inherit; } button { font: inherit; padding: .4rem .8rem; }`;
 
+let shared = null;
+function sheet() {
+  if (!shared) {
+    shared = new CSSStyleSheet();
+    shared.replaceSync(STYLE);
+  }
+  return shared;
+}
+
 export class WispTutor extends HTMLElement {
   #engine = null;
   #loading = null;
@@ -26,7 +35,10 @@ export class WispTutor extends HTMLElement {
   connectedCallback() {
     if (this.shadowRoot) return;
     const root = this.attachShadow({ mode: 'open' });
-    root.innerHTML = `<style>${STYLE}</style><div class="log" part="log"></div><div class="status" part="status"></div>
+    // a constructed stylesheet, not a <style> element: pages with a strict CSP (no
+    // 'unsafe-inline' styles) still style the widget
+    root.adoptedStyleSheets = [sheet()];
+    root.innerHTML = `<div class="log" part="log"></div><div class="status" part="status"></div>
       <form part="form"><input name="q" autocomplete="off" placeholder="Ask a question…" aria-label="Question">
       <button type="submit">Ask</button><button type="button" class="stop" disabled>Stop</button></form>`;
     this.log = root.querySelector('.log');

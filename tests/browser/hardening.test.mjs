@@ -1,0 +1,318 @@
+// Hardening in headless Chromium: every bad input through the JS API answered with a clear error
+// (the engine usable afterwards), long use with flat memory and GPU objects, aborts at every
+// stage of a load, a lost WebGPU device, a cache that cannot store, a strict CSP for the demo and
+// the widget, no request beyond the model URL, and cache entries that stay with their own URL.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { serve, launch, open, nativeIds, defaultModel, root, here } from './harness.mjs';
+import { siteRoots } from '../../scripts/serve.mjs';
+
+const tiny = path.join(root, 'fuzz', 'seeds', 'gguf_engine', 'llama_f32.gguf');
+let model, server, browser;
+before(async () => {
+  model = defaultModel();
+  server = await serve({
+    roots: { '/pkg/': path.join(root, 'pkg') },
+    files: { '/': path.join(here, 'page.html'), '/model.gguf': model, '/tiny.gguf': tiny, '/notes.txt': path.join(root, 'README.md') },
+  });
+  browser = await launch();
+});
+after(async () => {
+  await browser?.close();
+  await server?.close();
+  assert.deepEqual(browser?.offsite ?? [], [], 'requests left 127.0.0.1');
+});
+
+/** Runs `fn(arg)` in a fresh page with `window.wisp`; page logs are attached to failures. */
+async function inPage(fn, arg, { ctx = browser.context, url = server.url, onPage } = {}) {
+  const p = await open(ctx, url + '/');
+  await p.page.waitForFunction(() => window.wispReady);
+  try {
+    await onPage?.(p.page);
+    return await p.page.evaluate(fn, arg);
+  } catch (e) {
+    throw new Error(`${e.message}\npage log:\n${p.logs.join('\n')}`);
+  } finally {
+    await p.page.close();
+  }
+}
+
+test('bad inputs through the JS API: each a clear error, and nothing lost', async () => {
+  const got = await inPage(async () => {
+    const msg = async (f) => { try { await f(); return null; } catch (e) { return `${e.name}: ${e.message}`; } };
+    const out = {};
+    // files
+    out.notModel = await msg(() => wisp.Engine.load('/notes.txt', { backend: 'cpu', cache: false }));
+    const bytes = new Uint8Array(await (await fetch('/model.gguf')).arrayBuffer());
+    out.truncatedHeader = await msg(() => wisp.Engine.load(bytes.slice(0, 1000), { backend: 'cpu' }));
+    out.truncatedData = await msg(() => wisp.Engine.load(bytes.slice(0, bytes.length - 1000), { backend: 'cpu' }));
+    const badVersion = bytes.slice(0, 4096);
+    badVersion[4] = 9;
+    out.wrongVersion = await msg(() => wisp.Engine.load(badVersion, { backend: 'cpu' }));
+    out.badSource = await msg(() => wisp.Engine.load(42, { backend: 'cpu' }));
+    out.badBackend = await msg(() => wisp.Engine.load('/model.gguf', { backend: 'tpu' }));
+    out.missing = await msg(() => wisp.Engine.load('/nope.gguf', { backend: 'cpu', cache: false }));
+
+    const e = await wisp.Engine.load(bytes, { backend: 'cpu', ctx: 64 });
+    const base = (await e.complete('Once upon a time', { temperature: 0, maxTokens: 6 })).tokens;
+    // prompts and options
+    out.tooLong = await msg(() => e.complete('word '.repeat(200), { maxTokens: 4 }));
+    out.emptyPrompt = await msg(() => e.complete('', { maxTokens: 4 }));
+    out.badIds = await msg(() => e.complete([1, 2, 999999], { maxTokens: 4 }));
+    for (const v of [0, -1, 1.5, NaN, 'ten']) out[`maxTokens ${v}`] = await msg(() => e.complete('Hi', { maxTokens: v }));
+    for (const [k, v] of [['temperature', NaN], ['temperature', -1], ['topP', 2], ['topP', 0], ['minP', -0.1],
+      ['repetitionPenalty', 0], ['topK', -3], ['seed', 1.5], ['frequencyPenalty', Infinity], ['stop', 7]]) {
+      out[`${k} ${v}`] = await msg(() => e.complete('Hi', { [k]: v }));
+    }
+    out.chatEmpty = await msg(() => e.chat.completions.create({ messages: [] }));
+    out.chatRole = await msg(() => e.chat.completions.create({ messages: [{ role: '', content: 'hi' }] }));
+    out.chatOverflow = await msg(() => e.chat.completions.create({ messages: [{ role: 'user', content: 'word '.repeat(100) }] }));
+    // an absurd maxTokens is bounded by the context
+    const long = await e.complete('Once upon a time', { temperature: 0, maxTokens: 1e9, ignoreEos: true });
+    out.absurd = { finish: long.finishReason, total: long.usage.promptTokens + long.usage.completionTokens };
+    // two generations at once are queued, never interleaved
+    const [a, b] = await Promise.all([
+      e.complete('Once upon a time', { temperature: 0, maxTokens: 6 }),
+      e.complete('Once upon a time', { temperature: 0, maxTokens: 6 }),
+    ]);
+    out.concurrent = { a: a.tokens, b: b.tokens };
+    out.after = (await e.complete('Once upon a time', { temperature: 0, maxTokens: 6 })).tokens;
+    out.base = base;
+    // calls after dispose
+    await e.dispose();
+    await e.dispose();
+    out.afterDispose = [
+      await msg(() => e.complete('Hi')), await msg(() => e.tokenize('Hi')), await msg(() => e.stats()),
+      await msg(async () => { for await (const c of e.generate('Hi')) void c; }),
+      await msg(() => e.chat.completions.create({ messages: [{ role: 'user', content: 'hi' }] })),
+    ];
+    const w = await wisp.createWorkerEngine('/model.gguf', { backend: 'cpu', cache: false });
+    out.workerBad = await msg(() => w.complete('Hi', { maxTokens: -1 }));
+    await w.dispose();
+    out.workerAfterDispose = await msg(() => w.tokenize('Hi'));
+    return out;
+  });
+  const m = (k, re) => assert.match(got[k] ?? 'no error', re, `${k}: ${got[k]}`);
+  m('notModel', /not a GGUF file/);
+  m('truncatedHeader', /truncated/);
+  m('truncatedData', /truncated|ends before/);
+  m('wrongVersion', /unsupported GGUF version 9/);
+  m('badSource', /TypeError: .*source must be/);
+  m('badBackend', /unknown backend 'tpu'/);
+  m('missing', /HTTP 404/);
+  m('tooLong', /prompt has \d+ tokens but the context holds 64/);
+  m('emptyPrompt', /prompt.*empty/);
+  m('badIds', /token 999999 is outside the vocabulary/);
+  for (const v of [0, -1, 1.5, NaN, 'ten']) m(`maxTokens ${v}`, /RangeError: wisp: maxTokens must be/);
+  m('temperature NaN', /temperature must be a finite number/);
+  m('temperature -1', /temperature.*negative/);
+  m('topP 2', /top_p.*outside/);
+  m('topP 0', /top_p.*outside/);
+  m('minP -0.1', /min_p.*outside/);
+  m('repetitionPenalty 0', /repetition_penalty.*positive/);
+  m('topK -3', /topK must be an integer of at least 0/);
+  m('seed 1.5', /seed must be an integer/);
+  m('frequencyPenalty Infinity', /frequencyPenalty must be a finite number/);
+  m('stop 7', /stop must be a string/);
+  m('chatEmpty', /messages must be a non-empty array/);
+  m('chatRole', /empty role/);
+  m('chatOverflow', /context holds 64/);
+  // generation ends when the context is full: the last sampled token needs no position of its own
+  assert.deepEqual(got.absurd, { finish: 'length', total: 65 });
+  assert.deepEqual(got.concurrent.a, got.base, 'first of two concurrent calls');
+  assert.deepEqual(got.concurrent.b, got.base, 'second of two concurrent calls');
+  assert.deepEqual(got.after, got.base, 'the engine is unchanged by the bad calls');
+  for (const e of got.afterDispose) assert.match(e ?? 'no error', /engine was disposed/);
+  assert.match(got.workerBad ?? '', /RangeError: wisp: maxTokens must be/);
+  assert.match(got.workerAfterDispose ?? '', /engine was disposed/);
+});
+
+test('long use: 200 generations in one engine keep wasm memory flat; WebGPU creates no objects per token', async () => {
+  const got = await inPage(async () => {
+    const e = await wisp.Engine.load('/model.gguf', { backend: 'cpu', cache: false, ctx: 256 });
+    const prompts = ['Once upon a time', 'The capital of France is', 'def add(a, b):', 'Why is the sky blue?'];
+    const samples = [];
+    const messages = [];
+    for (let i = 0; i < 200; i++) {
+      const p = prompts[i % prompts.length];
+      if (i % 4 === 1) {
+        // a chat turn extending the conversation (KV reuse); a new one when it gets long
+        if (messages.length > 6) messages.length = 0;
+        messages.push({ role: 'user', content: p });
+        const r = await e.chat.completions.create({ messages, max_tokens: 4, temperature: 0 });
+        messages.push(r.choices[0].message);
+      } else if (i % 4 === 3) {
+        const ctl = new AbortController();
+        let n = 0;
+        try { for await (const c of e.generate(p, { maxTokens: 8, signal: ctl.signal })) if (++n === 2) ctl.abort(); } catch { /* aborted */ }
+      } else {
+        await e.complete(p, { maxTokens: 3, temperature: i % 4 === 2 ? 0.8 : 0, seed: i });
+      }
+      if ((i + 1) % 20 === 0) samples.push({ generation: i + 1, ms: Math.round(performance.now()), ...(await e.stats()) });
+    }
+    await e.dispose();
+    // WebGPU: SwiftShader takes seconds per token, so a few one-token generations on one-token
+    // prompts, greedy (argmax on the GPU) and sampled (logits read back)
+    const g = await wisp.Engine.load('/model.gguf', { backend: 'webgpu', cache: false, ctx: 64 });
+    const gpu = [];
+    for (const [i, p] of ['Hi', 'Why', 'Hello'].entries()) {
+      await g.complete(p, { maxTokens: 1, temperature: i % 2 ? 0.8 : 0 });
+      gpu.push(await g.stats());
+    }
+    await g.dispose();
+    return { samples, gpu };
+  });
+  for (const s of got.samples) console.log(`# after ${s.generation} generations (${s.ms} ms): wasm memory ${(s.wasmMemoryBytes / 1e6).toFixed(1)} MB, ${s.cachedTokens} cached tokens`);
+  const first = got.samples[0];
+  const last = got.samples.at(-1);
+  assert.equal(got.samples.length, 10);
+  assert.equal(last.wasmMemoryBytes, first.wasmMemoryBytes, 'wasm memory grew after the first 20 generations');
+  console.log(`# WebGPU: ${got.gpu[0].gpuBuffers} buffers, ${got.gpu[0].gpuBindGroups} bind groups after load`);
+  assert.ok(got.gpu[0].gpuBuffers > 10);
+  for (const s of got.gpu) {
+    assert.equal(s.gpuBuffers, got.gpu[0].gpuBuffers, 'GPU buffers created per generation');
+    assert.equal(s.gpuBindGroups, got.gpu[0].gpuBindGroups, 'bind groups created per generation');
+  }
+});
+
+test('aborting a load while it parses, uploads or builds leaves the page able to load again', async () => {
+  const got = await inPage(async () => {
+    const out = {};
+    for (const [backend, when] of [['webgpu', 'stream'], ['cpu', 'stream'], ['cpu', 'build'], ['webgpu', 'build']]) {
+      const ctl = new AbortController();
+      let err = null;
+      let seen = 0;
+      try {
+        await wisp.Engine.load('/model.gguf', {
+          backend, cache: false, signal: ctl.signal,
+          // mid-stream: half the file is parsed (and, with WebGPU, its matrices uploaded)
+          onProgress: (p) => { seen = p.loaded / p.total; if (when === p.phase || (when === 'stream' && seen > 0.5)) ctl.abort(); },
+        });
+      } catch (e) { err = e.name; }
+      out[`${backend} ${when}`] = { err, seen };
+    }
+    const e = await wisp.Engine.load('/model.gguf', { backend: 'cpu', cache: false });
+    out.tokens = (await e.complete('Once upon a time', { temperature: 0, maxTokens: 8 })).tokens;
+    await e.dispose();
+    return out;
+  });
+  for (const k of ['webgpu stream', 'cpu stream', 'cpu build', 'webgpu build']) {
+    assert.equal(got[k].err, 'AbortError', `${k}: ${JSON.stringify(got[k])}`);
+  }
+  assert.ok(got['webgpu stream'].seen > 0.5 && got['webgpu stream'].seen < 1, 'aborted mid-stream');
+  assert.deepEqual(got.tokens, nativeIds(model, 'Once upon a time', { maxTokens: 8 }).ids);
+});
+
+test('a lost WebGPU device is a clear error, and Engine.load works again afterwards', async () => {
+  const got = await inPage(async () => {
+    const msg = async (f) => { try { await f(); return null; } catch (e) { return String(e.message ?? e); } };
+    // keep the device wisp opens, to destroy it
+    const request = GPUAdapter.prototype.requestDevice;
+    GPUAdapter.prototype.requestDevice = async function (...a) { window.device = await request.apply(this, a); return window.device; };
+    const e = await wisp.Engine.load('/model.gguf', { backend: 'webgpu', cache: false, ctx: 64 });
+    // one-token prompts: SwiftShader takes seconds per token
+    const before = (await e.complete('Hi', { temperature: 0, maxTokens: 2 })).tokens;
+    window.device.destroy();
+    const lost = await msg(() => e.complete('Hi', { temperature: 0, maxTokens: 2 }));
+    const again = await msg(() => e.complete('Hello', { temperature: 0.8, maxTokens: 2 }));
+    await e.dispose();
+    const e2 = await wisp.Engine.load('/model.gguf', { backend: 'webgpu', cache: false, ctx: 64 });
+    const after = (await e2.complete('Hi', { temperature: 0, maxTokens: 2 })).tokens;
+    await e2.dispose();
+    return { before, lost, again, after };
+  });
+  assert.match(got.lost ?? 'no error', /GPU device was lost.*load the model again/);
+  assert.match(got.again ?? 'no error', /GPU device was lost/);
+  assert.deepEqual(got.after, got.before);
+  assert.deepEqual(got.before, nativeIds(model, 'Hi', { maxTokens: 2 }).ids);
+});
+
+test('a cache that cannot store (quota exceeded) still lets the model run', async () => {
+  const got = await inPage(async () => {
+    Cache.prototype.put = () => Promise.reject(new DOMException('Quota exceeded.', 'QuotaExceededError'));
+    const e = await wisp.Engine.load('/model.gguf', { backend: 'cpu', cache: true });
+    const r = await e.complete('Once upon a time', { temperature: 0, maxTokens: 8 });
+    await e.dispose();
+    // and a Cache API that cannot even open
+    caches.open = () => Promise.reject(new DOMException('The operation is insecure.', 'SecurityError'));
+    const e2 = await wisp.Engine.load('/model.gguf', { backend: 'cpu', cache: true });
+    const r2 = await e2.complete('Once upon a time', { temperature: 0, maxTokens: 8 });
+    return { info: e.info, info2: e2.info, tokens: r.tokens, tokens2: r2.tokens };
+  });
+  const want = nativeIds(model, 'Once upon a time', { maxTokens: 8 }).ids;
+  assert.deepEqual(got.tokens, want);
+  assert.deepEqual(got.tokens2, want);
+  assert.match(got.info.cacheError ?? '', /QuotaExceededError|Quota/);
+  assert.match(got.info2.cacheError ?? '', /insecure|SecurityError/);
+});
+
+test('the package requests nothing but its own files and the model URL; cache entries stay with their URL', async () => {
+  const requests = [];
+  const got = await inPage(async () => {
+    await Promise.all((await caches.keys()).map((k) => caches.delete(k)));
+    const a = await wisp.Engine.load('/tiny.gguf', { backend: 'cpu' });
+    const ia = a.info;
+    await a.dispose();
+    // another URL, and the same path with a query, are different entries
+    const b = await wisp.Engine.load('/model.gguf?v=2', { backend: 'cpu' });
+    const ib = b.info;
+    await b.dispose();
+    const c = await wisp.Engine.load('/tiny.gguf', { backend: 'cpu' });
+    const ic = c.info;
+    await c.dispose();
+    return { ia, ib, ic, cached: (await wisp.Engine.cached()).map((u) => new URL(u).pathname + new URL(u).search).sort() };
+  }, undefined, { onPage: (page) => page.on('request', (r) => requests.push(new URL(r.url()).pathname + new URL(r.url()).search)) });
+  assert.equal(got.ia.n_vocab, 268);
+  assert.equal(got.ib.n_vocab, 49152, 'the second URL got its own file, not the cached one');
+  assert.equal(got.ic.cached, true);
+  assert.equal(got.ic.n_vocab, 268);
+  assert.deepEqual(got.cached, ['/model.gguf?v=2', '/tiny.gguf']);
+  const own = /^\/pkg\/(index\.js|worker-client\.js|generated\/wisp\.js|generated\/wisp_bg\.wasm)$/;
+  const other = requests.filter((p) => !own.test(p) && !['/tiny.gguf', '/model.gguf?v=2', '/favicon.ico'].includes(p));
+  assert.deepEqual(other, [], 'requests beyond the package and the model URLs');
+  assert.equal(requests.filter((p) => p === '/tiny.gguf').length, 1, 'the cached file was not fetched again');
+});
+
+test('the demo page and the tutor widget work under a strict CSP', async () => {
+  const csp = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'";
+  const site = siteRoots(root, model);
+  site.files['/embed.html'] = path.join(here, 'embed.html');
+  const strict = await serve({ ...site, csp });
+  const violations = (page) => page.evaluate(() => window.violations);
+  const watch = (page) => page.addInitScript(() => {
+    window.violations = [];
+    document.addEventListener('securitypolicyviolation', (e) => window.violations.push(`${e.violatedDirective} ${e.blockedURI}`));
+  });
+  try {
+    // the widget
+    let p = await browser.context.newPage();
+    await watch(p);
+    await p.goto(strict.url + '/embed.html');
+    await p.locator('wisp-tutor .status').filter({ hasText: 'Ready' }).waitFor({ timeout: 120_000 });
+    const reply = p.evaluate(() => new Promise((r) => document.querySelector('wisp-tutor').addEventListener('reply', (e) => r(e.detail.text), { once: true })));
+    await p.locator('wisp-tutor input').fill('What is the capital of France?');
+    await p.locator('wisp-tutor input').press('Enter');
+    assert.match(await reply, /Paris/);
+    const styled = await p.evaluate(() => getComputedStyle(document.querySelector('wisp-tutor').shadowRoot.querySelector('.log')).overflowY);
+    assert.equal(styled, 'auto', 'the widget is styled');
+    assert.deepEqual(await violations(p), [], 'CSP violations in the widget page');
+    await p.close();
+    // the demo page
+    p = await browser.context.newPage();
+    await watch(p);
+    await p.goto(strict.url + '/');
+    await p.selectOption('#backend', 'cpu');
+    await p.click('#loadBtn');
+    await p.locator('#input:not([disabled])').waitFor({ timeout: 120_000 });
+    await p.fill('#input', 'What is the capital of France?');
+    await p.click('#send');
+    await p.locator('#send:not([disabled])').waitFor({ timeout: 120_000 });
+    const answer = await p.locator('#log .assistant').last().textContent();
+    assert.ok(answer.trim().length > 1 && !answer.startsWith('(error'), `demo reply: ${answer}`);
+    assert.deepEqual(await violations(p), [], 'CSP violations in the demo page');
+    await p.close();
+  } finally {
+    await strict.close();
+  }
+});
