@@ -23,7 +23,10 @@ for t in "${targets[@]}"; do
   mkdir -p "fuzz/corpus/$t"
   log="fuzz/logs/$t.log"
   # -rss_limit_mb: an input that makes us allocate past 2 GiB is a failure, not a slow run
-  cargo +nightly fuzz run "${flags[@]}" "$t" "fuzz/corpus/$t" "fuzz/seeds/$t" -- \
+  # the regressions go in as corpus too: replayed first, with the overflow checks stable lacks
+  dirs=("fuzz/corpus/$t" "fuzz/seeds/$t")
+  [ -d "fuzz/regressions/$t" ] && dirs+=("fuzz/regressions/$t")
+  cargo +nightly fuzz run "${flags[@]}" "$t" "${dirs[@]}" -- \
     -max_total_time="$secs" -timeout=20 -rss_limit_mb=2048 -max_len=262144 -print_final_stats=1 >"$log" 2>&1
   rc=$?
   runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -1)

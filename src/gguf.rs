@@ -26,6 +26,8 @@ pub const MAX_KV: u64 = 1 << 16;
 pub const MAX_DIMS: u32 = 4;
 pub const MAX_HEADER_BYTES: u64 = 256 << 20;
 pub const MAX_ARRAY_DEPTH: usize = 4;
+/// Elements of one metadata array (the largest real vocabularies are ~256k tokens).
+pub const MAX_ARRAY_LEN: u64 = 1 << 22;
 
 /// A metadata value. Integer widths are kept so files round-trip, accessors coerce.
 #[derive(Clone, Debug, PartialEq)]
@@ -217,8 +219,14 @@ impl<'a> Cursor<'a> {
                     4..=6 => 4,
                     _ => 8,
                 };
+                if n > MAX_ARRAY_LEN {
+                    return Err(Error::limit(format!("{} array length", w()), n, MAX_ARRAY_LEN));
+                }
                 self.check_room(n.saturating_mul(min), &|| format!("{} array length {n}", w()))?;
-                let mut v = Vec::with_capacity(n as usize);
+                // reserve only for elements whose bytes are here: a stream's header is parsed
+                // before its length is known, and a claimed count must not allocate by itself
+                let here = (self.buf.len().saturating_sub(self.pos) as u64) / min;
+                let mut v = Vec::with_capacity(n.min(here) as usize);
                 for _ in 0..n {
                     v.push(self.value(ety, key, depth + 1)?);
                 }

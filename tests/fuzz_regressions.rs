@@ -1,5 +1,7 @@
 //! Replays every fuzz seed (`fuzz/seeds/<target>/`) and every input that once made a target fail
 //! (`fuzz/regressions/<target>/`) through the targets' own checks, on stable Rust, in every CI run.
+//! This release build has no overflow checks; `scripts/fuzz.sh` (the CI smoke run included) also
+//! replays the regressions under the fuzz build, which has them.
 
 #[path = "../fuzz/checks.rs"]
 mod checks;

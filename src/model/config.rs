@@ -182,7 +182,8 @@ pub fn hf_config_to_metadata(json: &serde_json::Value) -> Result<HashMap<String,
     }
     if arch == "gpt2" && !m.contains_key("gpt2.feed_forward_length") {
         if let Some(n) = m.get("gpt2.embedding_length").and_then(|v| v.as_u64()) {
-            m.insert("gpt2.feed_forward_length".into(), Value::U64(4 * n));
+            // saturating: a hostile n_embd then fails the range check below, not the multiply
+            m.insert("gpt2.feed_forward_length".into(), Value::U64(n.saturating_mul(4)));
         }
     }
     let tie = obj.get("tie_word_embeddings").and_then(|v| v.as_bool()).unwrap_or(arch == "gpt2");
