@@ -128,6 +128,55 @@ test('bad inputs through the JS API: each a clear error, and nothing lost', asyn
   assert.match(got.workerAfterDispose ?? '', /engine was disposed/);
 });
 
+test('bad model files through the JS API: architecture, tokenizer, tensor type, chat template', async () => {
+  const got = await inPage(async () => {
+    const msg = async (f) => { try { await f(); return null; } catch (e) { return `${e.name}: ${e.message}`; } };
+    const good = new Uint8Array(await (await fetch('/tiny.gguf')).arrayBuffer());
+    const enc = new TextEncoder();
+    const find = (b, s) => {
+      const n = enc.encode(s);
+      outer: for (let i = 0; i + n.length <= b.length; i++) {
+        for (let j = 0; j < n.length; j++) if (b[i + j] !== n[j]) continue outer;
+        return i;
+      }
+      throw new Error(`${s} not in the file`);
+    };
+    // same-length byte patches, so every offset in the file stays valid
+    const patched = (from, to, after = '') => {
+      const b = good.slice();
+      const at = find(b.subarray(find(b, after)), from) + find(b, after);
+      b.set(enc.encode(to), at);
+      return b;
+    };
+    const load = (b) => wisp.Engine.load(b, { backend: 'cpu' });
+    const out = {};
+    out.arch = await msg(() => load(patched('llama', 'mamba', 'general.architecture')));
+    out.tokenizerModel = await msg(() => load(patched('gpt2', 'xyz1', 'tokenizer.ggml.model')));
+    out.noTokenizer = await msg(() => load(patched('tokenizer.ggml.model', 'tokenizer.ggml.mode_')));
+    out.templateParse = await msg(() => load(patched('{% endfor %}', '{% endfox %}')));
+    // the tensor's type id follows its name, dimension count and dimensions
+    const t = good.slice();
+    const name = find(t, 'token_embd.weight') + 'token_embd.weight'.length;
+    const view = new DataView(t.buffer);
+    view.setUint32(name + 4 + 8 * view.getUint32(name, true), 23, true);
+    out.tensorType = await msg(() => load(t));
+    // renders fail only when used: string minus string
+    const e = await load(patched("message['content'] +", "message['content'] -"));
+    out.templateRender = await msg(() => e.chat.completions.create({ messages: [{ role: 'user', content: 'hi' }], max_tokens: 2 }));
+    out.stillWorks = (await e.complete('ab', { maxTokens: 2, ignoreEos: true })).tokens.length;
+    await e.dispose();
+    return out;
+  });
+  const m = (k, re) => assert.match(got[k] ?? 'no error', re, `${k}: ${got[k]}`);
+  m('arch', /unsupported architecture 'mamba' \(supported: llama, gpt2\)/);
+  m('tokenizerModel', /unsupported tokenizer model 'xyz1'/);
+  m('noTokenizer', /the file has no tokenizer \(missing 'tokenizer.ggml.model'\)/);
+  m('templateParse', /chat template: cannot parse the model's chat template: syntax error/);
+  m('tensorType', /tensor 'token_embd.weight' has unsupported type IQ4_XS/);
+  m('templateRender', /chat template/);
+  assert.equal(got.stillWorks, 2, 'the engine generates after a template error');
+});
+
 test('long use: 200 generations in one engine keep wasm memory flat; WebGPU creates no objects per token', async () => {
   const got = await inPage(async () => {
     const e = await wisp.Engine.load('/model.gguf', { backend: 'cpu', cache: false, ctx: 256 });
