@@ -182,19 +182,10 @@ fn all_types() -> Vec<u8> {
         ("nested", Value::Array(vec![Value::Array(vec![Value::U8(1), Value::U8(2)]), Value::Array(vec![])])),
         ("general.alignment", Value::U32(64)),
     ];
-    let tensors: Vec<T> = [
-        GgmlType::F32,
-        GgmlType::F16,
-        GgmlType::BF16,
-        GgmlType::Q8_0,
-        GgmlType::Q4_0,
-        GgmlType::Q4_1,
-        GgmlType::Q4K,
-        GgmlType::Q6K,
-    ]
-    .iter()
-    .map(|&ty| (format!("t.{}", ty.name()), vec![256, 2], ty, bytes_for(ty, 512)))
-    .collect();
+    let tensors: Vec<T> = GgmlType::ALL
+        .iter()
+        .map(|&ty| (format!("t.{}", ty.name()), vec![256, 2], ty, bytes_for(ty, 512)))
+        .collect();
     gguf(&meta, &tensors)
 }
 

@@ -21,13 +21,7 @@ const PROMPTS: &[&str] = &[
 
 /// Resident set size now (not the peak), in MiB.
 fn rss_mb() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse::<f64>().ok())
-        .map_or(0.0, |kb| kb / 1024.0)
+    super::status_mb("VmRSS:")
 }
 
 pub fn cmd_soak(args: &Args) -> Result<()> {

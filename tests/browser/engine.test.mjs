@@ -4,7 +4,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import fs from 'node:fs';
-import { serve, launch, open, nativeIds, defaultModel, root, here } from './harness.mjs';
+import { serve, launch, open, inPageOf, nativeIds, defaultModel, root, here } from './harness.mjs';
 
 const PROMPTS = [
   { prompt: 'What is the capital of France?', chat: true },
@@ -99,17 +99,9 @@ test('WebGPU backend: greedy ids equal the native CLI on three prompts', async (
   checkAgainstNative(got, GPU_PROMPTS, GPU_N);
 });
 
-/** Runs `fn(arg)` in a fresh page with `window.wisp`; page logs are attached to failures. */
-async function inPage(fn, arg, ctx = browser.context, url = server.url) {
-  const p = await open(ctx, url + '/');
-  await p.page.waitForFunction(() => window.wispReady);
-  try {
-    return await p.page.evaluate(fn, arg);
-  } catch (e) {
-    throw new Error(`${e.message}\npage log:\n${p.logs.join('\n')}`);
-  } finally {
-    await p.page.close();
-  }
+/** Runs `fn(arg)` in a fresh page with `window.wisp` (harness.mjs inPageOf). */
+function inPage(fn, arg, ctx = browser.context, url = server.url) {
+  return inPageOf(ctx, url, fn, arg);
 }
 
 test('streaming chunks add up to the text, stop strings cut it, and abort leaves the engine usable', async () => {

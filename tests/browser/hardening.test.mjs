@@ -5,7 +5,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { serve, launch, open, nativeIds, defaultModel, root, here } from './harness.mjs';
+import { serve, launch, inPageOf, nativeIds, defaultModel, root, here } from './harness.mjs';
 import { siteRoots } from '../../scripts/serve.mjs';
 
 const tiny = path.join(root, 'fuzz', 'seeds', 'gguf_engine', 'llama_f32.gguf');
@@ -24,18 +24,9 @@ after(async () => {
   assert.deepEqual(browser?.offsite ?? [], [], 'requests left 127.0.0.1');
 });
 
-/** Runs `fn(arg)` in a fresh page with `window.wisp`; page logs are attached to failures. */
-async function inPage(fn, arg, { ctx = browser.context, url = server.url, onPage } = {}) {
-  const p = await open(ctx, url + '/');
-  await p.page.waitForFunction(() => window.wispReady);
-  try {
-    await onPage?.(p.page);
-    return await p.page.evaluate(fn, arg);
-  } catch (e) {
-    throw new Error(`${e.message}\npage log:\n${p.logs.join('\n')}`);
-  } finally {
-    await p.page.close();
-  }
+/** Runs `fn(arg)` in a fresh page with `window.wisp` (harness.mjs inPageOf). */
+function inPage(fn, arg, { ctx = browser.context, url = server.url, onPage } = {}) {
+  return inPageOf(ctx, url, fn, arg, { onPage });
 }
 
 test('bad inputs through the JS API: each a clear error, and nothing lost', async () => {

@@ -67,6 +67,23 @@ export async function open(context, url) {
   return { page, logs };
 }
 
+/**
+ * Runs `fn(arg)` in a fresh page at `url`/ once `window.wisp` is ready (`onPage(page)` first, e.g.
+ * to watch requests); the page's log is attached to a failure, and the page is always closed.
+ */
+export async function inPageOf(context, url, fn, arg, { onPage } = {}) {
+  const p = await open(context, url + '/');
+  await p.page.waitForFunction(() => window.wispReady);
+  try {
+    await onPage?.(p.page);
+    return await p.page.evaluate(fn, arg);
+  } catch (e) {
+    throw new Error(`${e.message}\npage log:\n${p.logs.join('\n')}`);
+  } finally {
+    await p.page.close();
+  }
+}
+
 /** Greedy ids from the native CLI (the reference the browser must reproduce). */
 export function nativeIds(model, prompt, { chat = false, maxTokens = 64 } = {}) {
   const args = ['generate', '--model', model, '--prompt', prompt, '--temperature', '0', '--max-tokens', String(maxTokens), '--backend', 'cpu', '--json'];
