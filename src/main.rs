@@ -22,7 +22,7 @@ const USAGE: &str = "usage:
                 [--threads N] [--backend cpu|gpu] [--numerics exact|llamacpp] [--json]
   wisp chat [--model PATH] [--system TEXT] [--max-tokens N] [--temperature T] [--seed S]
   wisp perplexity [--model PATH] --file TEXT --ctx N [--half] [--backend cpu|gpu] [--json]
-  wisp bench [--model PATH] [--threads N] [--backend cpu|gpu] [--json]
+  wisp bench [--model PATH] [--threads N] [--backend cpu|gpu] [--profile] [--json]
   wisp tokenize [--model PATH] --text TEXT
   wisp soak [--model PATH] [--generations N] [--every K] [--max-tokens M] [--backend cpu|gpu] [--json]
                                   (long use of one engine: memory and GPU objects every K generations)
@@ -37,7 +37,7 @@ struct Args {
     opts: Vec<(String, Option<String>)>,
 }
 
-const BOOL_FLAGS: &[&str] = &["--chat", "--json", "--half", "--ignore-eos", "--help"];
+const BOOL_FLAGS: &[&str] = &["--chat", "--json", "--half", "--ignore-eos", "--help", "--profile"];
 
 impl Args {
     fn parse() -> Result<Args> {
@@ -380,7 +380,7 @@ fn peak_rss_mb() -> f64 {
 }
 
 fn cmd_bench(args: &Args) -> Result<()> {
-    args.check_known(&["--model", "--threads", "--backend", "--json", "--ctx", "--numerics"])?;
+    args.check_known(&["--model", "--threads", "--backend", "--json", "--ctx", "--numerics", "--profile"])?;
     let threads = setup_threads(args)?;
     let gpu = pick_backend(args)?;
     let mut engine = load_engine(args, 512)?;
@@ -417,6 +417,22 @@ fn cmd_bench(args: &Args) -> Result<()> {
             gf.dispatches,
             gf.weight_bytes as f64 / 1e6
         );
+        if args.flag("--profile") {
+            // one more decode step, each kernel timed alone (at the end of the 256-token context)
+            let pos = engine.cached_tokens().len().min(engine.n_ctx() - 1);
+            let prof = gf.profile_decode(ids[0], pos)?;
+            let total: f64 = prof.iter().map(|p| p.2).sum();
+            j["profile_ms"] = json!(prof
+                .iter()
+                .map(|(k, n, t)| json!({"kernel": k, "dispatches": n, "ms": t * 1e3}))
+                .collect::<Vec<_>>());
+            if !args.flag("--json") {
+                eprintln!("decode step, kernels timed one at a time ({:.1} ms in all):", total * 1e3);
+                for (k, n, t) in &prof {
+                    eprintln!("  {:>9.2} ms {:>5.1} % {n:>4}× {k}", t * 1e3, 100.0 * t / total);
+                }
+            }
+        }
     }
     if args.flag("--json") {
         println!("{j}");

@@ -97,3 +97,25 @@ fn bad_model_and_bad_arguments_exit_with_a_message() {
     assert!(!ok && err.contains("/nonexistent"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn bench_profile_times_each_kernel_of_a_decode_step() {
+    if pollster::block_on(wisp::gpu::Gpu::probe()).is_none() {
+        eprintln!("SKIPPED (no GPU adapter)");
+        return;
+    }
+    let model = concat!(env!("CARGO_MANIFEST_DIR"), "/fuzz/seeds/gguf_engine/llama_q4_1.gguf");
+    let (ok, out, err) =
+        wisp(&["bench", "--model", model, "--ctx", "256", "--backend", "gpu", "--profile", "--json"]);
+    assert!(ok, "{err}");
+    let j: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    let prof = j["profile_ms"].as_array().expect("profile_ms");
+    let dispatches: u64 = prof.iter().map(|p| p["dispatches"].as_u64().unwrap_or(0)).sum();
+    assert_eq!(
+        dispatches,
+        j["dispatches_per_token"].as_u64().unwrap(),
+        "every decode dispatch timed once: {j}"
+    );
+    assert!(prof.iter().any(|p| p["kernel"].as_str().unwrap_or("").starts_with("matvec")), "{j}");
+    assert!(prof.iter().all(|p| p["ms"].as_f64().unwrap_or(-1.0) >= 0.0));
+}

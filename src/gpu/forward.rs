@@ -28,6 +28,8 @@ use std::sync::Arc;
 pub const BATCH: usize = 64;
 
 struct Step {
+    /// The kernel and its variant ("matvec [Q4_1, BIAS]"), for profiles.
+    name: String,
     pipeline: Arc<wgpu::ComputePipeline>,
     bind: wgpu::BindGroup,
     groups: Groups,
@@ -120,7 +122,8 @@ impl Builder<'_> {
     ) -> Result<()> {
         let pipeline = self.gpu.pipeline(shader, defines, constants).await?;
         let bind = self.gpu.bind(&pipeline, buffers);
-        self.steps.push(Step { pipeline, bind, groups, plan });
+        let name = format!("{} {defines:?}", shader.name);
+        self.steps.push(Step { name, pipeline, bind, groups, plan });
         Ok(())
     }
 
@@ -197,7 +200,8 @@ impl Builder<'_> {
         let params = self.uniform(&[n as u32, x, 0, 0]);
         let pipeline = self.gpu.pipeline(&shaders::ELEMENTWISE, &["GELU"], &[]).await?;
         let bind = self.gpu.bind_at(&pipeline, &[(0, a), (2, &params)]);
-        self.steps.push(Step { pipeline, bind, groups: Groups::Rows(x, y), plan: Plan::Both });
+        let name = format!("{} [\"GELU\"]", shaders::ELEMENTWISE.name);
+        self.steps.push(Step { name, pipeline, bind, groups: Groups::Rows(x, y), plan: Plan::Both });
         Ok(())
     }
 
@@ -483,6 +487,47 @@ impl GpuForward {
 
     /// Records the steps of `plans` (and the shared ones) for `tokens` (≤ BATCH) at `pos..` into
     /// one encoder, with the copy of `read` (buffer, words) into the staging buffer, and submits.
+    /// Wall time of each kernel of a decode step of `token` at `pos`, each dispatch submitted and
+    /// waited for on its own: (kernel and variant, dispatches, seconds), slowest first. Natively
+    /// only; meaningful where the GPU does nothing else (and on CPU adapters, where it is exact).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn profile_decode(&self, token: u32, pos: usize) -> Result<Vec<(String, usize, f64)>> {
+        self.check(&[token], pos)?;
+        let g = &self.gpu;
+        g.queue.write_buffer(&self.state, 0, as_bytes(&[pos as u32, 1, token]));
+        let wait = || {
+            g.device
+                .poll(wgpu::PollType::Wait { submission_index: None, timeout: None })
+                .map_err(|e| Error::Gpu(format!("waiting for the device: {e}")))
+        };
+        wait()?;
+        let mut by_name: Vec<(String, usize, f64)> = Vec::new();
+        for s in self.steps.iter().filter(|s| matches!(s.plan, Plan::Both | Plan::Decode)) {
+            let t0 = std::time::Instant::now();
+            let mut enc = g.device.create_command_encoder(&Default::default());
+            {
+                let mut pass = enc.begin_compute_pass(&Default::default());
+                pass.set_pipeline(&s.pipeline);
+                pass.set_bind_group(0, &s.bind, &[]);
+                let (x, y, z) = s.groups.at(pos, 1);
+                pass.dispatch_workgroups(x, y, z);
+            }
+            g.queue.submit([enc.finish()]);
+            wait()?;
+            let dt = t0.elapsed().as_secs_f64();
+            match by_name.iter_mut().find(|(n, _, _)| *n == s.name) {
+                Some(e) => {
+                    e.1 += 1;
+                    e.2 += dt;
+                }
+                None => by_name.push((s.name.clone(), 1, dt)),
+            }
+        }
+        g.check()?;
+        by_name.sort_by(|a, b| b.2.total_cmp(&a.2));
+        Ok(by_name)
+    }
+
     fn submit(&self, plans: &[Plan], pos: usize, tokens: &[u32], read: Option<(&wgpu::Buffer, usize)>) {
         let g = &self.gpu;
         let mut state = vec![pos as u32, tokens.len() as u32];
