@@ -28,7 +28,8 @@ use std::sync::Arc;
 pub const BATCH: usize = 64;
 
 struct Step {
-    /// The kernel and its variant ("matvec [Q4_1, BIAS]"), for profiles.
+    /// The kernel and its variant ("matvec [Q4_1, BIAS]"), for profiles (native only).
+    #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
     name: String,
     pipeline: Arc<wgpu::ComputePipeline>,
     bind: wgpu::BindGroup,
