@@ -76,15 +76,16 @@ pub fn gguf_engine(bytes: &[u8]) {
     let _ = engine.generate(&prompt, &opts, &mut |_, _| true);
 }
 
+/// Two inputs in one: a u16 (LE) length, that many bytes (fewer if the input ends), the rest.
+fn split_prefixed(input: &[u8]) -> Option<(&[u8], &[u8])> {
+    let (len, rest) = input.split_first_chunk::<2>()?;
+    Some(rest.split_at((u16::from_le_bytes(*len) as usize).min(rest.len())))
+}
+
 /// safetensors bytes and config.json, both hostile, through to a loaded model.
 /// Layout: u16 (LE) length of the config, the config, then the safetensors file.
 pub fn safetensors(input: &[u8]) {
-    if input.len() < 2 {
-        return;
-    }
-    let n = u16::from_le_bytes([input[0], input[1]]) as usize;
-    let rest = &input[2..];
-    let (config, st) = rest.split_at(n.min(rest.len()));
+    let Some((config, st)) = split_prefixed(input) else { return };
     let Ok(mut src) = SafetensorsSource::from_bytes(st, config) else { return };
     let _ = Model::load(&mut src);
 }
@@ -93,12 +94,7 @@ pub fn safetensors(input: &[u8]) {
 /// Layout: u16 (LE) length of the text, the text (lossy UTF-8), then a GGUF file (its header is
 /// what counts; tensor data may be absent).
 pub fn tokenizer(input: &[u8]) {
-    if input.len() < 2 {
-        return;
-    }
-    let n = u16::from_le_bytes([input[0], input[1]]) as usize;
-    let rest = &input[2..];
-    let (text, gguf) = rest.split_at(n.min(rest.len()));
+    let Some((text, gguf)) = split_prefixed(input) else { return };
     let text = String::from_utf8_lossy(text);
     let Ok(header) = GgufHeader::parse(gguf, None) else { return };
     let Ok(tok) = Tokenizer::from_gguf(&header) else { return };

@@ -16,6 +16,11 @@ function ready(wasmUrl) {
   return wasmReady;
 }
 
+/** The wasm memory's size now (it only grows), or null before the module is loaded. */
+function wasmMemoryBytes() {
+  return wasmMemory?.buffer.byteLength ?? null;
+}
+
 /** An AbortError (or the signal's own reason). */
 function abortError(signal) {
   return signal?.reason ?? new DOMException('The operation was aborted.', 'AbortError');
@@ -241,7 +246,7 @@ export class Engine {
     if (fallback) info.fallback = fallback;
     info.cached = src.cached;
     if (cacheError) info.cacheError = cacheError;
-    info.wasmMemoryBytes = wasmMemory?.buffer.byteLength ?? null;
+    info.wasmMemoryBytes = wasmMemoryBytes();
     return new Engine(wasm, info);
   }
 
@@ -313,7 +318,7 @@ export class Engine {
   stats() {
     return this.#queue.run(() => {
       const s = JSON.parse(this.#engine().stats());
-      return { wasmMemoryBytes: wasmMemory?.buffer.byteLength ?? null, gpuBuffers: s.gpu_buffers,
+      return { wasmMemoryBytes: wasmMemoryBytes(), gpuBuffers: s.gpu_buffers,
         gpuBindGroups: s.gpu_bind_groups, cachedTokens: s.cached_tokens };
     });
   }

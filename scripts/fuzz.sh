@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every fuzz target (or those named) for SECONDS each, one after another:
 #   scripts/fuzz.sh [SECONDS] [TARGET...]        (default 30 s, all targets)
-# Needs the nightly toolchain and cargo-fuzz (scripts/setup.sh --fuzz installs both). New inputs
+# Needs the nightly toolchain and cargo-fuzz (scripts/setup.sh --test installs both). New inputs
 # go to fuzz/corpus/<target>/ (ignored); the committed seeds are fuzz/seeds/<target>/. A failure
 # leaves its input in fuzz/artifacts/<target>/; copy it to fuzz/regressions/<target>/ once fixed,
 # where tests/fuzz_regressions.rs replays it on every test run. Prints one summary line per

@@ -418,7 +418,7 @@ fn cmd_bench(args: &Args) -> Result<()> {
             gf.weight_bytes as f64 / 1e6
         );
         if args.flag("--profile") {
-            // one more decode step, each kernel timed alone (at the end of the 256-token context)
+            // one more decode step, right after the benchmark's tokens, each kernel timed alone
             let pos = engine.cached_tokens().len().min(engine.n_ctx() - 1);
             let prof = gf.profile_decode(ids[0], pos)?;
             let total: f64 = prof.iter().map(|p| p.2).sum();

@@ -37,6 +37,16 @@ struct Step {
     plan: Plan,
 }
 
+impl Step {
+    /// Records this step's dispatch for `n` rows at `pos..`.
+    fn record(&self, pass: &mut wgpu::ComputePass, pos: usize, n: usize) {
+        pass.set_pipeline(&self.pipeline);
+        pass.set_bind_group(0, &self.bind, &[]);
+        let (x, y, z) = self.groups.at(pos, n);
+        pass.dispatch_workgroups(x, y, z);
+    }
+}
+
 /// Which dispatch list a step belongs to.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Plan {
@@ -123,9 +133,22 @@ impl Builder<'_> {
     ) -> Result<()> {
         let pipeline = self.gpu.pipeline(shader, defines, constants).await?;
         let bind = self.gpu.bind(&pipeline, buffers);
+        self.push(shader, defines, pipeline, bind, groups, plan);
+        Ok(())
+    }
+
+    /// Appends a step whose pipeline and bind group are built.
+    fn push(
+        &mut self,
+        shader: &shaders::Shader,
+        defines: &[&str],
+        pipeline: Arc<wgpu::ComputePipeline>,
+        bind: wgpu::BindGroup,
+        groups: Groups,
+        plan: Plan,
+    ) {
         let name = format!("{} {defines:?}", shader.name);
         self.steps.push(Step { name, pipeline, bind, groups, plan });
-        Ok(())
     }
 
     fn uniform(&self, words: &[u32]) -> wgpu::Buffer {
@@ -201,8 +224,7 @@ impl Builder<'_> {
         let params = self.uniform(&[n as u32, x, 0, 0]);
         let pipeline = self.gpu.pipeline(&shaders::ELEMENTWISE, &["GELU"], &[]).await?;
         let bind = self.gpu.bind_at(&pipeline, &[(0, a), (2, &params)]);
-        let name = format!("{} [\"GELU\"]", shaders::ELEMENTWISE.name);
-        self.steps.push(Step { name, pipeline, bind, groups: Groups::Rows(x, y), plan: Plan::Both });
+        self.push(&shaders::ELEMENTWISE, &["GELU"], pipeline, bind, Groups::Rows(x, y), Plan::Both);
         Ok(())
     }
 
@@ -486,8 +508,6 @@ impl GpuForward {
         &self.gpu
     }
 
-    /// Records the steps of `plans` (and the shared ones) for `tokens` (≤ BATCH) at `pos..` into
-    /// one encoder, with the copy of `read` (buffer, words) into the staging buffer, and submits.
     /// Wall time of each kernel of a decode step of `token` at `pos`, each dispatch submitted and
     /// waited for on its own: (kernel and variant, dispatches, seconds), slowest first. Natively
     /// only; meaningful where the GPU does nothing else (and on CPU adapters, where it is exact).
@@ -496,25 +516,14 @@ impl GpuForward {
         self.check(&[token], pos)?;
         let g = &self.gpu;
         g.queue.write_buffer(&self.state, 0, as_bytes(&[pos as u32, 1, token]));
-        let wait = || {
-            g.device
-                .poll(wgpu::PollType::Wait { submission_index: None, timeout: None })
-                .map_err(|e| Error::Gpu(format!("waiting for the device: {e}")))
-        };
-        wait()?;
+        g.wait_idle()?;
         let mut by_name: Vec<(String, usize, f64)> = Vec::new();
         for s in self.steps.iter().filter(|s| matches!(s.plan, Plan::Both | Plan::Decode)) {
             let t0 = std::time::Instant::now();
             let mut enc = g.device.create_command_encoder(&Default::default());
-            {
-                let mut pass = enc.begin_compute_pass(&Default::default());
-                pass.set_pipeline(&s.pipeline);
-                pass.set_bind_group(0, &s.bind, &[]);
-                let (x, y, z) = s.groups.at(pos, 1);
-                pass.dispatch_workgroups(x, y, z);
-            }
+            s.record(&mut enc.begin_compute_pass(&Default::default()), pos, 1);
             g.queue.submit([enc.finish()]);
-            wait()?;
+            g.wait_idle()?;
             let dt = t0.elapsed().as_secs_f64();
             match by_name.iter_mut().find(|(n, _, _)| *n == s.name) {
                 Some(e) => {
@@ -529,6 +538,8 @@ impl GpuForward {
         Ok(by_name)
     }
 
+    /// Records the steps of `plans` (and the shared ones) for `tokens` (≤ BATCH) at `pos..` into
+    /// one encoder, with the copy of `read` (buffer, words) into the staging buffer, and submits.
     fn submit(&self, plans: &[Plan], pos: usize, tokens: &[u32], read: Option<(&wgpu::Buffer, usize)>) {
         let g = &self.gpu;
         let mut state = vec![pos as u32, tokens.len() as u32];
@@ -538,10 +549,7 @@ impl GpuForward {
         {
             let mut pass = enc.begin_compute_pass(&Default::default());
             for s in self.steps.iter().filter(|s| s.plan == Plan::Both || plans.contains(&s.plan)) {
-                pass.set_pipeline(&s.pipeline);
-                pass.set_bind_group(0, &s.bind, &[]);
-                let (x, y, z) = s.groups.at(pos, tokens.len());
-                pass.dispatch_workgroups(x, y, z);
+                s.record(&mut pass, pos, tokens.len());
             }
         }
         if let Some((buf, words)) = read {

@@ -273,6 +273,16 @@ impl Gpu {
         })
     }
 
+    /// Blocks until the work submitted so far has finished (natively only: on wasm a blocking
+    /// wait would deadlock, so there readback is awaited instead).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn wait_idle(&self) -> Result<()> {
+        self.device
+            .poll(wgpu::PollType::Wait { submission_index: None, timeout: None })
+            .map(|_| ())
+            .map_err(|e| self.lost_or(format!("waiting for the device: {e}")))
+    }
+
     /// The first `len` words of `staging` once the work submitted so far has finished (the
     /// mapping is awaited; natively the device is polled first), then unmapped for reuse.
     pub async fn map_words(&self, staging: &wgpu::Buffer, len: usize) -> Result<Vec<u32>> {
@@ -281,9 +291,7 @@ impl Gpu {
         let (tx, rx) = oneshot();
         staging.slice(..size).map_async(wgpu::MapMode::Read, move |r| tx(r.map_err(|e| e.to_string())));
         #[cfg(not(target_arch = "wasm32"))]
-        self.device
-            .poll(wgpu::PollType::Wait { submission_index: None, timeout: None })
-            .map_err(|e| self.lost_or(format!("waiting for the device: {e}")))?;
+        self.wait_idle()?;
         rx.await.map_err(|e| self.lost_or(format!("reading back: {e}")))?;
         self.check()?;
         let data =
