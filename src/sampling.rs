@@ -284,11 +284,8 @@ impl StreamDecoder {
                 }
             }
         }
-        // a complete stop string ends the stream; its text is never shown
-        if let Some(at) = self.stops.iter().filter_map(|s| self.held.find(s.as_str())).min() {
-            self.held.truncate(at);
-            self.stopped = true;
-            return std::mem::take(&mut self.held);
+        if let Some(out) = self.cut_at_stop() {
+            return out;
         }
         // hold back the longest tail that is a prefix of a stop string
         let mut keep = 0;
@@ -312,18 +309,43 @@ impl StreamDecoder {
         if self.stopped {
             return String::new();
         }
-        let mut out = std::mem::take(&mut self.held);
         if !self.bytes.is_empty() {
-            out.push_str(&String::from_utf8_lossy(&self.bytes));
+            // the U+FFFD may complete a stop string ("a\u{FFFD}" after a held "a")
+            self.held.push_str(&String::from_utf8_lossy(&self.bytes));
             self.bytes.clear();
+            if let Some(out) = self.cut_at_stop() {
+                return out;
+            }
         }
-        out
+        std::mem::take(&mut self.held)
+    }
+
+    /// A complete stop string in the held text ends the stream: returns the text before the
+    /// earliest one (the stop string itself is never shown).
+    fn cut_at_stop(&mut self) -> Option<String> {
+        let at = self.stops.iter().filter_map(|s| self.held.find(s.as_str())).min()?;
+        self.held.truncate(at);
+        self.stopped = true;
+        Some(std::mem::take(&mut self.held))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_dangling_byte_at_the_end_can_complete_a_stop_string() {
+        let mut d = StreamDecoder::new(&["a\u{FFFD}".to_string()]);
+        assert_eq!(d.push(b"xa"), "x");
+        assert_eq!(d.push(&[0xE2]), "");
+        assert_eq!(d.finish(), "");
+        assert!(d.stopped);
+        let mut d = StreamDecoder::new(&["b\u{FFFD}".to_string()]);
+        assert_eq!(d.push(b"xa"), "xa");
+        assert_eq!(d.push(&[0xE2]), "");
+        assert_eq!(d.finish(), "\u{FFFD}");
+    }
 
     #[test]
     fn stream_never_splits_utf8_and_hides_stop() {
