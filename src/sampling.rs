@@ -137,6 +137,23 @@ pub fn argmax(logits: &[f32]) -> u32 {
     best as u32
 }
 
+/// One pick handed to a device (the GPU's `sample` kernel): the sampler's options, the draw,
+/// and `(token, count)` for each token the penalties touch (empty when they are off).
+#[derive(Clone, Debug, PartialEq)]
+pub struct DeviceDraw {
+    /// 0 = off; 1 when greedy.
+    pub top_k: u32,
+    pub temperature: f32,
+    pub top_p: f32,
+    pub min_p: f32,
+    pub repetition_penalty: f32,
+    pub frequency_penalty: f32,
+    pub presence_penalty: f32,
+    /// Uniform in [0, 1), a multiple of 2^-24 (exact in f32).
+    pub r: f64,
+    pub counts: Vec<[u32; 2]>,
+}
+
 pub struct Sampler {
     pub params: SamplingParams,
     rng: Rng,
@@ -176,6 +193,55 @@ impl Sampler {
 
     /// Picks the next token from `logits` (modified in place by the penalties).
     pub fn sample(&mut self, logits: &mut [f32], history: &[u32]) -> u32 {
+        let r = self.draw();
+        self.sample_drawn(logits, history, r)
+    }
+
+    /// The uniform number the next pick uses: one step of the generator when sampling at a
+    /// temperature, none when greedy (so both paths keep the same sequence).
+    fn draw(&mut self) -> f64 {
+        if self.params.temperature == 0.0 {
+            0.0
+        } else {
+            self.rng.next_f64()
+        }
+    }
+
+    /// What a device needs to pick the next token exactly as [`Sampler::sample`] would: the
+    /// options, the penalized tokens of the window with their counts, and the draw (the
+    /// generator advances as `sample` advances it). If the device cannot finish the pick, the
+    /// host goes on with [`Sampler::sample_drawn`] and this draw.
+    pub fn device_draw(&mut self, history: &[u32]) -> DeviceDraw {
+        let p = &self.params;
+        let mut counts = Vec::new();
+        if p.repetition_penalty != 1.0 || p.frequency_penalty != 0.0 || p.presence_penalty != 0.0 {
+            let window = &history[history.len().saturating_sub(p.repeat_last_n)..];
+            let mut map: std::collections::HashMap<u32, u32> = std::collections::HashMap::new();
+            for &t in window {
+                *map.entry(t).or_default() += 1;
+            }
+            counts.extend(map.into_iter().map(|(t, c)| [t, c]));
+            counts.sort_unstable();
+        }
+        let greedy = p.temperature == 0.0;
+        let mut d = DeviceDraw {
+            // greedy is the first of the sorted top-1
+            top_k: if greedy { 1 } else { p.top_k.min(u32::MAX as usize) as u32 },
+            temperature: p.temperature,
+            top_p: p.top_p,
+            min_p: p.min_p,
+            repetition_penalty: p.repetition_penalty,
+            frequency_penalty: p.frequency_penalty,
+            presence_penalty: p.presence_penalty,
+            r: 0.0,
+            counts,
+        };
+        d.r = self.draw();
+        d
+    }
+
+    /// [`Sampler::sample`] with the draw already taken (by [`Sampler::device_draw`]).
+    pub fn sample_drawn(&mut self, logits: &mut [f32], history: &[u32], r: f64) -> u32 {
         self.apply_penalties(logits, history);
         let p = self.params.clone();
         if p.temperature == 0.0 {
@@ -220,7 +286,6 @@ impl Sampler {
             c.truncate(keep);
         }
         let probs = softmax(c, p.temperature);
-        let r = self.rng.next_f64();
         let mut cum = 0.0;
         for (i, pr) in probs.iter().enumerate() {
             cum += pr;

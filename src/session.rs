@@ -8,8 +8,9 @@
 use crate::chat::{ChatTemplate, Message};
 use crate::cpu::{forward, KvCache, Logits, Numerics, Scratch, UBATCH};
 use crate::error::{Error, Result};
+use crate::gpu::forward::Picked;
 use crate::model::Model;
-use crate::sampling::{Sampler, SamplingParams, StreamDecoder};
+use crate::sampling::{DeviceDraw, Sampler, SamplingParams, StreamDecoder};
 use crate::tokenizer::Tokenizer;
 use crate::weights::{GgufSource, WeightSource};
 use serde::Serialize;
@@ -88,6 +89,17 @@ pub enum Event {
     Text(String),
 }
 
+/// Where the next token is picked when the forward pass runs on the GPU.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum GpuPick {
+    /// On the host, from the logits read back (and always on the CPU path).
+    Host,
+    /// Greedy without penalties: the argmax kernel.
+    Argmax,
+    /// The sampler's chain on the GPU (`sample.wgsl`).
+    Sample,
+}
+
 /// One generation in progress (see [`Engine::start`]).
 pub struct Stream {
     opts: GenerateOptions,
@@ -106,7 +118,9 @@ pub struct Stream {
     pending: Option<u32>,
     /// A token chosen on the GPU, to be emitted next.
     next: Option<u32>,
-    gpu_argmax: bool,
+    /// The draw of a pick the GPU handed back (its logits are in the scratch).
+    drawn: Option<f64>,
+    gpu_pick: GpuPick,
     decoded: usize,
     /// Clock at start, end of prefill, end.
     times: [f64; 3],
@@ -183,6 +197,8 @@ pub struct Engine {
     gpu: Option<crate::gpu::forward::GpuForward>,
     /// False when the loader streamed the matrices to the GPU: the CPU path then cannot run.
     host_weights: bool,
+    /// On the GPU, sampled generations pick their tokens there (off: logits read back).
+    device_sampling: bool,
     clock: fn() -> f64,
 }
 
@@ -231,6 +247,7 @@ impl Engine {
             tokens: Vec::new(),
             numerics: Numerics::default(),
             gpu: None,
+            device_sampling: true,
             clock: native_clock,
         })
     }
@@ -269,6 +286,13 @@ impl Engine {
 
     pub fn gpu(&self) -> Option<&crate::gpu::forward::GpuForward> {
         self.gpu.as_ref()
+    }
+
+    /// Whether sampled generations on the GPU pick their tokens there (the default) or read the
+    /// logits back and sample on the host (for comparison and benchmarks; the picks are the
+    /// same). Greedy generations always take the argmax on the GPU.
+    pub fn set_device_sampling(&mut self, on: bool) {
+        self.device_sampling = on;
     }
 
     pub fn numerics(&self) -> Numerics {
@@ -404,7 +428,16 @@ impl Engine {
         }
         self.cache.truncate(common);
         self.tokens.truncate(common);
-        let gpu_argmax = self.gpu.is_some() && opts.sampling.is_plain_argmax();
+        let sp = &opts.sampling;
+        // a pool the GPU can sort: greedy, top-k within it, or a min-p floor that narrows it
+        let poolable = sp.temperature == 0.0
+            || (1..=crate::gpu::forward::SAMPLE_POOL).contains(&sp.top_k)
+            || sp.min_p > 0.0;
+        let gpu_pick = match &self.gpu {
+            Some(_) if sp.is_plain_argmax() => GpuPick::Argmax,
+            Some(_) if self.device_sampling && poolable => GpuPick::Sample,
+            _ => GpuPick::Host,
+        };
         Ok(Stream {
             decoder: StreamDecoder::new(&opts.stop),
             sampler,
@@ -416,7 +449,8 @@ impl Engine {
             text: String::new(),
             pending: None,
             next: None,
-            gpu_argmax,
+            drawn: None,
+            gpu_pick,
             opts,
             decoded: 0,
             times: [(self.clock)(), 0.0, 0.0],
@@ -445,17 +479,27 @@ impl Engine {
             return Ok(s.tail());
         }
         if let Some(tok) = s.pending.take() {
-            if s.gpu_argmax {
-                s.next = Some(self.gpu_step(tok).await?);
-            } else {
+            if s.gpu_pick == GpuPick::Host {
                 self.eval_or_reset(&[tok], true).await?;
+            } else {
+                let draw = (s.gpu_pick == GpuPick::Sample).then(|| s.sampler.device_draw(&s.history));
+                match self.gpu_step(tok, draw.as_ref()).await? {
+                    Picked::Token(t) => s.next = Some(t),
+                    Picked::Logits(l) => {
+                        self.scratch.logits.clear();
+                        self.scratch.logits.extend_from_slice(&l);
+                        s.drawn = draw.map(|d| d.r);
+                    }
+                }
             }
             s.decoded += 1;
         }
         let n_vocab = self.model.n_vocab;
-        let tok = match s.next.take() {
-            Some(t) => t,
-            None => s.sampler.sample(&mut self.scratch.logits[..n_vocab], &s.history),
+        let logits = &mut self.scratch.logits[..n_vocab];
+        let tok = match (s.next.take(), s.drawn.take()) {
+            (Some(t), _) => t,
+            (None, Some(r)) => s.sampler.sample_drawn(logits, &s.history, r),
+            (None, None) => s.sampler.sample(logits, &s.history),
         };
         if self.tokenizer.is_eog(tok) && !s.opts.ignore_eog {
             s.end(FinishReason::Eog, (self.clock)());
@@ -504,10 +548,15 @@ impl Engine {
         Ok(s.into_generation())
     }
 
-    /// Evaluates `tok` on the GPU and returns its greedy successor.
-    async fn gpu_step(&mut self, tok: u32) -> Result<u32> {
+    /// Evaluates `tok` on the GPU and picks its successor there: greedily, or with the sampler's
+    /// `draw` (which may hand the logits back).
+    async fn gpu_step(&mut self, tok: u32, draw: Option<&DeviceDraw>) -> Result<Picked> {
         let gf = self.gpu.as_ref().ok_or_else(|| Error::State("no GPU forward".into()))?;
-        let r = gf.step(tok, self.tokens.len()).await;
+        let pos = self.tokens.len();
+        let r = match draw {
+            Some(d) => gf.step_sampled(tok, pos, d).await,
+            None => gf.step(tok, pos).await.map(Picked::Token),
+        };
         match r {
             Ok(next) => {
                 self.tokens.push(tok);

@@ -89,6 +89,45 @@ fn engine_generate_on_gpu_equals_cpu() {
     assert_eq!(a.ids.len(), 8);
 }
 
+/// Sampled generation on the GPU picks each token there (`sample.wgsl`), reading back 8 bytes a
+/// token instead of the logits, and picks what the host's sampler picks from the same logits;
+/// with a pool too large for the GPU the logits come back and the host finishes the pick with
+/// the same draw.
+#[test]
+fn sampled_generation_picks_on_the_gpu_as_the_host_would() {
+    let Some(g) = gpu() else { return };
+    let mut e = common::engine(256);
+    let gf = pollster::block_on(GpuForward::new(g, &e.model, 256)).unwrap();
+    e.use_gpu(gf).unwrap();
+    let n_vocab = e.model.n_vocab as u64;
+    let ids = e.encode("Once upon a time").unwrap();
+    let tokens = 12;
+    let defaults = wisp::sampling::SamplingParams { seed: 7, repetition_penalty: 1.1, ..Default::default() };
+    // no top-k: a min-p floor far down lets the GPU try (and hand the pool back); none at all
+    // sends the logits to the host from the start
+    let far = wisp::sampling::SamplingParams { top_k: 0, min_p: 1e-30, temperature: 1.2, ..defaults.clone() };
+    let wide = wisp::sampling::SamplingParams { min_p: 0.0, ..far.clone() };
+    let cases = [("defaults", defaults, 2), ("pool too large", far, 2 + n_vocab), ("no pool", wide, n_vocab)];
+    for (what, sampling, per_token) in cases {
+        let opts =
+            wisp::GenerateOptions { max_tokens: tokens, sampling, ignore_eog: true, ..Default::default() };
+        let mut run = |device: bool| {
+            e.set_device_sampling(device);
+            let before = e.gpu().unwrap().words_read();
+            let r = e.generate(&ids, &opts, &mut |_, _| true).unwrap();
+            (r.ids, e.gpu().unwrap().words_read() - before)
+        };
+        let (on_device, read_on) = run(true);
+        let (on_host, read_off) = run(false);
+        assert_eq!(on_device, on_host, "{what}: the same picks");
+        assert_eq!(on_device.len(), tokens);
+        // the prompt's last logits, then one step per token after the first
+        let steps = tokens as u64 - 1;
+        assert_eq!(read_on, n_vocab + steps * per_token, "{what}: words read back with device sampling");
+        assert_eq!(read_off, n_vocab + steps * n_vocab, "{what}: words read back sampling on the host");
+    }
+}
+
 /// GPT-2 (LayerNorm, learned positions, fused QKV with biases, GELU, tied head) on the GPU
 /// against the CPU path: the random tiny fixture, greedy over its whole 64-position context.
 #[test]

@@ -498,3 +498,129 @@ fn elementwise_and_argmax_match_cpu() {
         assert_eq!(pollster::block_on(g.read_u32(&st, 3)).unwrap()[2], got, "argmax writes the next token");
     }
 }
+
+/// Runs the `sample` kernel on `logits` with `draw`: (token, pool size when it could not pick).
+fn gpu_sample(g: &Gpu, logits: &[f32], draw: &wisp::sampling::DeviceDraw) -> (u32, u32) {
+    use wisp::gpu::as_bytes;
+    let n = logits.len();
+    let lb = g.storage_f32("logits", logits).unwrap();
+    let work = g.storage("work", 4 * n as u64, None).unwrap();
+    let pen = g.storage("pen", 8 * draw.counts.len().max(1) as u64, Some(as_bytes(&draw.counts))).unwrap();
+    let (st, out) = (state(g, 0, 0), g.storage("out", 8, None).unwrap());
+    let p = g.uniform("p", &wisp::gpu::forward::sample_words(n, draw));
+    run(g, &shaders::SAMPLE, &[], &[&lb, &work, &pen, &st, &out, &p], 1);
+    let got = pollster::block_on(g.read_u32(&out, 2)).unwrap();
+    if got[1] == 0 {
+        assert_eq!(
+            pollster::block_on(g.read_u32(&st, 3)).unwrap()[2],
+            got[0],
+            "sample writes the next token"
+        );
+    }
+    (got[0], got[1])
+}
+
+#[test]
+fn sample_picks_what_the_cpu_sampler_picks() {
+    use wisp::sampling::{Sampler, SamplingParams};
+    let Some(g) = gpu() else { return };
+    let mut rng = Rng(0x5EED_0007);
+    let d = SamplingParams::default(); // T 0.8, top-k 40, top-p 0.95, min-p 0.05
+    let penalties = SamplingParams {
+        repetition_penalty: 1.3,
+        frequency_penalty: 0.2,
+        presence_penalty: 0.5,
+        ..d.clone()
+    };
+    // (what, vocabulary, logit scale, options, ties, NaNs)
+    let cases: Vec<(&str, usize, f32, SamplingParams, bool, bool)> = vec![
+        ("defaults", 49_152, 6.0, d.clone(), false, false),
+        ("one token", 1, 6.0, d.clone(), false, false),
+        (
+            "top-k off, min-p",
+            3_001,
+            4.0,
+            SamplingParams { top_k: 0, min_p: 0.1, temperature: 1.0, ..d.clone() },
+            false,
+            false,
+        ),
+        (
+            "top-k above the vocabulary",
+            700,
+            3.0,
+            SamplingParams { top_k: 5_000, min_p: 0.2, ..d.clone() },
+            false,
+            false,
+        ),
+        (
+            "top-k = pool size",
+            5_000,
+            2.0,
+            SamplingParams { top_k: 1_024, top_p: 1.0, min_p: 0.0, ..d.clone() },
+            false,
+            false,
+        ),
+        ("top-k 1", 10_000, 6.0, SamplingParams { top_k: 1, ..d.clone() }, false, false),
+        (
+            "narrow top-p, hot",
+            49_152,
+            6.0,
+            SamplingParams { top_k: 5, top_p: 0.5, temperature: 1.5, ..penalties.clone() },
+            false,
+            false,
+        ),
+        (
+            "greedy with penalties",
+            300,
+            6.0,
+            SamplingParams { temperature: 0.0, repeat_last_n: 64, ..penalties.clone() },
+            false,
+            false,
+        ),
+        (
+            "penalties, long window",
+            2_000,
+            3.0,
+            SamplingParams { repeat_last_n: 10_000, ..penalties.clone() },
+            false,
+            false,
+        ),
+        (
+            "ties cut by top-k",
+            5_000,
+            3.0,
+            SamplingParams { top_k: 100, min_p: 0.0, top_p: 1.0, ..d.clone() },
+            true,
+            false,
+        ),
+        ("ties, greedy", 5_000, 3.0, SamplingParams { temperature: 0.0, ..penalties.clone() }, true, false),
+        ("NaN logits", 4_000, 4.0, SamplingParams { top_k: 50, ..d.clone() }, false, true),
+    ];
+    for (what, n, scale, params, ties, nans) in cases {
+        for trial in 0..12u64 {
+            let mut logits: Vec<f32> = (0..n).map(|_| scale * rng.f()).collect();
+            if ties {
+                // a handful of distinct values: top-k and the maximum cut through equal logits
+                logits.iter_mut().for_each(|v| *v = (*v * 2.0).round() / 2.0);
+            }
+            if nans {
+                for _ in 0..n / 10 {
+                    logits[(rng.next() % n as u64) as usize] = f32::NAN;
+                }
+            }
+            let history: Vec<u32> =
+                (0..(rng.next() % 200) as usize).map(|_| (rng.next() % n as u64) as u32).collect();
+            let params = SamplingParams { seed: trial, ..params.clone() };
+            let want = Sampler::new(params.clone()).unwrap().sample(&mut logits.clone(), &history);
+            let draw = Sampler::new(params).unwrap().device_draw(&history);
+            let (got, over) = gpu_sample(&g, &logits, &draw);
+            assert_eq!(over, 0, "{what}: the pool fits");
+            assert_eq!(got, want, "{what}, trial {trial}: GPU picked {got}, CPU {want} (r {})", draw.r);
+        }
+    }
+    // no top-k and no min-p floor: 5,000 candidates are more than the kernel sorts; it says so
+    let params = SamplingParams { top_k: 0, min_p: 0.0, temperature: 1.0, ..d };
+    let logits: Vec<f32> = (0..5_000).map(|_| rng.f()).collect();
+    let (_, over) = gpu_sample(&g, &logits, &Sampler::new(params).unwrap().device_draw(&[]));
+    assert_eq!(over, 5_000, "a pool over {} is handed back", wisp::gpu::forward::SAMPLE_POOL);
+}

@@ -4,8 +4,9 @@
 //!
 //! Two dispatch lists share the buffers (activations are sized for [`BATCH`] rows):
 //! - decode, one token: matrix–vector products, attention over the cache in two kernels, then
-//!   the head and argmax; the result comes back as the token id (4 bytes) or, when asked, the
-//!   logits;
+//!   the head and the pick of the next token, argmax or the sampler's whole chain
+//!   (`sample.wgsl`); the token id comes back (4 or 8 bytes), or the logits when asked (or when
+//!   the sampler's candidate pool is too large to sort on the GPU);
 //! - prefill, up to [`BATCH`] prompt tokens at once: matrix–matrix products (weights read once
 //!   per tile of rows, not once per token) and causal attention with an online softmax; nothing
 //!   is read back (the prompt's last token then runs as a decode step for its logits).
@@ -22,10 +23,16 @@ use super::upload::GpuWeights;
 use super::{as_bytes, grid, shaders, Gpu, GpuMatrix, MATMUL_TT, MAX_GROUPS, PRODUCT_CONSTANTS};
 use crate::error::{Error, Result};
 use crate::model::{Arch, Attention, FeedForward, Linear, Matrix, Model, Norm, RopeStyle};
+use crate::sampling::DeviceDraw;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 /// Prompt tokens evaluated per prefill submission (the activations' rows).
 pub const BATCH: usize = 64;
+
+/// Candidates the `sample` kernel sorts in workgroup memory (its `CAP`): a larger pool (top-k off
+/// or above this, with no min-p floor to narrow it) is sampled on the host from the logits.
+pub const SAMPLE_POOL: usize = 1024;
 
 struct Step {
     /// The kernel and its variant ("matvec [Q4_1, BIAS]"), for profiles (native only).
@@ -55,6 +62,10 @@ enum Plan {
     Prefill,
     /// After the prefill list, when every row's logits are wanted (perplexity).
     Logits,
+    /// After the decode list: the greedy pick.
+    Argmax,
+    /// After the decode list: the sampler's pick.
+    Sample,
 }
 
 /// A step's dispatch grid, sized per submission from the position and the batch rows n (the
@@ -92,9 +103,17 @@ pub struct GpuForward {
     state: wgpu::Buffer,
     /// [BATCH · n_vocab]; decode writes row 0
     logits: wgpu::Buffer,
+    /// [token, pool size when the sampler could not pick]
     token: wgpu::Buffer,
+    /// The sampler's options and draw: `sample_words`
+    sample_params: wgpu::Buffer,
+    /// (token, count) of each penalized token: [2 · pen_cap]
+    pen: wgpu::Buffer,
+    pen_cap: usize,
     /// Readback, preallocated: [BATCH · n_vocab] words
     staging: wgpu::Buffer,
+    /// Words read back so far (the token ids and logits), for tests and benchmarks.
+    words_read: AtomicU64,
     n_vocab: usize,
     n_ctx: usize,
     /// Dispatches per step and weight bytes read per step, for `wisp bench`.
@@ -317,7 +336,11 @@ impl GpuForward {
         let logits = g.storage("logits", 4 * (BATCH * model.n_vocab) as u64, None)?;
         let staging = g.staging("readback", 4 * (BATCH * model.n_vocab) as u64);
         let state = g.storage("state", 4 * (2 + BATCH) as u64, None)?;
-        let token = g.storage("token", 4, None)?;
+        let token = g.storage("token", 8, None)?;
+        let work = g.storage("work", 4 * model.n_vocab as u64, None)?;
+        let pen_cap = n_ctx.min(model.n_vocab).max(1);
+        let pen = g.storage("penalties", 8 * pen_cap as u64, None)?;
+        let sample_params = g.uniform("sample params", &[0; 12]);
 
         let mut b = Builder { gpu: g, state: &state, steps: Vec::new(), weight_bytes: 0 };
         let mut wts = Uploader { gpu: g, streamed };
@@ -419,18 +442,27 @@ impl GpuForward {
         b.product(&(&head, None), &xb, &logits, Plan::Logits).await?;
         let params = b.uniform(&[model.n_vocab as u32, 0, 0, 0]);
         let bufs = [&logits, &state, &token, &params];
-        b.push_grid(&shaders::ARGMAX, &[], &[], &bufs, Groups::Fixed(1, 1), Plan::Decode).await?;
+        b.push_grid(&shaders::ARGMAX, &[], &[], &bufs, Groups::Fixed(1, 1), Plan::Argmax).await?;
+        let bufs = [&logits, &work, &pen, &state, &token, &sample_params];
+        b.push_grid(&shaders::SAMPLE, &[], &[], &bufs, Groups::Fixed(1, 1), Plan::Sample).await?;
         g.check()?;
         let (steps, weight_bytes) = (b.steps, b.weight_bytes);
         Ok(GpuForward {
-            dispatches: steps.iter().filter(|s| s.plan == Plan::Both || s.plan == Plan::Decode).count(),
+            dispatches: steps
+                .iter()
+                .filter(|s| matches!(s.plan, Plan::Both | Plan::Decode | Plan::Argmax))
+                .count(),
             weight_bytes,
             gpu,
             steps,
             state,
             logits,
             token,
+            sample_params,
+            pen,
+            pen_cap,
             staging,
+            words_read: AtomicU64::new(0),
             n_vocab: model.n_vocab,
             n_ctx,
         })
@@ -440,9 +472,36 @@ impl GpuForward {
     /// returns the greedy next token.
     pub async fn step(&self, token: u32, pos: usize) -> Result<u32> {
         self.check(&[token], pos)?;
-        self.submit(&[Plan::Decode], pos, &[token], Some((&self.token, 1)));
-        let out = self.gpu.map_words(&self.staging, 1).await?;
+        self.submit(&[Plan::Decode, Plan::Argmax], pos, &[token], Some((&self.token, 1)));
+        let out = self.read_words(1).await?;
         out.first().copied().ok_or_else(|| Error::Gpu("empty readback".into()))
+    }
+
+    /// Runs `token` at `pos` and picks the next one on the GPU as the sampler would with `draw`:
+    /// the token id comes back, or the logits when the candidate pool is over [`SAMPLE_POOL`]
+    /// (or the penalized tokens outnumber the context), for the host to finish the pick.
+    pub async fn step_sampled(&self, token: u32, pos: usize, draw: &DeviceDraw) -> Result<Picked> {
+        if draw.counts.len() > self.pen_cap {
+            return Ok(Picked::Logits(self.step_logits(token, pos).await?));
+        }
+        self.check(&[token], pos)?;
+        let g = &self.gpu;
+        g.queue.write_buffer(&self.sample_params, 0, as_bytes(&sample_words(self.n_vocab, draw)));
+        if !draw.counts.is_empty() {
+            g.queue.write_buffer(&self.pen, 0, as_bytes(&draw.counts));
+        }
+        self.submit(&[Plan::Decode, Plan::Sample], pos, &[token], Some((&self.token, 2)));
+        let out = self.read_words(2).await?;
+        match out[..] {
+            [tok, 0] => Ok(Picked::Token(tok)),
+            _ => {
+                // the logits are still in their buffer
+                let mut enc = g.device.create_command_encoder(&Default::default());
+                enc.copy_buffer_to_buffer(&self.logits, 0, &self.staging, 0, 4 * self.n_vocab as u64);
+                g.queue.submit([enc.finish()]);
+                Ok(Picked::Logits(self.read_logits(self.n_vocab).await?))
+            }
+        }
     }
 
     /// Runs `token` at `pos` and returns the logits.
@@ -465,8 +524,18 @@ impl GpuForward {
     }
 
     async fn read_logits(&self, len: usize) -> Result<Vec<f32>> {
-        let w = self.gpu.map_words(&self.staging, len).await?;
+        let w = self.read_words(len).await?;
         Ok(w.into_iter().map(f32::from_bits).collect())
+    }
+
+    async fn read_words(&self, len: usize) -> Result<Vec<u32>> {
+        self.words_read.fetch_add(len as u64, Ordering::Relaxed);
+        self.gpu.map_words(&self.staging, len).await
+    }
+
+    /// Words read back from the GPU so far (token ids and logits).
+    pub fn words_read(&self) -> u64 {
+        self.words_read.load(Ordering::Relaxed)
     }
 
     /// Evaluates `tokens` at positions `pos..` as matrix products, [`BATCH`] per submission,
@@ -518,7 +587,7 @@ impl GpuForward {
         g.queue.write_buffer(&self.state, 0, as_bytes(&[pos as u32, 1, token]));
         g.wait_idle()?;
         let mut by_name: Vec<(String, usize, f64)> = Vec::new();
-        for s in self.steps.iter().filter(|s| matches!(s.plan, Plan::Both | Plan::Decode)) {
+        for s in self.steps.iter().filter(|s| matches!(s.plan, Plan::Both | Plan::Decode | Plan::Argmax)) {
             let t0 = std::time::Instant::now();
             let mut enc = g.device.create_command_encoder(&Default::default());
             s.record(&mut enc.begin_compute_pass(&Default::default()), pos, 1);
@@ -557,4 +626,31 @@ impl GpuForward {
         }
         g.queue.submit([enc.finish()]);
     }
+}
+
+/// What [`GpuForward::step_sampled`] brought back.
+#[derive(Debug)]
+pub enum Picked {
+    Token(u32),
+    /// The pool was too large for the GPU: the logits, for the host to finish the pick.
+    Logits(Vec<f32>),
+}
+
+/// The `sample` kernel's parameters (its `Params`): [n, top_k, n_pen, 0, temperature, top_p,
+/// min_p, r, repetition, frequency, presence penalties, 0].
+pub fn sample_words(n_vocab: usize, d: &DeviceDraw) -> [u32; 12] {
+    [
+        n_vocab as u32,
+        d.top_k,
+        d.counts.len() as u32,
+        0,
+        d.temperature.to_bits(),
+        d.top_p.to_bits(),
+        d.min_p.to_bits(),
+        (d.r as f32).to_bits(),
+        d.repetition_penalty.to_bits(),
+        d.frequency_penalty.to_bits(),
+        d.presence_penalty.to_bits(),
+        0,
+    ]
 }

@@ -75,6 +75,8 @@ pub const LAYER_NORM: Shader =
     Shader { name: "layer_norm", source: include_str!("../../shaders/layer_norm.wgsl"), variants: &[&[]] };
 pub const ARGMAX: Shader =
     Shader { name: "argmax", source: include_str!("../../shaders/argmax.wgsl"), variants: &[&[]] };
+pub const SAMPLE: Shader =
+    Shader { name: "sample", source: include_str!("../../shaders/sample.wgsl"), variants: &[&[]] };
 
 pub const ALL: &[Shader] = &[
     MATVEC,
@@ -89,6 +91,7 @@ pub const ALL: &[Shader] = &[
     ATTN_PREFILL,
     ELEMENTWISE,
     ARGMAX,
+    SAMPLE,
 ];
 
 /// Libraries kernels `#include` (`shaders/lib/`), by name.
