@@ -333,16 +333,26 @@ fn f16_buffer(g: &Gpu, label: &str, v: &[f16]) -> wgpu::Buffer {
     g.storage(label, 2 * v.len() as u64, Some(wisp::gpu::as_bytes(&words))).unwrap()
 }
 
-/// KV append, then decode attention (scores, softmax·V) against a CPU reference over the same
-/// f16 cache, at context lengths 1, 37 and 4,096 with grouped query heads.
+/// KV append, then decode attention (split over chunks of 64 positions, then merged) against a
+/// CPU reference over the same f16 cache: context lengths 1, 37, 64, 65 and 4,096, a cache
+/// longer than the context (its tail must be ignored), grouped query heads (3 per KV head, and 18,
+/// more than one workgroup's 8), head sizes 64, 128 and 160.
 #[test]
 fn decode_attention_matches_cpu_at_context_1_to_4096() {
     let Some(g) = gpu() else { return };
     let mut rng = Rng(0x5EED_0005);
-    let (n_head, n_head_kv, hd) = (6usize, 2usize, 64usize);
-    let (kv_dim, group) = (n_head_kv * hd, n_head / n_head_kv);
-    for len in [1usize, 37, 4096] {
-        let n_ctx = len;
+    // (n_head, n_head_kv, head_dim, context length, cache length)
+    let cases = [
+        (6usize, 2usize, 64usize, 1usize, 1usize),
+        (6, 2, 64, 37, 37),
+        (6, 2, 64, 64, 100),
+        (6, 2, 64, 65, 65),
+        (6, 2, 64, 4096, 4096),
+        (18, 1, 128, 300, 333),
+        (4, 4, 160, 129, 129),
+    ];
+    for (n_head, n_head_kv, hd, len, n_ctx) in cases {
+        let (kv_dim, group) = (n_head_kv * hd, n_head / n_head_kv);
         // the cache before the last position, as f16
         let kc: Vec<f16> = (0..n_ctx * kv_dim).map(|_| f16::from_f32(rng.f())).collect();
         let vc: Vec<f16> = (0..n_ctx * kv_dim).map(|_| f16::from_f32(rng.f())).collect();
@@ -376,19 +386,32 @@ fn decode_attention_matches_cpu_at_context_1_to_4096() {
             &[&kb, &vb, &kcb, &vcb, &st, &kvp],
             (kv_dim as u32 / 2).div_ceil(64),
         );
-        let scores = g.storage("scores", 4 * (n_head * n_ctx) as u64, None).unwrap();
+        let max_chunks = n_ctx.div_ceil(64);
+        let part = g.storage("partials", 4 * (n_head * max_chunks * (hd + 2)) as u64, None).unwrap();
         let out = g.storage("out", 4 * (n_head * hd) as u64, None).unwrap();
         let ap = g.uniform(
             "attn",
-            &[n_head as u32, group as u32, hd as u32, kv_dim as u32, n_ctx as u32, 0, scale.to_bits(), 0],
+            &[
+                n_head as u32,
+                group as u32,
+                hd as u32,
+                kv_dim as u32,
+                n_ctx as u32,
+                max_chunks as u32,
+                scale.to_bits(),
+                0,
+            ],
         );
-        // positions 0..len along x, heads along y (as the forward pass records it)
-        let p = pollster::block_on(g.pipeline(&shaders::ATTN_SCORES, &[], &[])).unwrap();
-        let bind = g.bind(&p, &[&qb, &kcb, &scores, &st, &ap]);
-        g.dispatch_xy(&p, &bind, ((len as u32).div_ceil(64), n_head as u32));
-        run(&g, &shaders::ATTN_OUTPUT, &[], &[&scores, &vcb, &out, &st, &ap], n_head as u32);
+        // chunks of the written positions along x, KV heads × subgroups of 8 heads along y (as
+        // the forward pass records it)
+        let p = pollster::block_on(g.pipeline(&shaders::ATTN_DECODE, &[], &[])).unwrap();
+        let bind = g.bind(&p, &[&qb, &kcb, &vcb, &part, &st, &ap]);
+        let head_groups = n_head_kv * group.div_ceil(8);
+        g.dispatch_xy(&p, &bind, ((len as u32).div_ceil(64), head_groups as u32));
+        run(&g, &shaders::ATTN_MERGE, &[], &[&part, &out, &st, &ap], n_head as u32);
         let got = pollster::block_on(g.read_f32(&out, n_head * hd)).unwrap();
-        assert_close(&format!("decode attention len {len}"), &got, &want, ATTN_ATOL, ATTN_RTOL);
+        let what = format!("decode attention len {len} cache {n_ctx} heads {n_head}/{n_head_kv} hd {hd}");
+        assert_close(&what, &got, &want, ATTN_ATOL, ATTN_RTOL);
     }
 }
 

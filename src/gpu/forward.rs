@@ -3,7 +3,8 @@
 //! dispatch list into one encoder and submits once.
 //!
 //! Two dispatch lists share the buffers (activations are sized for [`BATCH`] rows):
-//! - decode, one token: matrix–vector products, attention over the cache in two kernels, then
+//! - decode, one token: matrix–vector products, attention split over chunks of the cache (each
+//!   chunk in parallel, grouped query heads sharing its K/V loads) and merged, then
 //!   the head and the pick of the next token, argmax or the sampler's whole chain
 //!   (`sample.wgsl`); the token id comes back (4 or 8 bytes), or the logits when asked (or when
 //!   the sampler's candidate pool is too large to sort on the GPU);
@@ -16,8 +17,6 @@
 //!
 //! Architectures: Llama (RMSNorm, RoPE, GQA, SwiGLU) and GPT-2 (LayerNorm, learned positions,
 //! fused QKV split at upload, biases, GELU).
-//!
-//! Not yet here (see shaders/README.md): attention split over KV chunks for long contexts.
 
 use super::upload::GpuWeights;
 use super::{as_bytes, grid, shaders, Gpu, GpuMatrix, MATMUL_TT, MAX_GROUPS, PRODUCT_CONSTANTS};
@@ -33,6 +32,9 @@ pub const BATCH: usize = 64;
 /// Candidates the `sample` kernel sorts in workgroup memory (its `CAP`): a larger pool (top-k off
 /// or above this, with no min-p floor to narrow it) is sampled on the host from the logits.
 pub const SAMPLE_POOL: usize = 1024;
+
+/// Query heads sharing one KV head that one decode-attention workgroup takes (`GMAX`).
+const ATTN_GROUP: u32 = 8;
 
 struct Step {
     /// The kernel and its variant ("matvec [Q4_1, BIAS]"), for profiles (native only).
@@ -79,7 +81,8 @@ enum Groups {
     RowsX,
     /// (x, y) over weight rows, tiles of MATMUL_TT batch rows along z.
     Tiles(u32, u32),
-    /// ((pos + 1) / 64 rounded up, y): decode attention over the positions written so far.
+    /// ((pos + 1) / 64 rounded up, y): decode attention over the chunks of 64 positions written
+    /// so far.
     Positions(u32),
 }
 
@@ -324,15 +327,23 @@ impl GpuForward {
         if !cfg.head_dim.is_multiple_of(2) || !cfg.rope_dims.is_multiple_of(2) {
             return Err(Error::Gpu(format!("head dimension {} must be even", cfg.head_dim)));
         }
+        if cfg.head_dim > 256 {
+            return Err(Error::Gpu(format!(
+                "head dimension {} is over 256, the attention kernels' limit",
+                cfg.head_dim
+            )));
+        }
         let g = &*gpu;
         let (d, kv_dim, hd, ff) = (cfg.n_embd, cfg.kv_dim(), cfg.head_dim, cfg.n_ff);
         let f32buf = |name: &str, n: usize| g.storage(name, 4 * (BATCH * n) as u64, None);
         // activations, BATCH rows each: x [d] residual, xb [d] normed, q [d], k/v [kv_dim],
-        // att [d], o [d], hb/hb2 [ff]; decode only: scores [n_head · n_ctx], logits [n_vocab]
+        // att [d], o [d], hb/hb2 [ff]; logits [n_vocab] (decode) or [BATCH · n_vocab]
         let (x, xb, q, k, v) =
             (f32buf("x", d)?, f32buf("xb", d)?, f32buf("q", d)?, f32buf("k", kv_dim)?, f32buf("v", kv_dim)?);
         let (att, o, hb, hb2) = (f32buf("att", d)?, f32buf("o", d)?, f32buf("hb", ff)?, f32buf("hb2", ff)?);
-        let scores = g.storage("scores", 4 * (cfg.n_head * n_ctx) as u64, None)?;
+        // decode attention's partial softmax per (head, chunk of 64 positions): acc [hd], m, l
+        let max_chunks = n_ctx.div_ceil(64);
+        let partials = g.storage("attention partials", 4 * (cfg.n_head * max_chunks * (hd + 2)) as u64, None)?;
         let logits = g.storage("logits", 4 * (BATCH * model.n_vocab) as u64, None)?;
         let staging = g.staging("readback", 4 * (BATCH * model.n_vocab) as u64);
         let state = g.storage("state", 4 * (2 + BATCH) as u64, None)?;
@@ -373,13 +384,15 @@ impl GpuForward {
         ]);
         let rope_def: &[&str] = if cfg.rope_style == RopeStyle::Neox { &["NEOX"] } else { &[] };
         let group = (cfg.n_head / cfg.n_head_kv) as u32;
+        // decode attention's workgroups per chunk of positions: KV heads × subgroups of ≤ 8 heads
+        let head_groups = (cfg.n_head_kv as u32) * group.div_ceil(ATTN_GROUP);
         let attn_params = b.uniform(&[
             cfg.n_head as u32,
             group,
             hd as u32,
             kv_dim as u32,
             n_ctx as u32,
-            0,
+            max_chunks as u32,
             (1.0 / (hd as f32).sqrt()).to_bits(),
             0,
         ]);
@@ -405,10 +418,11 @@ impl GpuForward {
             let bufs = [&k, &v, &kc, &vc, &state, &kv_params];
             b.push_rows(&shaders::KV_APPEND, &[], &bufs, (kv_dim as u32 / 2).div_ceil(64)).await?;
             let nh = cfg.n_head as u32;
-            let bufs = [&q, &kc, &scores, &state, &attn_params];
-            b.push_grid(&shaders::ATTN_SCORES, &[], &[], &bufs, Groups::Positions(nh), Plan::Decode).await?;
-            let bufs = [&scores, &vc, &att, &state, &attn_params];
-            b.push_grid(&shaders::ATTN_OUTPUT, &[], &[], &bufs, Groups::Fixed(nh, 1), Plan::Decode).await?;
+            let bufs = [&q, &kc, &vc, &partials, &state, &attn_params];
+            let grid = Groups::Positions(head_groups);
+            b.push_grid(&shaders::ATTN_DECODE, &[], &[], &bufs, grid, Plan::Decode).await?;
+            let bufs = [&partials, &att, &state, &attn_params];
+            b.push_grid(&shaders::ATTN_MERGE, &[], &[], &bufs, Groups::Fixed(nh, 1), Plan::Decode).await?;
             let bufs = [&q, &kc, &vc, &att, &state, &attn_params];
             b.push_grid(&shaders::ATTN_PREFILL, &[], &[], &bufs, Groups::Rows(nh, 1), Plan::Prefill).await?;
             let (wo, bo) = wts.linear(&layer.attn_out)?;

@@ -57,10 +57,10 @@ pub const ROPE: Shader =
     Shader { name: "rope", source: include_str!("../../shaders/rope.wgsl"), variants: &[&[], &["NEOX"]] };
 pub const KV_APPEND: Shader =
     Shader { name: "kv_append", source: include_str!("../../shaders/kv_append.wgsl"), variants: &[&[]] };
-pub const ATTN_SCORES: Shader =
-    Shader { name: "attn_scores", source: include_str!("../../shaders/attn_scores.wgsl"), variants: &[&[]] };
-pub const ATTN_OUTPUT: Shader =
-    Shader { name: "attn_output", source: include_str!("../../shaders/attn_output.wgsl"), variants: &[&[]] };
+pub const ATTN_DECODE: Shader =
+    Shader { name: "attn_decode", source: include_str!("../../shaders/attn_decode.wgsl"), variants: &[&[]] };
+pub const ATTN_MERGE: Shader =
+    Shader { name: "attn_merge", source: include_str!("../../shaders/attn_merge.wgsl"), variants: &[&[]] };
 pub const ATTN_PREFILL: Shader = Shader {
     name: "attn_prefill",
     source: include_str!("../../shaders/attn_prefill.wgsl"),
@@ -86,8 +86,8 @@ pub const ALL: &[Shader] = &[
     EMBED,
     ROPE,
     KV_APPEND,
-    ATTN_SCORES,
-    ATTN_OUTPUT,
+    ATTN_DECODE,
+    ATTN_MERGE,
     ATTN_PREFILL,
     ELEMENTWISE,
     ARGMAX,
