@@ -26,6 +26,7 @@ test: test-setup
 	cargo clippy --release --locked --all-targets -- -D warnings
 	cargo clippy --release --locked --lib --target wasm32-unknown-unknown -- -D warnings
 	cargo test --release --locked
+	scripts/wasm_test.sh
 	$(MAKE) --no-print-directory fuzz-smoke
 	$(MAKE) --no-print-directory test-browser
 

@@ -4,15 +4,8 @@
 # the cache outside the clone), then wasm-opt (Debian's binaryen).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-[ -x "$HOME/.cargo/bin/cargo" ] && export PATH="$HOME/.cargo/bin:$PATH"
-cache="${WISP_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/wisp}"
-version=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/[^0-9.]/, ""); print; exit }' Cargo.lock)
-bindgen="$cache/tools/bin/wasm-bindgen"
-if [ ! -x "$bindgen" ] || [ "$("$bindgen" --version | awk '{print $2}')" != "$version" ]; then
-  echo "build_pkg: installing wasm-bindgen-cli $version into $cache/tools"
-  cargo install wasm-bindgen-cli --version "$version" --root "$cache/tools" --force --quiet
-fi
-rustup target add wasm32-unknown-unknown >/dev/null 2>&1 || true
+. scripts/wasm_bindgen_cli.sh
+bindgen="$bindgen_bin/wasm-bindgen"
 if ! command -v wasm-opt >/dev/null; then
   echo "build_pkg: installing binaryen (wasm-opt)"
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq binaryen) >/dev/null

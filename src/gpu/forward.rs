@@ -343,7 +343,8 @@ impl GpuForward {
         let (att, o, hb, hb2) = (f32buf("att", d)?, f32buf("o", d)?, f32buf("hb", ff)?, f32buf("hb2", ff)?);
         // decode attention's partial softmax per (head, chunk of 64 positions): acc [hd], m, l
         let max_chunks = n_ctx.div_ceil(64);
-        let partials = g.storage("attention partials", 4 * (cfg.n_head * max_chunks * (hd + 2)) as u64, None)?;
+        let partials =
+            g.storage("attention partials", 4 * (cfg.n_head * max_chunks * (hd + 2)) as u64, None)?;
         let logits = g.storage("logits", 4 * (BATCH * model.n_vocab) as u64, None)?;
         let staging = g.staging("readback", 4 * (BATCH * model.n_vocab) as u64);
         let state = g.storage("state", 4 * (2 + BATCH) as u64, None)?;

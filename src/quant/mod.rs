@@ -17,6 +17,8 @@
 use crate::error::{Error, Result};
 #[cfg(all(target_arch = "x86_64", target_feature = "avx2"))]
 mod avx2;
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+mod simd128;
 
 use half::{bf16, f16};
 
@@ -143,7 +145,30 @@ impl GgmlType {
 
 #[inline(always)]
 pub(crate) fn f16_at(b: &[u8], i: usize) -> f32 {
-    f16::from_bits(u16::from_le_bytes([b[i], b[i + 1]])).to_f32()
+    let bits = u16::from_le_bytes([b[i], b[i + 1]]);
+    // natively `half` converts with F16C; wasm has no conversion instruction, and `half`'s
+    // branchy software one cost a third of a token's time in the browser
+    #[cfg(target_arch = "wasm32")]
+    return f16_to_f32(bits);
+    #[cfg(not(target_arch = "wasm32"))]
+    f16::from_bits(bits).to_f32()
+}
+
+/// f16 → f32 in four integer/float operations, exact for every value: the exponent and mantissa
+/// shifted into f32 position read as a number 2^-112 too small (f16 subnormals land on f32
+/// subnormals, which wasm computes exactly), scaled by 2^112; infinities and NaN keep an
+/// all-ones exponent.
+#[inline(always)]
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+pub(crate) fn f16_to_f32(h: u16) -> f32 {
+    let sign = (h as u32 & 0x8000) << 16;
+    let em = h as u32 & 0x7FFF;
+    let magnitude = if em >= 0x7C00 {
+        f32::from_bits((em << 13) | 0x7F80_0000)
+    } else {
+        f32::from_bits(em << 13) * f32::from_bits(0x7780_0000) // 2^112
+    };
+    f32::from_bits(magnitude.to_bits() | sign)
 }
 
 /// Q4_K packs eight 6-bit (scale, min) pairs into 12 bytes; this unpacks pair `j`.
@@ -414,7 +439,7 @@ pub fn vec_dot_q8(ty: GgmlType, row: &[u8], a: &[BlockQ8]) -> f32 {
 ///
 /// Quantized blocks are expanded to f32 and multiplied lane-wise into 32 partial sums (lane `j`
 /// takes elements `32i + j`, no fused multiply-add), which [`reduce32`] combines in a fixed tree.
-/// The SIMD versions (AVX2 natively) compute exactly these operations in this order, so the
+/// The SIMD versions (AVX2 natively, SIMD128 in wasm) compute exactly these operations in this order, so the
 /// result is bit-identical with and without SIMD, natively and in wasm, at any thread count.
 pub fn vec_dot_f32(ty: GgmlType, row: &[u8], x: &[f32]) -> f32 {
     #[cfg(all(target_arch = "x86_64", target_feature = "avx2"))]
@@ -422,6 +447,13 @@ pub fn vec_dot_f32(ty: GgmlType, row: &[u8], x: &[f32]) -> f32 {
         GgmlType::Q4_0 => return avx2::dot_q4_0(row, x),
         GgmlType::Q4_1 => return avx2::dot_q4_1(row, x),
         GgmlType::Q8_0 => return avx2::dot_q8_0(row, x),
+        _ => {}
+    }
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    match ty {
+        GgmlType::Q4_0 => return simd128::dot_q4_0(row, x),
+        GgmlType::Q4_1 => return simd128::dot_q4_1(row, x),
+        GgmlType::Q8_0 => return simd128::dot_q8_0(row, x),
         _ => {}
     }
     vec_dot_f32_scalar(ty, row, x)
@@ -516,6 +548,18 @@ fn bytemuck_i8(b: &[u8]) -> &[i8; QK] {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn f16_to_f32_is_exact_for_every_value() {
+        for h in 0..=u16::MAX {
+            let (got, want) = (f16_to_f32(h), f16::from_bits(h).to_f32());
+            if want.is_nan() {
+                assert!(got.is_nan(), "{h:#06x}: {got} is not NaN");
+            } else {
+                assert_eq!(got.to_bits(), want.to_bits(), "{h:#06x}: {got} vs {want}");
+            }
+        }
+    }
 
     #[test]
     fn block_sizes_are_ggml_sizes() {

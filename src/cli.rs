@@ -1,0 +1,515 @@
+//! The commands of the native CLI (`wisp`): generate, chat, perplexity, bench, tokenize, fetch.
+//! Output contracts (the JSON shapes) are relied on by tests and benchmark scripts.
+
+use serde_json::json;
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use wisp::chat::Message;
+use wisp::cpu::Numerics;
+use wisp::gpu::{forward::GpuForward, Gpu};
+use wisp::safetensors::SafetensorsSource;
+use wisp::sampling::SamplingParams;
+use wisp::tokenizer::Tokenizer;
+use wisp::weights::GgufSource;
+use wisp::{Engine, Error, GenerateOptions, Result};
+
+mod soak;
+
+const USAGE: &str = "usage:
+  wisp generate [--model PATH] --prompt TEXT [--chat] [--max-tokens N] [--temperature T] [--top-k K]
+                [--top-p P] [--min-p P] [--repeat-penalty R] [--seed S] [--stop STR]... [--ctx N]
+                [--threads N] [--backend cpu|gpu] [--numerics exact|llamacpp] [--json]
+  wisp chat [--model PATH] [--system TEXT] [--max-tokens N] [--temperature T] [--seed S]
+  wisp perplexity [--model PATH] --file TEXT --ctx N [--half] [--backend cpu|gpu] [--json]
+  wisp bench [--model PATH] [--threads N] [--backend cpu|gpu] [--profile] [--json]
+  wisp tokenize [--model PATH] --text TEXT
+  wisp soak [--model PATH] [--generations N] [--every K] [--max-tokens M] [--backend cpu|gpu] [--json]
+                                  (long use of one engine: memory and GPU objects every K generations)
+  wisp fetch                      (downloads the default model, prints its path)
+--numerics llamacpp rounds as llama.cpp's CPU path does (int8 activations): faster, and the
+same tokens as llama.cpp; the default, exact, computes the quantized model in f32 (as the GPU does).
+With no --model the default model (SmolLM2-135M-Instruct Q4_1) is used, fetched if needed.";
+
+/// Parsed `--flag value` options; flags without values are booleans.
+struct Args {
+    cmd: String,
+    opts: Vec<(String, Option<String>)>,
+}
+
+const BOOL_FLAGS: &[&str] = &["--chat", "--json", "--half", "--ignore-eos", "--help", "--profile"];
+
+impl Args {
+    fn parse() -> Result<Args> {
+        let mut it = std::env::args().skip(1);
+        let cmd = it.next().ok_or_else(|| Error::arg("command", USAGE))?;
+        let mut opts = Vec::new();
+        while let Some(a) = it.next() {
+            if !a.starts_with("--") {
+                return Err(Error::arg("arguments", format!("unexpected '{a}'\n{USAGE}")));
+            }
+            if BOOL_FLAGS.contains(&a.as_str()) {
+                opts.push((a, None));
+            } else {
+                let v = it.next().ok_or_else(|| Error::arg("arguments", format!("{a} needs a value")))?;
+                opts.push((a, Some(v)));
+            }
+        }
+        Ok(Args { cmd, opts })
+    }
+    fn flag(&self, name: &str) -> bool {
+        self.opts.iter().any(|(k, _)| k == name)
+    }
+    fn get(&self, name: &str) -> Option<&str> {
+        self.opts.iter().rev().find(|(k, _)| k == name).and_then(|(_, v)| v.as_deref())
+    }
+    fn all(&self, name: &str) -> Vec<String> {
+        self.opts.iter().filter(|(k, _)| k == name).filter_map(|(_, v)| v.clone()).collect()
+    }
+    fn num<T: std::str::FromStr>(&self, name: &'static str, default: T) -> Result<T> {
+        match self.get(name) {
+            None => Ok(default),
+            Some(v) => v.parse().map_err(|_| Error::arg(name, format!("'{v}' is not a valid number"))),
+        }
+    }
+    fn check_known(&self, known: &[&str]) -> Result<()> {
+        for (k, _) in &self.opts {
+            if !known.contains(&k.as_str()) {
+                return Err(Error::arg(
+                    "arguments",
+                    format!("unknown option {k} for '{}'\n{USAGE}", self.cmd),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn model_path(args: &Args) -> Result<PathBuf> {
+    match args.get("--model") {
+        Some(p) => Ok(PathBuf::from(p)),
+        None => wisp::fetch::default_model(),
+    }
+}
+
+/// Loads a GGUF file, or a Hugging Face directory (or its `model.safetensors`).
+fn load(path: &Path, ctx: usize) -> Result<Engine> {
+    let dir = if path.is_dir() {
+        Some(path.to_path_buf())
+    } else if path.extension().is_some_and(|e| e == "safetensors") {
+        path.parent().map(Path::to_path_buf)
+    } else {
+        None
+    };
+    match dir {
+        None => Engine::from_gguf(GgufSource::open(path)?, ctx),
+        Some(dir) => {
+            let mut src = SafetensorsSource::open_dir(&dir)?;
+            let read = |f: &str| std::fs::read(dir.join(f)).map_err(|e| Error::io(dir.join(f), e));
+            let tok = if dir.join("tokenizer.json").exists() {
+                Tokenizer::from_tokenizer_json(&read("tokenizer.json")?)?
+            } else {
+                let merges = String::from_utf8_lossy(&read("merges.txt")?).into_owned();
+                Tokenizer::from_gpt2_files(&read("vocab.json")?, &merges)?
+            };
+            Engine::new(&mut src, tok, ctx)
+        }
+    }
+}
+
+/// [`load`] with the `--ctx` and `--numerics` options applied.
+fn load_engine(args: &Args, default_ctx: usize) -> Result<Engine> {
+    let numerics = match args.get("--numerics") {
+        None => Numerics::default(),
+        Some(s) => Numerics::parse(s)
+            .ok_or_else(|| Error::arg("--numerics", format!("'{s}' (expected exact or llamacpp)")))?,
+    };
+    let mut engine = load(&model_path(args)?, args.num("--ctx", default_ctx)?)?;
+    engine.set_numerics(numerics);
+    Ok(engine)
+}
+
+fn setup_threads(args: &Args) -> Result<usize> {
+    let n: usize = args.num("--threads", 0)?;
+    if !wisp::cpu::set_threads(n) {
+        return Err(Error::Other(format!("could not start a pool of {n} threads")));
+    }
+    Ok(wisp::cpu::threads())
+}
+
+/// The backend `--backend` asks for: `cpu`, `gpu`, or `auto` (a real GPU when one exists; a
+/// CPU-emulated adapter such as lavapipe is slower than the CPU path, so `auto` skips it).
+fn pick_backend(args: &Args) -> Result<Option<Arc<Gpu>>> {
+    let choice = args.get("--backend").unwrap_or("auto");
+    let cpu = || eprintln!("wisp: backend cpu ({} threads)", wisp::cpu::threads());
+    match choice {
+        "cpu" => {
+            cpu();
+            Ok(None)
+        }
+        "auto" => match pollster::block_on(Gpu::probe()) {
+            Some(info) if info.device_type == wgpu::DeviceType::Cpu => {
+                eprintln!("wisp: the only adapter, {}, runs on the CPU; using the CPU path", info.name);
+                cpu();
+                Ok(None)
+            }
+            Some(_) => open_gpu(),
+            None => {
+                cpu();
+                Ok(None)
+            }
+        },
+        "gpu" => open_gpu(),
+        other => Err(Error::arg("--backend", format!("'{other}' (expected cpu, gpu or auto)"))),
+    }
+}
+
+fn open_gpu() -> Result<Option<Arc<Gpu>>> {
+    let g = pollster::block_on(Gpu::new())?;
+    eprintln!("wisp: backend gpu ({})", g.describe());
+    Ok(Some(Arc::new(g)))
+}
+
+/// Moves `engine` onto `gpu` when one was picked.
+fn attach(engine: &mut Engine, gpu: Option<Arc<Gpu>>) -> Result<()> {
+    if let Some(g) = gpu {
+        let gf = pollster::block_on(GpuForward::new(g, &engine.model, engine.n_ctx()))?;
+        engine.use_gpu(gf)?;
+    }
+    Ok(())
+}
+
+fn sampling(args: &Args) -> Result<SamplingParams> {
+    let d = SamplingParams::default();
+    let p = SamplingParams {
+        temperature: args.num("--temperature", d.temperature)?,
+        top_k: args.num("--top-k", d.top_k)?,
+        top_p: args.num("--top-p", d.top_p)?,
+        min_p: args.num("--min-p", d.min_p)?,
+        repetition_penalty: args.num("--repeat-penalty", d.repetition_penalty)?,
+        repeat_last_n: args.num("--repeat-last-n", d.repeat_last_n)?,
+        frequency_penalty: args.num("--frequency-penalty", d.frequency_penalty)?,
+        presence_penalty: args.num("--presence-penalty", d.presence_penalty)?,
+        seed: args.num("--seed", d.seed)?,
+    };
+    p.validate()?;
+    Ok(p)
+}
+
+fn cmd_generate(args: &Args) -> Result<()> {
+    args.check_known(&[
+        "--model",
+        "--prompt",
+        "--chat",
+        "--max-tokens",
+        "--temperature",
+        "--top-k",
+        "--top-p",
+        "--min-p",
+        "--repeat-penalty",
+        "--repeat-last-n",
+        "--frequency-penalty",
+        "--presence-penalty",
+        "--seed",
+        "--stop",
+        "--ctx",
+        "--threads",
+        "--backend",
+        "--numerics",
+        "--json",
+        "--ignore-eos",
+    ])?;
+    setup_threads(args)?;
+    let gpu = pick_backend(args)?;
+    let prompt = args.get("--prompt").ok_or_else(|| Error::arg("--prompt", "is required"))?.to_string();
+    let max_tokens: i64 = args.num("--max-tokens", 256)?;
+    if max_tokens < 1 {
+        return Err(Error::arg("--max-tokens", format!("{max_tokens} must be at least 1")));
+    }
+    let opts = GenerateOptions {
+        max_tokens: max_tokens as usize,
+        sampling: sampling(args)?,
+        stop: args.all("--stop"),
+        ignore_eog: args.flag("--ignore-eos"),
+    };
+    let mut engine = load_engine(args, 0)?;
+    attach(&mut engine, gpu)?;
+    let json_out = args.flag("--json");
+    let mut out = std::io::stdout();
+    let mut print = |s: &str, _t: u32| {
+        if !json_out {
+            let _ = out.write_all(s.as_bytes());
+            let _ = out.flush();
+        }
+        true
+    };
+    let g = if args.flag("--chat") {
+        engine.chat(&[Message::new("user", &prompt)], &opts, &mut print)?
+    } else {
+        let ids = engine.encode(&prompt)?;
+        engine.generate(&ids, &opts, &mut print)?
+    };
+    if json_out {
+        let j = json!({"prompt_ids": g.prompt_ids, "ids": g.ids, "text": g.text,
+            "prefill_tok_s": g.prefill_tok_s, "decode_tok_s": g.decode_tok_s, "finish": g.finish});
+        println!("{j}");
+    } else {
+        println!();
+        eprintln!(
+            "wisp: {} prompt tokens at {:.1} tok/s, {} generated at {:.1} tok/s",
+            g.prompt_ids.len(),
+            g.prefill_tok_s,
+            g.ids.len(),
+            g.decode_tok_s
+        );
+    }
+    Ok(())
+}
+
+fn cmd_chat(args: &Args) -> Result<()> {
+    args.check_known(&[
+        "--model",
+        "--system",
+        "--max-tokens",
+        "--temperature",
+        "--top-k",
+        "--top-p",
+        "--min-p",
+        "--seed",
+        "--ctx",
+        "--threads",
+        "--backend",
+        "--numerics",
+        "--repeat-penalty",
+    ])?;
+    setup_threads(args)?;
+    let gpu = pick_backend(args)?;
+    let mut engine = load_engine(args, 0)?;
+    attach(&mut engine, gpu)?;
+    let opts = GenerateOptions {
+        max_tokens: args.num("--max-tokens", 512)?,
+        sampling: sampling(args)?,
+        ..Default::default()
+    };
+    let mut messages = Vec::new();
+    if let Some(s) = args.get("--system") {
+        messages.push(Message::new("system", s));
+    }
+    eprintln!("wisp chat: type a message, an empty line or Ctrl-D to quit, /reset to start over.");
+    let stdin = std::io::stdin();
+    loop {
+        eprint!("> ");
+        let mut line = String::new();
+        if stdin.lock().read_line(&mut line).map_err(|e| Error::io("stdin", e))? == 0
+            || line.trim().is_empty()
+        {
+            break;
+        }
+        if line.trim() == "/reset" {
+            messages.retain(|m: &Message| m.role == "system");
+            engine.reset();
+            continue;
+        }
+        messages.push(Message::new("user", line.trim_end()));
+        let mut out = std::io::stdout();
+        let g = engine.chat(&messages, &opts, &mut |s, _| {
+            let _ = out.write_all(s.as_bytes());
+            let _ = out.flush();
+            true
+        });
+        match g {
+            Ok(g) => {
+                println!();
+                eprintln!("[{} new prompt tokens, {:.1} tok/s decode]", g.prefilled, g.decode_tok_s);
+                messages.push(Message::new("assistant", &g.text));
+            }
+            Err(e) => {
+                eprintln!("wisp: {e}");
+                messages.pop();
+            }
+        }
+    }
+    Ok(())
+}
+
+fn cmd_perplexity(args: &Args) -> Result<()> {
+    args.check_known(&[
+        "--model",
+        "--file",
+        "--ctx",
+        "--half",
+        "--backend",
+        "--json",
+        "--threads",
+        "--numerics",
+    ])?;
+    setup_threads(args)?;
+    let gpu = pick_backend(args)?;
+    let file = args.get("--file").ok_or_else(|| Error::arg("--file", "is required"))?;
+    let ctx: usize = args
+        .get("--ctx")
+        .ok_or_else(|| Error::arg("--ctx", "is required"))?
+        .parse()
+        .map_err(|_| Error::arg("--ctx", "is not a number"))?;
+    let text = std::fs::read_to_string(file).map_err(|e| Error::io(file, e))?;
+    let mut engine = load_engine(args, ctx)?;
+    attach(&mut engine, gpu)?;
+    let ids = engine.tokenizer.encode(&text, false)?;
+    let (ppl, n) = engine.perplexity(&ids, ctx, args.flag("--half"))?;
+    if args.flag("--json") {
+        println!("{}", json!({"ppl": ppl, "tokens_scored": n, "ctx": ctx, "tokens": ids.len()}));
+    } else {
+        println!("perplexity {ppl:.4} over {n} scored tokens (ctx {ctx}, {} tokens)", ids.len());
+    }
+    Ok(())
+}
+
+/// A memory figure of this process from /proc/self/status (`VmHWM:` peak, `VmRSS:` now), in MiB.
+fn status_mb(field: &str) -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with(field))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+fn peak_rss_mb() -> f64 {
+    status_mb("VmHWM:")
+}
+
+fn cmd_bench(args: &Args) -> Result<()> {
+    args.check_known(&["--model", "--threads", "--backend", "--json", "--ctx", "--numerics", "--profile"])?;
+    let threads = setup_threads(args)?;
+    let gpu = pick_backend(args)?;
+    let mut engine = load_engine(args, 512)?;
+    attach(&mut engine, gpu)?;
+    // a fixed 128-token prompt (repeated if the tokenizer makes it shorter), 128 greedy tokens
+    let text = include_str!("../benches/bench_prompt.txt");
+    let mut ids = engine.tokenizer.encode(text, false)?;
+    while ids.len() < 128 {
+        ids.extend_from_within(..ids.len().min(128 - ids.len()));
+    }
+    ids.truncate(128);
+    let opts = GenerateOptions {
+        max_tokens: 128,
+        sampling: SamplingParams::greedy(),
+        ignore_eog: true,
+        ..Default::default()
+    };
+    // one warm-up pass, then the measured run
+    engine.generate(&ids[..16], &GenerateOptions { max_tokens: 4, ..opts.clone() }, &mut |_, _| true)?;
+    engine.reset();
+    let g = engine.generate(&ids, &opts, &mut |_, _| true)?;
+    let mut j = json!({"backend": "cpu", "threads": threads, "prefill_tok_s": g.prefill_tok_s,
+        "decode_tok_s": g.decode_tok_s, "peak_rss_mb": peak_rss_mb(), "prompt_tokens": ids.len(),
+        "generated_tokens": g.ids.len()});
+    let mut backend = format!("cpu, {threads} threads");
+    if let Some(gf) = engine.gpu() {
+        j["backend"] = json!("gpu");
+        j["adapter"] = json!(gf.adapter());
+        j["dispatches_per_token"] = json!(gf.dispatches);
+        j["gpu_bytes_read_per_token"] = json!(gf.weight_bytes);
+        backend = format!(
+            "gpu {}, {} dispatches and {:.1} MB of weights per token",
+            gf.adapter(),
+            gf.dispatches,
+            gf.weight_bytes as f64 / 1e6
+        );
+        if args.flag("--profile") {
+            // one more decode step, right after the benchmark's tokens, each kernel timed alone
+            let pos = engine.cached_tokens().len().min(engine.n_ctx() - 1);
+            let prof = gf.profile_decode(ids[0], pos)?;
+            let total: f64 = prof.iter().map(|p| p.2).sum();
+            j["profile_ms"] = json!(prof
+                .iter()
+                .map(|(k, n, t)| json!({"kernel": k, "dispatches": n, "ms": t * 1e3}))
+                .collect::<Vec<_>>());
+            if !args.flag("--json") {
+                eprintln!("decode step, kernels timed one at a time ({:.1} ms in all):", total * 1e3);
+                for (k, n, t) in &prof {
+                    eprintln!("  {:>9.2} ms {:>5.1} % {n:>4}× {k}", t * 1e3, 100.0 * t / total);
+                }
+            }
+        }
+    }
+    if args.flag("--json") {
+        println!("{j}");
+    } else {
+        println!(
+            "backend {backend}: prefill {:.1} tok/s, decode {:.1} tok/s, peak RSS {:.0} MB",
+            g.prefill_tok_s,
+            g.decode_tok_s,
+            peak_rss_mb()
+        );
+    }
+    Ok(())
+}
+
+fn cmd_tokenize(args: &Args) -> Result<()> {
+    args.check_known(&["--model", "--text"])?;
+    let text = args.get("--text").ok_or_else(|| Error::arg("--text", "is required"))?;
+    let path = model_path(args)?;
+    let tok = if path.is_dir() {
+        load(&path, 0)?.tokenizer
+    } else {
+        // only the header is needed: stop reading at the first tensor
+        let f = std::fs::File::open(&path).map_err(|e| Error::io(&path, e))?;
+        let len = f.metadata().map_err(|e| Error::io(&path, e))?.len();
+        let mut stream = wisp::gguf::GgufStream::new(Some(len));
+        let mut reader = std::io::BufReader::new(f);
+        let mut buf = vec![0u8; 1 << 20];
+        // only the header is needed: stop reading once it has arrived
+        let header = loop {
+            let n = std::io::Read::read(&mut reader, &mut buf).map_err(|e| Error::io(&path, e))?;
+            if n == 0 {
+                stream.finish()?;
+                return Err(Error::malformed("GGUF", "no header"));
+            }
+            let header = stream.push(&buf[..n])?.into_iter().find_map(|ev| match ev {
+                wisp::gguf::StreamEvent::Header(h) => Some(h),
+                _ => None,
+            });
+            if let Some(h) = header {
+                break h;
+            }
+        };
+        let header = &*header;
+        Tokenizer::from_gguf(header)?
+    };
+    println!("{}", serde_json::to_string(&tok.encode(text, true)?).unwrap_or_default());
+    Ok(())
+}
+
+fn run() -> Result<()> {
+    let args = Args::parse()?;
+    if args.flag("--help") {
+        println!("{USAGE}");
+        return Ok(());
+    }
+    match args.cmd.as_str() {
+        "generate" => cmd_generate(&args),
+        "chat" => cmd_chat(&args),
+        "perplexity" => cmd_perplexity(&args),
+        "bench" => cmd_bench(&args),
+        "tokenize" => cmd_tokenize(&args),
+        "soak" => soak::cmd_soak(&args),
+        "fetch" => {
+            println!("{}", wisp::fetch::default_model()?.display());
+            Ok(())
+        }
+        "help" | "--help" | "-h" => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        other => Err(Error::arg("command", format!("unknown command '{other}'\n{USAGE}"))),
+    }
+}
+
+pub fn main() {
+    if let Err(e) = run() {
+        eprintln!("wisp: error: {e}");
+        std::process::exit(1);
+    }
+}

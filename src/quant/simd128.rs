@@ -1,0 +1,112 @@
+//! WebAssembly SIMD128 versions of the f32-activation dot products for the common 32-wide block
+//! types: the browser's CPU path spends nearly all of a token here, and LLVM does not vectorize
+//! the scalar loops for wasm (they ran at scalar speed, ~9 tok/s on the default model).
+//!
+//! Like `avx2.rs`, each computes exactly the operations of `vec_dot_f32_scalar` in the same order:
+//! a block's values expanded to f32 (`d·q (+ m)`), multiplied by `x` and added into 32 lanes held
+//! as eight 4-wide vectors, no fused multiply-add, then `reduce32`'s tree. So the browser's exact
+//! numerics stay bit-identical to the native CLI's; `tests/wasm_simd.rs` checks it in Node.
+//! Compiled only for wasm32 with `simd128` (`.cargo/config.toml`).
+
+use super::{f16_at, GgmlType, QK};
+use core::arch::wasm32::*;
+
+/// `reduce32` on eight vectors holding lanes 0–3, 4–7, …, 28–31.
+#[inline(always)]
+fn hsum(a: &[v128; 8]) -> f32 {
+    // s[k] = (l[k] + l[8 + k]) + (l[16 + k] + l[24 + k]) for k in 0..4 and 4..8
+    let s_lo = f32x4_add(f32x4_add(a[0], a[2]), f32x4_add(a[4], a[6]));
+    let s_hi = f32x4_add(f32x4_add(a[1], a[3]), f32x4_add(a[5], a[7]));
+    let t = f32x4_add(s_lo, s_hi); // t[k] = s[k] + s[k + 4]
+    let u0 = f32x4_extract_lane::<0>(t) + f32x4_extract_lane::<2>(t);
+    let u1 = f32x4_extract_lane::<1>(t) + f32x4_extract_lane::<3>(t);
+    u0 + u1
+}
+
+/// Runs `block(bytes, x, acc)` over whole blocks of `ts` bytes and 32 activations.
+#[inline(always)]
+fn blocks(row: &[u8], x: &[f32], ts: usize, block: impl Fn(&[u8], &[f32; QK], &mut [v128; 8])) -> f32 {
+    let mut acc = [f32x4_splat(0.0); 8];
+    for (b, xs) in row.chunks_exact(ts).zip(x.chunks_exact(QK)) {
+        if let Ok(xs) = <&[f32; QK]>::try_from(xs) {
+            block(b, xs, &mut acc);
+        }
+    }
+    hsum(&acc)
+}
+
+/// `acc[k] += y[k] · x[4k..4k+4]`.
+#[inline(always)]
+fn madd8(acc: &mut [v128; 8], y: [v128; 8], x: &[f32; QK]) {
+    for k in 0..8 {
+        // SAFETY: 4k + 4 ≤ 32 floats of the array; v128_load has no alignment requirement.
+        let xv = unsafe { v128_load(x.as_ptr().add(4 * k) as *const v128) };
+        acc[k] = f32x4_add(acc[k], f32x4_mul(y[k], xv));
+    }
+}
+
+/// 16 bytes → eight i32x4 vectors of their 16 values in order, as f32.
+#[inline(always)]
+fn u8x16_to_f32(v: v128) -> [v128; 4] {
+    let (lo, hi) = (u16x8_extend_low_u8x16(v), u16x8_extend_high_u8x16(v));
+    [
+        f32x4_convert_u32x4(u32x4_extend_low_u16x8(lo)),
+        f32x4_convert_u32x4(u32x4_extend_high_u16x8(lo)),
+        f32x4_convert_u32x4(u32x4_extend_low_u16x8(hi)),
+        f32x4_convert_u32x4(u32x4_extend_high_u16x8(hi)),
+    ]
+}
+
+fn i8x16_to_f32(v: v128) -> [v128; 4] {
+    let (lo, hi) = (i16x8_extend_low_i8x16(v), i16x8_extend_high_i8x16(v));
+    [
+        f32x4_convert_i32x4(i32x4_extend_low_i16x8(lo)),
+        f32x4_convert_i32x4(i32x4_extend_high_i16x8(lo)),
+        f32x4_convert_i32x4(i32x4_extend_low_i16x8(hi)),
+        f32x4_convert_i32x4(i32x4_extend_high_i16x8(hi)),
+    ]
+}
+
+/// 16 packed nibble bytes at `b[at..at + 16]` → their 32 values as f32 vectors (the low nibbles
+/// are elements 0–15, the high ones 16–31).
+#[inline(always)]
+fn nibbles(b: &[u8], at: usize) -> [v128; 8] {
+    let Some(q) = b.get(at..at + 16) else { return [f32x4_splat(0.0); 8] };
+    // SAFETY: `q` is 16 bytes.
+    let v = unsafe { v128_load(q.as_ptr() as *const v128) };
+    let mask = u8x16_splat(0x0F);
+    let lo = u8x16_to_f32(v128_and(v, mask));
+    let hi = u8x16_to_f32(u8x16_shr(v, 4));
+    [lo[0], lo[1], lo[2], lo[3], hi[0], hi[1], hi[2], hi[3]]
+}
+
+pub fn dot_q4_1(row: &[u8], x: &[f32]) -> f32 {
+    blocks(row, x, GgmlType::Q4_1.type_size(), |b, xs, acc| {
+        let (d, m) = (f32x4_splat(f16_at(b, 0)), f32x4_splat(f16_at(b, 2)));
+        let y = nibbles(b, 4).map(|q| f32x4_add(f32x4_mul(d, q), m));
+        madd8(acc, y, xs);
+    })
+}
+
+pub fn dot_q4_0(row: &[u8], x: &[f32]) -> f32 {
+    blocks(row, x, GgmlType::Q4_0.type_size(), |b, xs, acc| {
+        let d = f32x4_splat(f16_at(b, 0));
+        let eight = f32x4_splat(8.0);
+        // (q − 8) is exact in f32, as the scalar's integer subtraction
+        let y = nibbles(b, 2).map(|q| f32x4_mul(d, f32x4_sub(q, eight)));
+        madd8(acc, y, xs);
+    })
+}
+
+pub fn dot_q8_0(row: &[u8], x: &[f32]) -> f32 {
+    blocks(row, x, GgmlType::Q8_0.type_size(), |b, xs, acc| {
+        let Some(q) = b.get(2..34) else { return };
+        let d = f32x4_splat(f16_at(b, 0));
+        // SAFETY: `q` is 32 bytes: two 16-byte loads.
+        let (a, c) =
+            unsafe { (v128_load(q.as_ptr() as *const v128), v128_load(q.as_ptr().add(16) as *const v128)) };
+        let (a, c) = (i8x16_to_f32(a), i8x16_to_f32(c));
+        let y = [a[0], a[1], a[2], a[3], c[0], c[1], c[2], c[3]].map(|q| f32x4_mul(d, q));
+        madd8(acc, y, xs);
+    })
+}

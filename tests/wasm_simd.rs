@@ -1,0 +1,50 @@
+//! The wasm SIMD128 dot products (src/quant/simd128.rs) are bit-identical to the plain-Rust
+//! specification, on seeded rows of every block type they cover, with awkward lengths and
+//! activations spanning many magnitudes. wasm32 only: `make test` runs it in Node through
+//! wasm-bindgen-test-runner (`scripts/wasm_test.sh`); natively this file is empty.
+#![cfg(target_arch = "wasm32")]
+
+use wasm_bindgen_test::wasm_bindgen_test;
+use wisp::quant::{vec_dot_f32, vec_dot_f32_scalar, GgmlType};
+
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn f(&mut self) -> f32 {
+        (self.next() % 2_000_000) as f32 / 1_000_000.0 - 1.0
+    }
+}
+
+#[wasm_bindgen_test]
+fn simd128_dots_equal_the_scalar_specification_bit_for_bit() {
+    let mut rng = Rng(0x5EED_0128);
+    for ty in [GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q8_0] {
+        for blocks in [1usize, 2, 7, 18, 64] {
+            let cols = blocks * 32;
+            for trial in 0..20 {
+                // random block bytes with finite f16 scales of varied size
+                let mut row: Vec<u8> = (0..blocks * ty.type_size()).map(|_| rng.next() as u8).collect();
+                for b in row.chunks_exact_mut(ty.type_size()) {
+                    let halves = if ty == GgmlType::Q4_1 { 2 } else { 1 };
+                    for h in 0..halves {
+                        let v = half::f16::from_f32(rng.f() * 10f32.powi((rng.next() % 5) as i32 - 3));
+                        b[2 * h..2 * h + 2].copy_from_slice(&v.to_le_bytes());
+                    }
+                }
+                let x: Vec<f32> =
+                    (0..cols).map(|_| rng.f() * 10f32.powi((rng.next() % 7) as i32 - 3)).collect();
+                let (got, want) = (vec_dot_f32(ty, &row, &x), vec_dot_f32_scalar(ty, &row, &x));
+                assert_eq!(
+                    got.to_bits(),
+                    want.to_bits(),
+                    "{ty:?} {blocks} blocks trial {trial}: simd {got} scalar {want}"
+                );
+            }
+        }
+    }
+}
