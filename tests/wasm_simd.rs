@@ -1,11 +1,11 @@
-//! The wasm SIMD128 dot products (src/quant/simd128.rs) are bit-identical to the plain-Rust
-//! specification, on seeded rows of every block type they cover, with awkward lengths and
+//! The wasm SIMD128 dot products (src/quant/simd128.rs), single and batched over token rows, are
+//! bit-identical to the plain-Rust specification, on seeded rows of every block type they cover, with awkward lengths and
 //! activations spanning many magnitudes. wasm32 only: `make test` runs it in Node through
 //! wasm-bindgen-test-runner (`scripts/wasm_test.sh`); natively this file is empty.
 #![cfg(target_arch = "wasm32")]
 
 use wasm_bindgen_test::wasm_bindgen_test;
-use wisp::quant::{vec_dot_f32, vec_dot_f32_scalar, GgmlType};
+use wisp::quant::{vec_dot_f32, vec_dot_f32_rows, vec_dot_f32_scalar, GgmlType};
 
 struct Rng(u64);
 impl Rng {
@@ -44,6 +44,16 @@ fn simd128_dots_equal_the_scalar_specification_bit_for_bit() {
                     want.to_bits(),
                     "{ty:?} {blocks} blocks trial {trial}: simd {got} scalar {want}"
                 );
+                // several token rows sharing each expanded block (prefill), partial groups too
+                let rows = 1 + trial % 9;
+                let xs: Vec<f32> =
+                    (0..rows * cols).map(|_| rng.f() * 10f32.powi((rng.next() % 7) as i32 - 3)).collect();
+                let mut out = vec![0.0f32; rows];
+                vec_dot_f32_rows(ty, &row, &xs, cols, &mut out);
+                for (t, o) in out.iter().enumerate() {
+                    let want = vec_dot_f32_scalar(ty, &row, &xs[t * cols..(t + 1) * cols]);
+                    assert_eq!(o.to_bits(), want.to_bits(), "{ty:?} {blocks} blocks, row {t} of {rows}");
+                }
             }
         }
     }

@@ -9,7 +9,7 @@
 
 use super::{par_chunks, threads, Numerics};
 use crate::model::Matrix;
-use crate::quant::{quantize_q8, vec_dot_f32, vec_dot_q8, BlockQ8, QK};
+use crate::quant::{quantize_q8, vec_dot_f32, vec_dot_f32_rows, vec_dot_q8, BlockQ8, QK};
 
 /// An activation batch `[n, cols]`, with its int8 form when `cols` is whole blocks.
 pub struct Input<'a> {
@@ -36,6 +36,18 @@ impl<'a> Input<'a> {
             q8_buf.clear();
         }
         Input { x, n, cols, q8: q8_buf }
+    }
+
+    /// Row `r` of `w` against every token row: `out[t]` for `t < n`.
+    fn dot_rows(&self, w: &Matrix, r: usize, out: &mut [f32]) {
+        if w.ty.is_quantized() && !self.q8.is_empty() {
+            for (t, v) in out.iter_mut().enumerate() {
+                *v = self.dot(w, r, t);
+            }
+        } else {
+            // the f32 path expands each weight block once for all the rows
+            vec_dot_f32_rows(w.ty, w.row(r), &self.x[..self.n * self.cols], self.cols, out);
+        }
     }
 
     fn dot(&self, w: &Matrix, r: usize, t: usize) -> f32 {
@@ -68,10 +80,7 @@ pub fn matmul(w: &Matrix, bias: Option<&[f32]>, x: &Input, out: &mut [f32], tmp:
         // tmp is [rows, n]: each chunk owns whole weight rows
         par_chunks(&mut tmp[..rows * n], chunk_rows * n, |ci, o| {
             for (k, orow) in o.chunks_exact_mut(n).enumerate() {
-                let r = ci * chunk_rows + k;
-                for (t, v) in orow.iter_mut().enumerate() {
-                    *v = x.dot(w, r, t);
-                }
+                x.dot_rows(w, ci * chunk_rows + k, orow);
             }
         });
         for t in 0..n {

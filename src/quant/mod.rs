@@ -439,24 +439,36 @@ pub fn vec_dot_q8(ty: GgmlType, row: &[u8], a: &[BlockQ8]) -> f32 {
 ///
 /// Quantized blocks are expanded to f32 and multiplied lane-wise into 32 partial sums (lane `j`
 /// takes elements `32i + j`, no fused multiply-add), which [`reduce32`] combines in a fixed tree.
-/// The SIMD versions (AVX2 natively, SIMD128 in wasm) compute exactly these operations in this order, so the
-/// result is bit-identical with and without SIMD, natively and in wasm, at any thread count.
+/// The SIMD versions (AVX2 natively, SIMD128 in wasm) compute exactly these operations in this
+/// order, so the result is bit-identical with and without SIMD, natively and in wasm, at any
+/// thread count.
 pub fn vec_dot_f32(ty: GgmlType, row: &[u8], x: &[f32]) -> f32 {
+    let mut out = [0.0f32];
+    vec_dot_f32_rows(ty, row, x, x.len(), &mut out);
+    out[0]
+}
+
+/// `out[t] = vec_dot_f32(ty, row, &x[t·cols..(t + 1)·cols])` for every `t < out.len()`, with each
+/// block expanded once for several token rows (a prefill batch), not once per row. Each row's
+/// sums take the same operations in the same order, so the results are bit-identical.
+pub fn vec_dot_f32_rows(ty: GgmlType, row: &[u8], x: &[f32], cols: usize, out: &mut [f32]) {
     #[cfg(all(target_arch = "x86_64", target_feature = "avx2"))]
     match ty {
-        GgmlType::Q4_0 => return avx2::dot_q4_0(row, x),
-        GgmlType::Q4_1 => return avx2::dot_q4_1(row, x),
-        GgmlType::Q8_0 => return avx2::dot_q8_0(row, x),
+        GgmlType::Q4_0 => return avx2::dot_q4_0(row, x, cols, out),
+        GgmlType::Q4_1 => return avx2::dot_q4_1(row, x, cols, out),
+        GgmlType::Q8_0 => return avx2::dot_q8_0(row, x, cols, out),
         _ => {}
     }
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     match ty {
-        GgmlType::Q4_0 => return simd128::dot_q4_0(row, x),
-        GgmlType::Q4_1 => return simd128::dot_q4_1(row, x),
-        GgmlType::Q8_0 => return simd128::dot_q8_0(row, x),
+        GgmlType::Q4_0 => return simd128::dot_q4_0(row, x, cols, out),
+        GgmlType::Q4_1 => return simd128::dot_q4_1(row, x, cols, out),
+        GgmlType::Q8_0 => return simd128::dot_q8_0(row, x, cols, out),
         _ => {}
     }
-    vec_dot_f32_scalar(ty, row, x)
+    for (t, o) in out.iter_mut().enumerate() {
+        *o = x.get(t * cols..(t + 1) * cols).map_or(0.0, |xt| vec_dot_f32_scalar(ty, row, xt));
+    }
 }
 
 /// The plain-Rust specification of [`vec_dot_f32`].
@@ -621,7 +633,7 @@ mod tests {
     }
 
     #[test]
-    fn simd_dots_are_bit_identical_to_the_scalar_specification() {
+    fn simd_and_batched_dots_are_bit_identical_to_the_scalar_specification() {
         let mut seed = 0x2545F4914F6CDD1Du64;
         let mut next = || {
             seed ^= seed << 13;
@@ -643,6 +655,17 @@ mod tests {
                 }
                 let (a, b) = (vec_dot_f32(ty, &row, &x), vec_dot_f32_scalar(ty, &row, &x));
                 assert_eq!(a.to_bits(), b.to_bits(), "{} x{blocks}: simd {a} scalar {b}", ty.name());
+                // a batch of token rows (partial groups included) gives each row's own dot
+                for rows in [1usize, 3, 4, 9] {
+                    let xs: Vec<f32> =
+                        (0..rows * n).map(|_| ((next() % 20001) as f32 / 1000.0) - 10.0).collect();
+                    let mut got = vec![0.0f32; rows];
+                    vec_dot_f32_rows(ty, &row, &xs, n, &mut got);
+                    for (t, g) in got.iter().enumerate() {
+                        let want = vec_dot_f32_scalar(ty, &row, &xs[t * n..(t + 1) * n]);
+                        assert_eq!(g.to_bits(), want.to_bits(), "{} x{blocks} row {t} of {rows}", ty.name());
+                    }
+                }
             }
         }
     }
