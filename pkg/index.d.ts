@@ -22,6 +22,11 @@ export interface LoadOptions {
   cache?: boolean;
   /** Context length in tokens; 0 or unset picks the default (min(model's, 4096)). */
   ctx?: number;
+  /** The CPU backend's rounding. 'exact' (default): f32 activations against the weights' exact
+   * values, what the native CLI and the WebGPU backend compute. 'llamacpp': activations
+   * quantized to int8 per 32-block, as llama.cpp's CPU path does: ~1.2× faster decoding in wasm,
+   * and the native CLI's `--numerics llamacpp` tokens. Ignored on WebGPU. */
+  numerics?: 'exact' | 'llamacpp';
   /** Where the .wasm file is, when bundling moved it. */
   wasmUrl?: string | URL;
 }
@@ -77,6 +82,8 @@ export interface EngineInfo {
   n_embd: number;
   n_vocab: number;
   backend: 'webgpu' | 'cpu';
+  /** The CPU backend's rounding (absent on WebGPU). */
+  numerics?: 'exact' | 'llamacpp';
   adapter?: string;
   /** Why 'auto' did not use WebGPU. */
   fallback?: string;

@@ -170,11 +170,13 @@ export class Engine {
   /**
    * Loads a GGUF model. `source`: URL, File/Blob, ArrayBuffer or ReadableStream.
    * Options: backend ('auto' | 'webgpu' | 'cpu'), onProgress({loaded, total, phase}), signal,
-   * cache (URLs only; default true), ctx (tokens; 0 = the model's default), wasmUrl.
+   * cache (URLs only; default true), ctx (tokens; 0 = the model's default), numerics (the CPU
+   * path's rounding: 'exact' (default) or 'llamacpp', int8 activations: faster), wasmUrl.
    */
   static async load(source, opts = {}) {
-    const { backend = 'auto', signal } = opts;
+    const { backend = 'auto', signal, numerics = 'exact' } = opts;
     if (!['auto', 'webgpu', 'cpu'].includes(backend)) throw new TypeError(`wisp: unknown backend '${backend}'`);
+    if (!['exact', 'llamacpp'].includes(numerics)) throw new TypeError(`wisp: unknown numerics '${numerics}' (expected 'exact' or 'llamacpp')`);
     if (signal?.aborted) throw abortError(signal);
     await ready(opts.wasmUrl);
     // WebGPU: open the device first, so each weight goes to the GPU as it streams in
@@ -205,7 +207,7 @@ export class Engine {
   }
 
   static async #load(source, opts, device, fallback) {
-    const { onProgress, signal, cache = true, ctx = 0 } = opts;
+    const { onProgress, signal, cache = true, ctx = 0, numerics = 'exact' } = opts;
     const src = await openSource(source, { cache: cache && isUrl(source), signal });
     const loader = new Loader(src.size ?? undefined, device ?? undefined);
     const reader = src.stream.getReader();
@@ -232,7 +234,7 @@ export class Engine {
     const loaded = loader.bytes();
     onProgress?.({ phase: 'build', loaded, total: src.size, cached: src.cached });
     if (signal?.aborted) { loader.free(); throw abortError(signal); }
-    const wasm = loader.finish(ctx); // consumes the loader
+    const wasm = loader.finish(ctx, numerics); // consumes the loader
     if (device) {
       try {
         await wasm.useWebGpu();

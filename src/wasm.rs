@@ -95,12 +95,17 @@ impl Loader {
         self.bytes as f64
     }
 
-    /// Builds the engine (CPU path) once the whole file was fed; `n_ctx` 0 picks a default.
-    pub fn finish(self, n_ctx: u32) -> Result<WispEngine, JsError> {
+    /// Builds the engine (CPU path) once the whole file was fed; `n_ctx` 0 picks a default;
+    /// `numerics` is the CPU path's rounding, "exact" or "llamacpp".
+    pub fn finish(self, n_ctx: u32, numerics: &str) -> Result<WispEngine, JsError> {
+        let numerics = crate::cpu::Numerics::parse(numerics).ok_or_else(|| {
+            js(Error::arg("numerics", format!("'{numerics}' (expected 'exact' or 'llamacpp')")))
+        })?;
         self.stream.finish().map_err(js)?;
         let src = self.builder.finish(self.bytes).map_err(js)?;
         let mut engine = Engine::from_gguf(src, n_ctx as usize).map_err(js)?;
         engine.set_clock(now);
+        engine.set_numerics(numerics);
         let inner = Inner { engine, stream: None, streamed: self.weights };
         Ok(WispEngine { inner: Rc::new(RefCell::new(inner)) })
     }
@@ -204,6 +209,7 @@ impl WispEngine {
                 info["adapter"] = gf.adapter().into();
             } else {
                 info["backend"] = "cpu".into();
+                info["numerics"] = i.engine.numerics().name().into();
             }
             Ok(info.to_string())
         })

@@ -18,14 +18,14 @@ fn engine(ctx: usize) -> wisp::Engine {
 /// activations to int8 per 32-block and round Q and the softmax weights to f16 in attention; what
 /// remains is summation order and rounding-boundary cases, which this 135M Q4_1 model amplifies
 /// (llama.cpp itself moves top logits by ~0.1 between batched and one-by-one evaluation).
-/// Measured worst case 1.28 (one rank-11 logit); typical errors are ~0.1 (see LOGIT_MEAN_TOL).
+/// Measured worst case 1.27 (one rank-11 logit); typical errors are ~0.15 (see LOGIT_MEAN_TOL).
 const LOGIT_ATOL: f32 = 1.5;
 const LOGIT_MEAN_TOL: f32 = 0.25;
-/// Perplexity agreement over every predicted token (1,022 scored). The target is 0.5 %; on this
-/// text we measure 0.56 % (0.46 % with the other f16 rounding of the activation sum, which then
-/// loses greedy agreement). The second-half score rests on 510 tokens and is noisier (1.3 %).
-const PPL_REL_TOL: f64 = 0.01;
-const PPL_HALF_REL_TOL: f64 = 0.02;
+/// Perplexity agreement, the acceptance target of 0.5 %: measured 0.31 % over every predicted
+/// token (1,022 scored) and 0.30 % over the second halves (510), since exp/sin/cos/pow come from
+/// the `libm` crate (with the platform's libm it was 0.56 %: RoPE and softmax move that much).
+const PPL_REL_TOL: f64 = 0.005;
+const PPL_HALF_REL_TOL: f64 = 0.005;
 /// Greedy ids must agree until llama.cpp's top-two margin first drops below this.
 const NEAR_TIE: f64 = 0.1;
 

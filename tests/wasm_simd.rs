@@ -1,11 +1,14 @@
-//! The wasm SIMD128 dot products (src/quant/simd128.rs), single and batched over token rows, are
-//! bit-identical to the plain-Rust specification, on seeded rows of every block type they cover, with awkward lengths and
+//! The wasm SIMD128 dot products (src/quant/simd128.rs), with f32 activations (single and batched
+//! over token rows) and with int8 ones, are bit-identical to the plain-Rust specification, on seeded rows of every block type they cover, with awkward lengths and
 //! activations spanning many magnitudes. wasm32 only: `make test` runs it in Node through
 //! wasm-bindgen-test-runner (`scripts/wasm_test.sh`); natively this file is empty.
 #![cfg(target_arch = "wasm32")]
 
 use wasm_bindgen_test::wasm_bindgen_test;
-use wisp::quant::{vec_dot_f32, vec_dot_f32_rows, vec_dot_f32_scalar, GgmlType};
+use wisp::quant::{
+    quantize_q8, vec_dot_f32, vec_dot_f32_rows, vec_dot_f32_scalar, vec_dot_q8, vec_dot_q8_scalar, BlockQ8,
+    GgmlType,
+};
 
 struct Rng(u64);
 impl Rng {
@@ -43,6 +46,15 @@ fn simd128_dots_equal_the_scalar_specification_bit_for_bit() {
                     got.to_bits(),
                     want.to_bits(),
                     "{ty:?} {blocks} blocks trial {trial}: simd {got} scalar {want}"
+                );
+                // int8 activations (the llamacpp numerics): integer block dots
+                let mut q8 = vec![BlockQ8::default(); blocks];
+                quantize_q8(&x, &mut q8);
+                let (got, want) = (vec_dot_q8(ty, &row, &q8), vec_dot_q8_scalar(ty, &row, &q8));
+                assert_eq!(
+                    got.to_bits(),
+                    want.to_bits(),
+                    "{ty:?} {blocks} blocks trial {trial}: int8 {got} vs {want}"
                 );
                 // several token rows sharing each expanded block (prefill), partial groups too
                 let rows = 1 + trial % 9;

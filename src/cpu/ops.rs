@@ -1,6 +1,7 @@
 //! Element-wise and row ops of the forward pass, written plainly: this is the reference the GPU
 //! kernels are tested against. Reductions accumulate in f64 where ggml does (norms), so results
-//! track llama.cpp's closely.
+//! track llama.cpp's closely. Transcendental functions come from the `libm` crate, so native
+//! and wasm builds compute the same bits (the platform's libm and wasm's differ in the last bit).
 
 use crate::model::{Norm, RopeStyle};
 
@@ -33,11 +34,11 @@ pub fn layer_norm(x: &[f32], norm: &Norm, eps: f32, out: &mut [f32]) {
 /// Rotary position embedding on one head vector `x` (`head_dim`) at position `pos`.
 /// Angles follow llama.cpp: θ₀ = pos, θᵢ₊₁ = θᵢ · base^(−2/rope_dims).
 pub fn rope(x: &mut [f32], pos: usize, rope_dims: usize, base: f32, style: RopeStyle) {
-    let theta_scale = base.powf(-2.0 / rope_dims as f32);
+    let theta_scale = libm::powf(base, -2.0 / rope_dims as f32);
     let mut theta = pos as f32;
     let half = rope_dims / 2;
     for i in 0..half {
-        let (c, s) = (theta.cos(), theta.sin());
+        let (c, s) = (libm::cosf(theta), libm::sinf(theta));
         let (a, b) = match style {
             RopeStyle::Interleaved => (2 * i, 2 * i + 1),
             RopeStyle::Neox => (i, i + half),
@@ -50,13 +51,13 @@ pub fn rope(x: &mut [f32], pos: usize, rope_dims: usize, base: f32, style: RopeS
 }
 
 pub fn silu(x: f32) -> f32 {
-    x / (1.0 + (-x).exp())
+    x / (1.0 + libm::expf(-x))
 }
 
 /// GPT-2's tanh approximation of GELU.
 pub fn gelu_tanh(x: f32) -> f32 {
     const SQRT_2_OVER_PI: f32 = 0.797_884_6;
-    0.5 * x * (1.0 + (SQRT_2_OVER_PI * (x + 0.044715 * x * x * x)).tanh())
+    0.5 * x * (1.0 + libm::tanhf(SQRT_2_OVER_PI * (x + 0.044715 * x * x * x)))
 }
 
 /// In-place softmax.
@@ -64,7 +65,7 @@ pub fn softmax(x: &mut [f32]) {
     let max = x.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
     let mut sum = 0.0f64;
     for v in x.iter_mut() {
-        *v = (*v - max).exp();
+        *v = libm::expf(*v - max);
         sum += *v as f64;
     }
     let inv = (1.0 / sum) as f32;

@@ -353,6 +353,19 @@ fn dot_nibbles(qs: &[u8], a: &[i8; QK]) -> i32 {
 /// Dot product of one quantized weight row (`row` holds whole blocks of `ty`, `ty` quantized)
 /// with int8 activations `a` (one `BlockQ8` per 32 elements).
 pub fn vec_dot_q8(ty: GgmlType, row: &[u8], a: &[BlockQ8]) -> f32 {
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    match ty {
+        GgmlType::Q4_0 => return simd128::q8_dot_q4_0(row, a),
+        GgmlType::Q4_1 => return simd128::q8_dot_q4_1(row, a),
+        GgmlType::Q8_0 => return simd128::q8_dot_q8_0(row, a),
+        _ => {}
+    }
+    vec_dot_q8_scalar(ty, row, a)
+}
+
+/// The plain-Rust specification of [`vec_dot_q8`] (natively LLVM vectorizes its integer sums;
+/// in wasm it does not, hence `simd128.rs`).
+pub fn vec_dot_q8_scalar(ty: GgmlType, row: &[u8], a: &[BlockQ8]) -> f32 {
     let ts = ty.type_size();
     match ty {
         GgmlType::Q8_0 => {

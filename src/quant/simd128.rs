@@ -12,7 +12,7 @@
 //! expanded block between rows needs a second set of 32 accumulator lanes, which V8 cannot keep
 //! in the 16 vector registers of x86 hosts; measured in Node, the shared version was no faster.
 
-use super::{f16_at, GgmlType, QK};
+use super::{f16_at, BlockQ8, GgmlType, QK};
 use core::arch::wasm32::*;
 
 /// `reduce32` on eight vectors holding lanes 0–3, 4–7, …, 28–31.
@@ -134,4 +134,77 @@ pub fn dot_q4_0(row: &[u8], x: &[f32], cols: usize, out: &mut [f32]) {
 
 pub fn dot_q8_0(row: &[u8], x: &[f32], cols: usize, out: &mut [f32]) {
     rows(one_q8_0, row, x, cols, out)
+}
+
+// ---- int8 activations (`Numerics::LlamaCpp`): integer block dots, the float parts as the
+// scalar `vec_dot_q8_scalar` computes them, in its order (the integer sums are exact in any order)
+
+/// Σ a[j]·b[j] over 16 i8 pairs widened to i16 (`i32x4.dot_i16x8_s`), as four i32 lanes.
+#[inline(always)]
+fn dot16(a: v128, b: v128) -> v128 {
+    i32x4_add(
+        i32x4_dot_i16x8(i16x8_extend_low_i8x16(a), i16x8_extend_low_i8x16(b)),
+        i32x4_dot_i16x8(i16x8_extend_high_i8x16(a), i16x8_extend_high_i8x16(b)),
+    )
+}
+
+#[inline(always)]
+fn hsum_i32(v: v128) -> i32 {
+    i32x4_extract_lane::<0>(v)
+        .wrapping_add(i32x4_extract_lane::<1>(v))
+        .wrapping_add(i32x4_extract_lane::<2>(v))
+        .wrapping_add(i32x4_extract_lane::<3>(v))
+}
+
+/// The 16 nibble bytes at `b[at..]` against the activations: Σ lo·a[0..16] + hi·a[16..32].
+/// (Nibbles are 0–15, so they are valid i8 lanes.)
+#[inline(always)]
+fn dot_nibbles_q8(b: &[u8], at: usize, y: &BlockQ8) -> i32 {
+    let Some(q) = b.get(at..at + 16) else { return 0 };
+    // SAFETY: `q` is 16 bytes, `y.qs` 32.
+    let (v, a0, a1) = unsafe {
+        (
+            v128_load(q.as_ptr() as *const v128),
+            v128_load(y.qs.as_ptr() as *const v128),
+            v128_load(y.qs.as_ptr().add(16) as *const v128),
+        )
+    };
+    let lo = v128_and(v, u8x16_splat(0x0F));
+    let hi = u8x16_shr(v, 4);
+    hsum_i32(i32x4_add(dot16(lo, a0), dot16(hi, a1)))
+}
+
+pub fn q8_dot_q4_1(row: &[u8], a: &[BlockQ8]) -> f32 {
+    let mut acc = 0.0f32;
+    for (b, y) in row.chunks_exact(GgmlType::Q4_1.type_size()).zip(a) {
+        let s = dot_nibbles_q8(b, 4, y);
+        acc += (f16_at(b, 0) * y.d) * s as f32 + f16_at(b, 2) * y.s;
+    }
+    acc
+}
+
+pub fn q8_dot_q4_0(row: &[u8], a: &[BlockQ8]) -> f32 {
+    let mut acc = 0.0f32;
+    for (b, y) in row.chunks_exact(GgmlType::Q4_0.type_size()).zip(a) {
+        let s = dot_nibbles_q8(b, 2, y) - 8 * y.sum;
+        acc += (s as f32) * (f16_at(b, 0) * y.d);
+    }
+    acc
+}
+
+pub fn q8_dot_q8_0(row: &[u8], a: &[BlockQ8]) -> f32 {
+    let mut acc = 0.0f32;
+    for (b, y) in row.chunks_exact(GgmlType::Q8_0.type_size()).zip(a) {
+        let Some(q) = b.get(2..34) else { continue };
+        // SAFETY: `q` and `y.qs` are 32 bytes each.
+        let s = unsafe {
+            let (w0, w1) =
+                (v128_load(q.as_ptr() as *const v128), v128_load(q.as_ptr().add(16) as *const v128));
+            let (a0, a1) =
+                (v128_load(y.qs.as_ptr() as *const v128), v128_load(y.qs.as_ptr().add(16) as *const v128));
+            hsum_i32(i32x4_add(dot16(w0, a0), dot16(w1, a1)))
+        };
+        acc += (s as f32) * (f16_at(b, 0) * y.d);
+    }
+    acc
 }

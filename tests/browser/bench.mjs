@@ -1,5 +1,5 @@
-// Browser benchmark: in one headless Chromium session on this machine, our CPU (wasm) and WebGPU
-// backends and wllama (llama.cpp in wasm) with 1 and 2 threads, on the same GGUF, the same
+// Browser benchmark: in one headless Chromium session on this machine, our CPU (wasm, both
+// numerics) and WebGPU backends and wllama (llama.cpp in wasm) with 1 and 2 threads, on the same GGUF, the same
 // 128-token prompt (benches/bench_prompt.txt, no BOS) and 128 greedy tokens (end-of-generation
 // ignored). Prints one table row per run, our/wllama ratios, load times and the gzipped wasm size.
 //
@@ -36,13 +36,13 @@ const server = await serve({
 const browser = await launch();
 const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]; };
 
-async function ours(backend, n) {
+async function ours(backend, n, numerics = 'exact') {
   const page = await browser.context.newPage();
   await page.goto(server.url + '/');
   await page.waitForFunction(() => window.wispReady);
-  const r = await page.evaluate(async ({ backend, prompt, n }) => {
+  const r = await page.evaluate(async ({ backend, prompt, n, numerics }) => {
     const t0 = performance.now();
-    const e = await wisp.Engine.load('/model.gguf', { backend, cache: false });
+    const e = await wisp.Engine.load('/model.gguf', { backend, cache: false, numerics });
     const load = (performance.now() - t0) / 1000;
     const ids = await e.tokenize(prompt);
     const c = await e.complete(ids, { temperature: 0, maxTokens: n, ignoreEos: true });
@@ -50,7 +50,7 @@ async function ours(backend, n) {
     await e.dispose();
     return { load_s: load, prefill_tokens: ids.length, prefill_tok_s: c.timings.prefillTokensPerSecond,
       decode_tokens: c.usage.completionTokens, decode_tok_s: c.timings.decodeTokensPerSecond, adapter: info.adapter ?? '', backend: info.backend };
-  }, { backend, prompt, n });
+  }, { backend, prompt, n, numerics });
   await page.close();
   return r;
 }
@@ -76,7 +76,12 @@ const gpuInfo = await (async () => {
 })();
 const emulated = !gpuInfo || /swiftshader|llvmpipe|lavapipe/i.test(JSON.stringify(gpuInfo)) || gpuInfo.fallback;
 
-const configs = [['wisp cpu (wasm)', () => ours('cpu', N)], ['wllama 1 thread', () => wllama(1)], ['wllama 2 threads', () => wllama(2)]];
+const configs = [
+  ['wisp cpu (wasm)', () => ours('cpu', N)],
+  ["wisp cpu (wasm, numerics 'llamacpp')", () => ours('cpu', N, 'llamacpp')],
+  ['wllama 1 thread', () => wllama(1)],
+  ['wllama 2 threads', () => wllama(2)],
+];
 if (!emulated) configs.unshift(['wisp webgpu', () => ours('webgpu', N)]);
 else if (GPU_TOKENS > 0) configs.unshift([`wisp webgpu (${GPU_TOKENS} tokens, emulated)`, () => ours('webgpu', GPU_TOKENS)]);
 

@@ -34,12 +34,12 @@ async function page() {
   return p;
 }
 
-/** Greedy ids of each prompt in the page, with backend `backend`. */
-async function browserIds(backend, prompts = PROMPTS, n = N) {
+/** Greedy ids of each prompt in the page, with backend `backend` (and the CPU's `numerics`). */
+async function browserIds(backend, prompts = PROMPTS, n = N, numerics = 'exact') {
   const { page: pg, logs } = await page();
   try {
-    return await pg.evaluate(async ({ prompts, n, backend }) => {
-      const engine = await wisp.Engine.load('/model.gguf', { backend, cache: false });
+    return await pg.evaluate(async ({ prompts, n, backend, numerics }) => {
+      const engine = await wisp.Engine.load('/model.gguf', { backend, cache: false, numerics });
       const out = { info: engine.info, runs: [] };
       for (const { prompt, chat } of prompts) {
         await engine.reset();
@@ -55,7 +55,7 @@ async function browserIds(backend, prompts = PROMPTS, n = N) {
       }
       await engine.dispose();
       return out;
-    }, { prompts, n, backend });
+    }, { prompts, n, backend, numerics });
   } catch (e) {
     throw new Error(`${e.message}\npage log:\n${logs.join('\n')}`);
   } finally {
@@ -63,9 +63,9 @@ async function browserIds(backend, prompts = PROMPTS, n = N) {
   }
 }
 
-function checkAgainstNative(got, prompts = PROMPTS, n = N) {
+function checkAgainstNative(got, prompts = PROMPTS, n = N, numerics = 'exact') {
   prompts.forEach(({ prompt, chat }, i) => {
-    const want = nativeIds(model, prompt, { chat, maxTokens: n });
+    const want = nativeIds(model, prompt, { chat, maxTokens: n, numerics });
     if (got.runs[i].ids) assert.deepEqual(got.runs[i].ids, want.ids, `prompt ${i} ids`);
     assert.equal(got.runs[i].text, want.text, `prompt ${i} text`);
   });
@@ -77,6 +77,12 @@ test('CPU backend (wasm): greedy ids equal the native CLI on three prompts', asy
   // the CPU path computes on the weights in wasm memory
   assert.ok(got.info.wasmMemoryBytes >= fs.statSync(model).size, `wasm memory ${got.info.wasmMemoryBytes}`);
   checkAgainstNative(got);
+});
+
+test("CPU backend with numerics 'llamacpp' (int8 SIMD128 dots): the native CLI's --numerics llamacpp ids", async () => {
+  const got = await browserIds('cpu', PROMPTS, N, 'llamacpp');
+  assert.equal(got.info.numerics, 'llamacpp');
+  checkAgainstNative(got, PROMPTS, N, 'llamacpp');
 });
 
 // SwiftShader runs the model at a few seconds per token, so the WebGPU comparison uses short

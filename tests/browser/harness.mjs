@@ -85,8 +85,8 @@ export async function inPageOf(context, url, fn, arg, { onPage } = {}) {
 }
 
 /** Greedy ids from the native CLI (the reference the browser must reproduce). */
-export function nativeIds(model, prompt, { chat = false, maxTokens = 64 } = {}) {
-  const args = ['generate', '--model', model, '--prompt', prompt, '--temperature', '0', '--max-tokens', String(maxTokens), '--backend', 'cpu', '--json'];
+export function nativeIds(model, prompt, { chat = false, maxTokens = 64, numerics = 'exact' } = {}) {
+  const args = ['generate', '--model', model, '--prompt', prompt, '--temperature', '0', '--max-tokens', String(maxTokens), '--backend', 'cpu', '--numerics', numerics, '--json'];
   if (chat) args.push('--chat');
   const out = execFileSync(wispBin, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
   return JSON.parse(out);
