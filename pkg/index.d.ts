@@ -24,8 +24,8 @@ export interface LoadOptions {
   ctx?: number;
   /** The CPU backend's rounding. 'exact' (default): f32 activations against the weights' exact
    * values, what the native CLI and the WebGPU backend compute. 'llamacpp': activations
-   * quantized to int8 per 32-block, as llama.cpp's CPU path does: ~1.2× faster decoding in wasm,
-   * and the native CLI's `--numerics llamacpp` tokens. Ignored on WebGPU. */
+   * quantized to int8 per 32-block, as llama.cpp's CPU path does: the native CLI's
+   * `--numerics llamacpp` tokens (about as fast as 'exact' in Chromium). Ignored on WebGPU. */
   numerics?: 'exact' | 'llamacpp';
   /** Where the .wasm file is, when bundling moved it. */
   wasmUrl?: string | URL;

@@ -171,7 +171,7 @@ export class Engine {
    * Loads a GGUF model. `source`: URL, File/Blob, ArrayBuffer or ReadableStream.
    * Options: backend ('auto' | 'webgpu' | 'cpu'), onProgress({loaded, total, phase}), signal,
    * cache (URLs only; default true), ctx (tokens; 0 = the model's default), numerics (the CPU
-   * path's rounding: 'exact' (default) or 'llamacpp', int8 activations: faster), wasmUrl.
+   * path's rounding: 'exact' (default) or 'llamacpp', int8 activations as llama.cpp), wasmUrl.
    */
   static async load(source, opts = {}) {
     const { backend = 'auto', signal, numerics = 'exact' } = opts;
