@@ -7,16 +7,7 @@
 // with the context while every chunk runs in parallel: no thread walks the whole context.
 // K and V are the layer's f16 caches (pairs packed in u32).
 
-struct Params {
-    n_head: u32,
-    group: u32,       // query heads per KV head
-    head_dim: u32,    // even, ≤ 256
-    kv_dim: u32,
-    n_ctx: u32,
-    max_chunks: u32,  // n_ctx / C rounded up: the partials' stride per head
-    scale: f32,       // 1 / sqrt(head_dim)
-    _pad: u32,
-}
+#include "attn_params"
 
 @group(0) @binding(0) var<storage, read> q: array<f32>;             // [n_head · head_dim]
 @group(0) @binding(1) var<storage, read> kc: array<u32>;            // [n_ctx · kv_dim / 2]

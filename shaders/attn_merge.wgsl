@@ -2,16 +2,7 @@
 // the chunks c that attn_decode.wgsl wrote for head h (M = max_c m_c): the split softmax made
 // whole. One workgroup per query head, one thread per output dimension.
 
-struct Params {
-    n_head: u32,
-    group: u32,
-    head_dim: u32,    // ≤ 256
-    kv_dim: u32,
-    n_ctx: u32,
-    max_chunks: u32,
-    scale: f32,
-    _pad: u32,
-}
+#include "attn_params"
 
 @group(0) @binding(0) var<storage, read> part: array<f32>;         // [n_head · max_chunks · (head_dim + 2)]
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;    // [n_head · head_dim]

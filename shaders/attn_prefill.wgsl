@@ -6,16 +6,7 @@
 // partial output rescaled when the max grows), so no score buffer of n_ctx entries is needed.
 // Each thread accumulates up to four output dimensions (head_dim ≤ 4 · WG = 256).
 
-struct Params {
-    n_head: u32,
-    group: u32,      // query heads per KV head
-    head_dim: u32,   // even, ≤ 256
-    kv_dim: u32,
-    n_ctx: u32,
-    _pad0: u32,
-    scale: f32,      // 1 / sqrt(head_dim)
-    _pad1: u32,
-}
+#include "attn_params"
 
 @group(0) @binding(0) var<storage, read> q: array<f32>;            // [batch · n_head · head_dim]
 @group(0) @binding(1) var<storage, read> kc: array<u32>;           // [n_ctx · kv_dim / 2]

@@ -170,15 +170,7 @@ impl Sampler {
     /// Applies the penalties to `logits` in place, using the last `repeat_last_n` of `history`.
     pub fn apply_penalties(&self, logits: &mut [f32], history: &[u32]) {
         let p = &self.params;
-        if p.repetition_penalty == 1.0 && p.frequency_penalty == 0.0 && p.presence_penalty == 0.0 {
-            return;
-        }
-        let window = &history[history.len().saturating_sub(p.repeat_last_n)..];
-        let mut counts: std::collections::HashMap<u32, u32> = std::collections::HashMap::new();
-        for &t in window {
-            *counts.entry(t).or_default() += 1;
-        }
-        for (&t, &c) in &counts {
+        for [t, c] in self.penalty_counts(history) {
             let Some(l) = logits.get_mut(t as usize) else {
                 continue;
             };
@@ -212,32 +204,38 @@ impl Sampler {
     /// generator advances as `sample` advances it). If the device cannot finish the pick, the
     /// host goes on with [`Sampler::sample_drawn`] and this draw.
     pub fn device_draw(&mut self, history: &[u32]) -> DeviceDraw {
+        let counts = self.penalty_counts(history);
+        let r = self.draw();
         let p = &self.params;
-        let mut counts = Vec::new();
-        if p.repetition_penalty != 1.0 || p.frequency_penalty != 0.0 || p.presence_penalty != 0.0 {
-            let window = &history[history.len().saturating_sub(p.repeat_last_n)..];
-            let mut map: std::collections::HashMap<u32, u32> = std::collections::HashMap::new();
-            for &t in window {
-                *map.entry(t).or_default() += 1;
-            }
-            counts.extend(map.into_iter().map(|(t, c)| [t, c]));
-            counts.sort_unstable();
-        }
-        let greedy = p.temperature == 0.0;
-        let mut d = DeviceDraw {
+        DeviceDraw {
             // greedy is the first of the sorted top-1
-            top_k: if greedy { 1 } else { p.top_k.min(u32::MAX as usize) as u32 },
+            top_k: if p.temperature == 0.0 { 1 } else { p.top_k.min(u32::MAX as usize) as u32 },
             temperature: p.temperature,
             top_p: p.top_p,
             min_p: p.min_p,
             repetition_penalty: p.repetition_penalty,
             frequency_penalty: p.frequency_penalty,
             presence_penalty: p.presence_penalty,
-            r: 0.0,
+            r,
             counts,
-        };
-        d.r = self.draw();
-        d
+        }
+    }
+
+    /// `[token, count]` for each distinct token in the last `repeat_last_n` of `history`, by
+    /// token id; empty when the penalties are off.
+    fn penalty_counts(&self, history: &[u32]) -> Vec<[u32; 2]> {
+        let p = &self.params;
+        if p.repetition_penalty == 1.0 && p.frequency_penalty == 0.0 && p.presence_penalty == 0.0 {
+            return Vec::new();
+        }
+        let window = &history[history.len().saturating_sub(p.repeat_last_n)..];
+        let mut counts: std::collections::HashMap<u32, u32> = std::collections::HashMap::new();
+        for &t in window {
+            *counts.entry(t).or_default() += 1;
+        }
+        let mut out: Vec<[u32; 2]> = counts.into_iter().map(|(t, c)| [t, c]).collect();
+        out.sort_unstable();
+        out
     }
 
     /// [`Sampler::sample`] with the draw already taken (by [`Sampler::device_draw`]).

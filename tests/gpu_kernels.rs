@@ -21,19 +21,9 @@ fn gpu() -> Option<Gpu> {
     }
 }
 
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    /// uniform in [-1, 1)
-    fn f(&mut self) -> f32 {
-        (self.next() % 2_000_000) as f32 / 1_000_000.0 - 1.0
-    }
-}
+#[path = "common/rng.rs"]
+mod rng;
+use rng::Rng;
 
 /// `rows × cols` weights of `ty` in the file's encoding, values of order 0.1.
 fn weights(rng: &mut Rng, ty: GgmlType, rows: usize, cols: usize) -> Vec<u8> {

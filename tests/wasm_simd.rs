@@ -10,18 +10,9 @@ use wisp::quant::{
     GgmlType,
 };
 
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn f(&mut self) -> f32 {
-        (self.next() % 2_000_000) as f32 / 1_000_000.0 - 1.0
-    }
-}
+#[path = "common/rng.rs"]
+mod rng;
+use rng::Rng;
 
 #[wasm_bindgen_test]
 fn simd128_dots_equal_the_scalar_specification_bit_for_bit() {

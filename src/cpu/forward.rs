@@ -31,11 +31,7 @@ impl KvElem for f16 {
         f16::from_f32(x)
     }
     fn load(self) -> f32 {
-        // wasm has no f16 instruction: the exact arithmetic conversion, not `half`'s branchy one
-        #[cfg(target_arch = "wasm32")]
-        return crate::quant::f16_to_f32(self.to_bits());
-        #[cfg(not(target_arch = "wasm32"))]
-        self.to_f32()
+        crate::quant::f16_bits(self.to_bits())
     }
     fn round_operand(x: f32) -> f32 {
         f16::from_f32(x).to_f32()

@@ -70,6 +70,13 @@ enum Plan {
     Sample,
 }
 
+impl Plan {
+    /// In a greedy decode step (what `dispatches` counts and the profile times).
+    fn greedy_decode(self) -> bool {
+        matches!(self, Plan::Both | Plan::Decode | Plan::Argmax)
+    }
+}
+
 /// A step's dispatch grid, sized per submission from the position and the batch rows n (the
 /// encoder is recorded afresh each time).
 #[derive(Clone, Copy)]
@@ -463,10 +470,7 @@ impl GpuForward {
         g.check()?;
         let (steps, weight_bytes) = (b.steps, b.weight_bytes);
         Ok(GpuForward {
-            dispatches: steps
-                .iter()
-                .filter(|s| matches!(s.plan, Plan::Both | Plan::Decode | Plan::Argmax))
-                .count(),
+            dispatches: steps.iter().filter(|s| s.plan.greedy_decode()).count(),
             weight_bytes,
             gpu,
             steps,
@@ -602,7 +606,7 @@ impl GpuForward {
         g.queue.write_buffer(&self.state, 0, as_bytes(&[pos as u32, 1, token]));
         g.wait_idle()?;
         let mut by_name: Vec<(String, usize, f64)> = Vec::new();
-        for s in self.steps.iter().filter(|s| matches!(s.plan, Plan::Both | Plan::Decode | Plan::Argmax)) {
+        for s in self.steps.iter().filter(|s| s.plan.greedy_decode()) {
             let t0 = std::time::Instant::now();
             let mut enc = g.device.create_command_encoder(&Default::default());
             s.record(&mut enc.begin_compute_pass(&Default::default()), pos, 1);

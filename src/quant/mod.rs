@@ -145,9 +145,14 @@ impl GgmlType {
 
 #[inline(always)]
 pub(crate) fn f16_at(b: &[u8], i: usize) -> f32 {
-    let bits = u16::from_le_bytes([b[i], b[i + 1]]);
-    // natively `half` converts with F16C; wasm has no conversion instruction, and `half`'s
-    // branchy software one cost a third of a token's time in the browser
+    f16_bits(u16::from_le_bytes([b[i], b[i + 1]]))
+}
+
+/// The value of the f16 `bits`, the fastest exact way on each target: natively `half` converts
+/// with F16C; wasm has no conversion instruction, and `half`'s branchy software one cost a third
+/// of a token's time in the browser, so there it is [`f16_to_f32`].
+#[inline(always)]
+pub(crate) fn f16_bits(bits: u16) -> f32 {
     #[cfg(target_arch = "wasm32")]
     return f16_to_f32(bits);
     #[cfg(not(target_arch = "wasm32"))]
@@ -160,7 +165,7 @@ pub(crate) fn f16_at(b: &[u8], i: usize) -> f32 {
 /// all-ones exponent.
 #[inline(always)]
 #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
-pub(crate) fn f16_to_f32(h: u16) -> f32 {
+fn f16_to_f32(h: u16) -> f32 {
     let sign = (h as u32 & 0x8000) << 16;
     let em = h as u32 & 0x7FFF;
     let magnitude = if em >= 0x7C00 {
@@ -472,16 +477,22 @@ pub fn vec_dot_f32_rows(ty: GgmlType, row: &[u8], x: &[f32], cols: usize, out: &
         GgmlType::Q8_0 => return avx2::dot_q8_0(row, x, cols, out),
         _ => {}
     }
+    for (t, o) in out.iter_mut().enumerate() {
+        *o = x.get(t * cols..(t + 1) * cols).map_or(0.0, |xt| vec_dot_f32_one(ty, row, xt));
+    }
+}
+
+/// One row against one token's activations, where no batched SIMD version exists: SIMD128 in
+/// wasm (row by row: see `simd128.rs`), the scalar specification elsewhere.
+fn vec_dot_f32_one(ty: GgmlType, row: &[u8], x: &[f32]) -> f32 {
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     match ty {
-        GgmlType::Q4_0 => return simd128::dot_q4_0(row, x, cols, out),
-        GgmlType::Q4_1 => return simd128::dot_q4_1(row, x, cols, out),
-        GgmlType::Q8_0 => return simd128::dot_q8_0(row, x, cols, out),
+        GgmlType::Q4_0 => return simd128::dot_q4_0(row, x),
+        GgmlType::Q4_1 => return simd128::dot_q4_1(row, x),
+        GgmlType::Q8_0 => return simd128::dot_q8_0(row, x),
         _ => {}
     }
-    for (t, o) in out.iter_mut().enumerate() {
-        *o = x.get(t * cols..(t + 1) * cols).map_or(0.0, |xt| vec_dot_f32_scalar(ty, row, xt));
-    }
+    vec_dot_f32_scalar(ty, row, x)
 }
 
 /// The plain-Rust specification of [`vec_dot_f32`].

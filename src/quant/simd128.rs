@@ -8,7 +8,8 @@
 //! numerics stay bit-identical to the native CLI's; `tests/wasm_simd.rs` checks it in Node.
 //! Compiled only for wasm32 with `simd128` (`.cargo/config.toml`).
 //!
-//! Unlike the AVX2 version, a batch of token rows (prefill) runs row by row: sharing each
+//! Unlike the AVX2 version these take one token row: a prefill batch runs row by row
+//! (`vec_dot_f32_rows`), since sharing each
 //! expanded block between rows needs a second set of 32 accumulator lanes, which V8 cannot keep
 //! in the 16 vector registers of x86 hosts; measured in Node, the shared version was no faster.
 
@@ -49,7 +50,7 @@ fn madd8(acc: &mut [v128; 8], y: [v128; 8], x: &[f32; QK]) {
     }
 }
 
-/// 16 bytes → eight i32x4 vectors of their 16 values in order, as f32.
+/// 16 bytes → four vectors of their 16 values in order, as f32.
 #[inline(always)]
 fn u8x16_to_f32(v: v128) -> [v128; 4] {
     let (lo, hi) = (u16x8_extend_low_u8x16(v), u16x8_extend_high_u8x16(v));
@@ -84,7 +85,7 @@ fn nibbles(b: &[u8], at: usize) -> [v128; 8] {
     [lo[0], lo[1], lo[2], lo[3], hi[0], hi[1], hi[2], hi[3]]
 }
 
-fn one_q4_1(row: &[u8], x: &[f32]) -> f32 {
+pub fn dot_q4_1(row: &[u8], x: &[f32]) -> f32 {
     blocks(row, x, GgmlType::Q4_1.type_size(), |b, xs, acc| {
         let (d, m) = (f32x4_splat(f16_at(b, 0)), f32x4_splat(f16_at(b, 2)));
         let y = nibbles(b, 4).map(|q| f32x4_add(f32x4_mul(d, q), m));
@@ -92,7 +93,7 @@ fn one_q4_1(row: &[u8], x: &[f32]) -> f32 {
     })
 }
 
-fn one_q4_0(row: &[u8], x: &[f32]) -> f32 {
+pub fn dot_q4_0(row: &[u8], x: &[f32]) -> f32 {
     blocks(row, x, GgmlType::Q4_0.type_size(), |b, xs, acc| {
         let d = f32x4_splat(f16_at(b, 0));
         let eight = f32x4_splat(8.0);
@@ -102,7 +103,7 @@ fn one_q4_0(row: &[u8], x: &[f32]) -> f32 {
     })
 }
 
-fn one_q8_0(row: &[u8], x: &[f32]) -> f32 {
+pub fn dot_q8_0(row: &[u8], x: &[f32]) -> f32 {
     blocks(row, x, GgmlType::Q8_0.type_size(), |b, xs, acc| {
         let Some(q) = b.get(2..34) else { return };
         let d = f32x4_splat(f16_at(b, 0));
@@ -113,27 +114,6 @@ fn one_q8_0(row: &[u8], x: &[f32]) -> f32 {
         let y = [a[0], a[1], a[2], a[3], c[0], c[1], c[2], c[3]].map(|q| f32x4_mul(d, q));
         madd8(acc, y, xs);
     })
-}
-
-/// `out[t] = dot(row, x[t·cols..(t + 1)·cols])` for each token row.
-#[inline(always)]
-fn rows(one: fn(&[u8], &[f32]) -> f32, row: &[u8], x: &[f32], cols: usize, out: &mut [f32]) {
-    for (t, o) in out.iter_mut().enumerate() {
-        *o = x.get(t * cols..(t + 1) * cols).map_or(0.0, |xt| one(row, xt));
-    }
-}
-
-/// Q4_1 rows against `out.len()` token rows of `x` (`cols` apart).
-pub fn dot_q4_1(row: &[u8], x: &[f32], cols: usize, out: &mut [f32]) {
-    rows(one_q4_1, row, x, cols, out)
-}
-
-pub fn dot_q4_0(row: &[u8], x: &[f32], cols: usize, out: &mut [f32]) {
-    rows(one_q4_0, row, x, cols, out)
-}
-
-pub fn dot_q8_0(row: &[u8], x: &[f32], cols: usize, out: &mut [f32]) {
-    rows(one_q8_0, row, x, cols, out)
 }
 
 // ---- int8 activations (`Numerics::LlamaCpp`): integer block dots, the float parts as the
