@@ -1,4 +1,4 @@
-//! AVX2 versions of the f32-activation dot products for the common 32-wide block types.
+//! AVX2 versions of the dot products for the common 32-wide block types (f32 and int8 activations).
 //!
 //! Each computes exactly the operations of `vec_dot_f32_scalar`, in the same order: a block's
 //! values are expanded to f32 (`d·q (+ m)`), multiplied by `x` and added into 32 lanes held as
@@ -6,7 +6,7 @@
 //! share each expanded block (prefill), each with its own accumulators. A test asserts
 //! bit-identical results. Compiled only when the target has AVX2 (`.cargo/config.toml`).
 
-use super::{f16_at, GgmlType, QK};
+use super::{f16_at, q8_term, BlockQ8, GgmlType, QK};
 use std::arch::x86_64::*;
 
 /// `reduce32` on four vectors holding lanes 0–7, 8–15, 16–23, 24–31.
@@ -98,4 +98,126 @@ pub fn dot_q8_0(row: &[u8], x: &[f32], cols: usize, out: &mut [f32]) {
             _mm256_mul_ps(d, _mm256_cvtepi32_ps(q))
         })
     })
+}
+
+// ---- int8 activations (`Numerics::LlamaCpp`) ----
+//
+// Each block's integer dot is computed with `maddubs` (u8·i8 pairs summed in i16: at most
+// 2·128·127, no saturation) and `madd` (pairs of i16 into i32); eight blocks' eight lanes are then
+// summed across in one transpose. Integer sums are exact in any order, and every block's float
+// term is `q8_term`, added in block order: the result is bit-identical to `vec_dot_q8_scalar`.
+
+/// Σ q[j]·a[j] over 32 (u8, i8) pairs, as eight i32 lanes.
+#[inline(always)]
+unsafe fn mul_sum_u8_i8(q: __m256i, a: __m256i) -> __m256i {
+    _mm256_madd_epi16(_mm256_maddubs_epi16(q, a), _mm256_set1_epi16(1))
+}
+
+/// 16 nibble bytes at `p` against `y.qs`: low nibbles meet `qs[0..16]`, high ones `qs[16..32]`.
+#[inline(always)]
+unsafe fn isum_nibbles(p: *const u8, y: &BlockQ8) -> __m256i {
+    let v = _mm_loadu_si128(p as *const __m128i);
+    let q = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(v, 4), v), _mm256_set1_epi8(0x0F));
+    mul_sum_u8_i8(q, _mm256_loadu_si256(y.qs.as_ptr() as *const __m256i))
+}
+
+/// 32 i8 quants at `p` against `y.qs` (|w| as u8 times a with w's sign: exact for w = −128 too).
+#[inline(always)]
+unsafe fn isum_i8(p: *const u8, y: &BlockQ8) -> __m256i {
+    let w = _mm256_loadu_si256(p as *const __m256i);
+    let a = _mm256_loadu_si256(y.qs.as_ptr() as *const __m256i);
+    mul_sum_u8_i8(_mm256_sign_epi8(w, w), _mm256_sign_epi8(a, w))
+}
+
+/// The eight lane sums of eight vectors, in order.
+#[inline(always)]
+unsafe fn hsum_8x8(p: [__m256i; 8]) -> __m256i {
+    let a = _mm256_hadd_epi32(_mm256_hadd_epi32(p[0], p[1]), _mm256_hadd_epi32(p[2], p[3]));
+    let b = _mm256_hadd_epi32(_mm256_hadd_epi32(p[4], p[5]), _mm256_hadd_epi32(p[6], p[7]));
+    // a = [Σlo p0..p3 | Σhi p0..p3], b likewise for p4..p7
+    _mm256_add_epi32(_mm256_permute2x128_si256(a, b, 0x20), _mm256_permute2x128_si256(a, b, 0x31))
+}
+
+#[inline(always)]
+unsafe fn hsum_i32(v: __m256i) -> i32 {
+    let s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    let s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0b01_00_11_10));
+    _mm_cvtsi128_si32(_mm_add_epi32(s, _mm_shuffle_epi32(s, 0b10_11_00_01)))
+}
+
+/// The f32 terms of eight consecutive blocks (at `row`, `ts` bytes apart, and `a[0..8]`) from
+/// their integer sums: `q8_term` lane-wise, the same operations in the same order.
+#[inline(always)]
+unsafe fn q8_terms8(ty: GgmlType, s: __m256i, row: *const u8, ts: i32, a: *const BlockQ8) -> __m256 {
+    let step = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    // (d | m << 16) of each weight block, then both halves converted from f16
+    let w = _mm256_i32gather_epi32::<1>(row as *const i32, _mm256_mullo_epi32(step, _mm256_set1_epi32(ts)));
+    let dm = _mm256_packus_epi32(_mm256_and_si256(w, _mm256_set1_epi32(0xFFFF)), _mm256_srli_epi32(w, 16));
+    let dm = _mm256_permute4x64_epi64(dm, 0b11_01_10_00); // [d0..d7 | m0..m7]
+    let d = _mm256_cvtph_ps(_mm256_castsi256_si128(dm));
+    let qa = _mm256_mullo_epi32(step, _mm256_set1_epi32(std::mem::size_of::<BlockQ8>() as i32));
+    let base = a as *const u8;
+    let yd = _mm256_i32gather_ps::<1>(base.add(std::mem::offset_of!(BlockQ8, d)) as *const f32, qa);
+    match ty {
+        GgmlType::Q4_1 => {
+            let m = _mm256_cvtph_ps(_mm256_extracti128_si256(dm, 1));
+            let ys = _mm256_i32gather_ps::<1>(base.add(std::mem::offset_of!(BlockQ8, s)) as *const f32, qa);
+            _mm256_add_ps(_mm256_mul_ps(_mm256_mul_ps(d, yd), _mm256_cvtepi32_ps(s)), _mm256_mul_ps(m, ys))
+        }
+        GgmlType::Q4_0 => {
+            let sum = _mm256_i32gather_epi32::<1>(base.add(std::mem::offset_of!(BlockQ8, sum)) as *const i32, qa);
+            let s = _mm256_sub_epi32(s, _mm256_slli_epi32(sum, 3));
+            _mm256_mul_ps(_mm256_cvtepi32_ps(s), _mm256_mul_ps(d, yd))
+        }
+        _ => _mm256_mul_ps(_mm256_cvtepi32_ps(s), _mm256_mul_ps(d, yd)),
+    }
+}
+
+#[inline(always)]
+fn q8_blocks(
+    ty: GgmlType,
+    row: &[u8],
+    a: &[BlockQ8],
+    ts: usize,
+    isum: impl Fn(*const u8, &BlockQ8) -> __m256i,
+    term: impl Fn(i32, &[u8], &BlockQ8) -> f32,
+) -> f32 {
+    let nb = (row.len() / ts).min(a.len());
+    let mut acc = 0.0f32;
+    let mut i = 0;
+    // SAFETY: AVX2 is enabled for the whole build; every `isum` reads inside block i + k < nb of
+    // `row` (ts bytes each) and its activation block.
+    unsafe {
+        while i + 8 <= nb {
+            let s = hsum_8x8(std::array::from_fn(|k| isum(row.as_ptr().add((i + k) * ts), &a[i + k])));
+            let mut t = [0.0f32; 8];
+            _mm256_storeu_ps(t.as_mut_ptr(), q8_terms8(ty, s, row.as_ptr().add(i * ts), ts as i32, a.as_ptr().add(i)));
+            for t in t {
+                acc += t;
+            }
+            i += 8;
+        }
+        for k in i..nb {
+            let s = hsum_i32(isum(row.as_ptr().add(k * ts), &a[k]));
+            acc += term(s, &row[k * ts..(k + 1) * ts], &a[k]);
+        }
+    }
+    acc
+}
+
+/// `vec_dot_q8_scalar` for Q4_0, Q4_1 and Q8_0 rows (0 for other types).
+pub fn q8_dot(ty: GgmlType, row: &[u8], a: &[BlockQ8]) -> f32 {
+    let ts = ty.type_size();
+    match ty {
+        GgmlType::Q8_0 => q8_blocks(ty, row, a, ts, |p, y| unsafe { isum_i8(p.add(2), y) }, |s, b, y| {
+            q8_term(GgmlType::Q8_0, s, b, y)
+        }),
+        GgmlType::Q4_0 => q8_blocks(ty, row, a, ts, |p, y| unsafe { isum_nibbles(p.add(2), y) }, |s, b, y| {
+            q8_term(GgmlType::Q4_0, s, b, y)
+        }),
+        GgmlType::Q4_1 => q8_blocks(ty, row, a, ts, |p, y| unsafe { isum_nibbles(p.add(4), y) }, |s, b, y| {
+            q8_term(GgmlType::Q4_1, s, b, y)
+        }),
+        _ => 0.0,
+    }
 }

@@ -298,6 +298,7 @@ fn deq_q6_k(b: &[u8], y: &mut [f32]) {
 /// One 32-wide block of int8-quantized activations (llama.cpp's Q8_1): `x ≈ d·qs`.
 /// `d` and `s = d·Σqs` are rounded through f16 as llama.cpp stores them; `sum` is Σqs, exact.
 #[derive(Clone, Copy, Debug)]
+#[repr(C)] // the AVX2 dots gather `d`, `s` and `sum` at fixed offsets
 pub struct BlockQ8 {
     pub d: f32,
     pub s: f32,
@@ -365,6 +366,10 @@ pub fn vec_dot_q8(ty: GgmlType, row: &[u8], a: &[BlockQ8]) -> f32 {
         GgmlType::Q8_0 => return simd128::q8_dot_q8_0(row, a),
         _ => {}
     }
+    #[cfg(all(target_arch = "x86_64", target_feature = "avx2"))]
+    if matches!(ty, GgmlType::Q4_0 | GgmlType::Q4_1 | GgmlType::Q8_0) {
+        return avx2::q8_dot(ty, row, a);
+    }
     vec_dot_q8_scalar(ty, row, a)
 }
 
@@ -373,30 +378,9 @@ pub fn vec_dot_q8(ty: GgmlType, row: &[u8], a: &[BlockQ8]) -> f32 {
 pub fn vec_dot_q8_scalar(ty: GgmlType, row: &[u8], a: &[BlockQ8]) -> f32 {
     let ts = ty.type_size();
     match ty {
-        GgmlType::Q8_0 => {
-            let mut acc = 0.0f32;
-            for (b, y) in row.chunks_exact(ts).zip(a) {
-                let qs: &[i8; QK] = bytemuck_i8(&b[2..34]);
-                acc += (dot_i8(qs, &y.qs) as f32) * (f16_at(b, 0) * y.d);
-            }
-            acc
-        }
-        GgmlType::Q4_0 => {
-            let mut acc = 0.0f32;
-            for (b, y) in row.chunks_exact(ts).zip(a) {
-                let s = dot_nibbles(&b[2..18], &y.qs) - 8 * y.sum;
-                acc += (s as f32) * (f16_at(b, 0) * y.d);
-            }
-            acc
-        }
-        GgmlType::Q4_1 => {
-            let mut acc = 0.0f32;
-            for (b, y) in row.chunks_exact(ts).zip(a) {
-                let s = dot_nibbles(&b[4..20], &y.qs);
-                acc += (f16_at(b, 0) * y.d) * s as f32 + f16_at(b, 2) * y.s;
-            }
-            acc
-        }
+        GgmlType::Q8_0 => q8_blocks(row, a, ts, |b, y| q8_term(ty, dot_i8(bytemuck_i8(&b[2..34]), &y.qs), b, y)),
+        GgmlType::Q4_0 => q8_blocks(row, a, ts, |b, y| q8_term(ty, dot_nibbles(&b[2..18], &y.qs), b, y)),
+        GgmlType::Q4_1 => q8_blocks(row, a, ts, |b, y| q8_term(ty, dot_nibbles(&b[4..20], &y.qs), b, y)),
         GgmlType::Q4K => {
             let mut acc = 0.0f32;
             for (b, y) in row.chunks_exact(ts).zip(a.chunks_exact(QK_K / QK)) {
@@ -450,6 +434,29 @@ pub fn vec_dot_q8_scalar(ty: GgmlType, row: &[u8], a: &[BlockQ8]) -> f32 {
             acc
         }
         GgmlType::F32 | GgmlType::F16 | GgmlType::BF16 => 0.0,
+    }
+}
+
+/// `Σ_blocks term(block, activation block)`, added in block order from 0.
+#[inline(always)]
+pub(crate) fn q8_blocks(row: &[u8], a: &[BlockQ8], ts: usize, term: impl Fn(&[u8], &BlockQ8) -> f32) -> f32 {
+    let mut acc = 0.0f32;
+    for (b, y) in row.chunks_exact(ts).zip(a) {
+        acc += term(b, y);
+    }
+    acc
+}
+
+/// One 32-wide block's contribution to an int8 dot, given `isum`, the integer dot of its quants
+/// (nibbles unsigned) with `y.qs`. The SIMD versions compute the integer sums however they like
+/// (they are exact) and then exactly these float operations, so they are bit-identical.
+#[inline(always)]
+pub(crate) fn q8_term(ty: GgmlType, isum: i32, b: &[u8], y: &BlockQ8) -> f32 {
+    match ty {
+        GgmlType::Q8_0 => (isum as f32) * (f16_at(b, 0) * y.d),
+        GgmlType::Q4_0 => ((isum - 8 * y.sum) as f32) * (f16_at(b, 0) * y.d),
+        GgmlType::Q4_1 => (f16_at(b, 0) * y.d) * isum as f32 + f16_at(b, 2) * y.s,
+        _ => 0.0,
     }
 }
 
@@ -666,7 +673,7 @@ mod tests {
             seed
         };
         for ty in [GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q8_0, GgmlType::Q4K, GgmlType::Q6K] {
-            for blocks in [1usize, 7, 18, 45] {
+            for blocks in [1usize, 7, 8, 18, 45] {
                 let n = blocks * ty.block_size();
                 let x: Vec<f32> = (0..n).map(|_| ((next() % 20001) as f32 / 1000.0) - 10.0).collect();
                 let mut row: Vec<u8> = (0..blocks * ty.type_size()).map(|_| next() as u8).collect();
@@ -679,6 +686,11 @@ mod tests {
                 }
                 let (a, b) = (vec_dot_f32(ty, &row, &x), vec_dot_f32_scalar(ty, &row, &x));
                 assert_eq!(a.to_bits(), b.to_bits(), "{} x{blocks}: simd {a} scalar {b}", ty.name());
+                // int8 activations, including i8 weights of -128 and activations of ±127
+                let mut xq = vec![BlockQ8::default(); n / QK];
+                quantize_q8(&x, &mut xq);
+                let (a, b) = (vec_dot_q8(ty, &row, &xq), vec_dot_q8_scalar(ty, &row, &xq));
+                assert_eq!(a.to_bits(), b.to_bits(), "{} x{blocks}: int8 simd {a} scalar {b}", ty.name());
                 // a batch of token rows (partial groups included) gives each row's own dot
                 for rows in [1usize, 3, 4, 9] {
                     let xs: Vec<f32> =

@@ -13,7 +13,7 @@
 //! expanded block between rows needs a second set of 32 accumulator lanes, which V8 cannot keep
 //! in the 16 vector registers of x86 hosts; measured in Node, the shared version was no faster.
 
-use super::{f16_at, BlockQ8, GgmlType, QK};
+use super::{f16_at, q8_term, BlockQ8, GgmlType, QK};
 use core::arch::wasm32::*;
 
 /// `reduce32` on eight vectors holding lanes 0–3, 4–7, …, 28–31.
@@ -155,27 +155,19 @@ fn dot_nibbles_q8(b: &[u8], at: usize, y: &BlockQ8) -> i32 {
 }
 
 pub fn q8_dot_q4_1(row: &[u8], a: &[BlockQ8]) -> f32 {
-    let mut acc = 0.0f32;
-    for (b, y) in row.chunks_exact(GgmlType::Q4_1.type_size()).zip(a) {
-        let s = dot_nibbles_q8(b, 4, y);
-        acc += (f16_at(b, 0) * y.d) * s as f32 + f16_at(b, 2) * y.s;
-    }
-    acc
+    let ty = GgmlType::Q4_1;
+    super::q8_blocks(row, a, ty.type_size(), |b, y| q8_term(ty, dot_nibbles_q8(b, 4, y), b, y))
 }
 
 pub fn q8_dot_q4_0(row: &[u8], a: &[BlockQ8]) -> f32 {
-    let mut acc = 0.0f32;
-    for (b, y) in row.chunks_exact(GgmlType::Q4_0.type_size()).zip(a) {
-        let s = dot_nibbles_q8(b, 2, y) - 8 * y.sum;
-        acc += (s as f32) * (f16_at(b, 0) * y.d);
-    }
-    acc
+    let ty = GgmlType::Q4_0;
+    super::q8_blocks(row, a, ty.type_size(), |b, y| q8_term(ty, dot_nibbles_q8(b, 2, y), b, y))
 }
 
 pub fn q8_dot_q8_0(row: &[u8], a: &[BlockQ8]) -> f32 {
-    let mut acc = 0.0f32;
-    for (b, y) in row.chunks_exact(GgmlType::Q8_0.type_size()).zip(a) {
-        let Some(q) = b.get(2..34) else { continue };
+    let ty = GgmlType::Q8_0;
+    super::q8_blocks(row, a, ty.type_size(), |b, y| {
+        let Some(q) = b.get(2..34) else { return 0.0 };
         // SAFETY: `q` and `y.qs` are 32 bytes each.
         let s = unsafe {
             let (w0, w1) =
@@ -184,7 +176,6 @@ pub fn q8_dot_q8_0(row: &[u8], a: &[BlockQ8]) -> f32 {
                 (v128_load(y.qs.as_ptr() as *const v128), v128_load(y.qs.as_ptr().add(16) as *const v128));
             hsum_i32(i32x4_add(dot16(w0, a0), dot16(w1, a1)))
         };
-        acc += (s as f32) * (f16_at(b, 0) * y.d);
-    }
-    acc
+        q8_term(ty, s, b, y)
+    })
 }
