@@ -6,7 +6,7 @@
 //! share each expanded block (prefill), each with its own accumulators. A test asserts
 //! bit-identical results. Compiled only when the target has AVX2 (`.cargo/config.toml`).
 
-use super::{f16_at, q8_term, BlockQ8, GgmlType, QK};
+use super::{q8_term, BlockQ8, GgmlType, QK};
 use std::arch::x86_64::*;
 
 /// `reduce32` on four vectors holding lanes 0–7, 8–15, 16–23, 24–31.
@@ -58,6 +58,15 @@ unsafe fn fmadd4(acc: &mut [__m256; 4], y: [__m256; 4], x: *const f32) {
     }
 }
 
+/// The f16 pair at `p` (`d`, then `m`; for types without `m`, whatever follows `d`), each
+/// broadcast to eight f32 lanes: one 4-byte broadcast load and one conversion, rather than a
+/// scalar conversion per scale, which cost as much as the rest of a block's work.
+#[inline(always)]
+unsafe fn scales(p: *const u8) -> (__m256, __m256) {
+    let dm = _mm256_cvtph_ps(_mm_set1_epi32((p as *const i32).read_unaligned()));
+    (_mm256_shuffle_ps(dm, dm, 0b00_00_00_00), _mm256_shuffle_ps(dm, dm, 0b01_01_01_01))
+}
+
 /// 16 packed nibble bytes → their 32 values as i32 vectors (low nibbles are elements 0–15).
 #[inline(always)]
 unsafe fn nibbles(p: *const u8) -> [__m256i; 4] {
@@ -76,14 +85,14 @@ unsafe fn nibbles(p: *const u8) -> [__m256i; 4] {
 /// Q4_1 rows against `out.len()` token rows of `x` (`cols` apart).
 pub fn dot_q4_1(row: &[u8], x: &[f32], cols: usize, out: &mut [f32]) {
     batch(row, x, cols, out, GgmlType::Q4_1.type_size(), |b| unsafe {
-        let (d, m) = (_mm256_set1_ps(f16_at(b, 0)), _mm256_set1_ps(f16_at(b, 2)));
+        let (d, m) = scales(b.as_ptr());
         nibbles(b.as_ptr().add(4)).map(|qi| _mm256_add_ps(_mm256_mul_ps(d, _mm256_cvtepi32_ps(qi)), m))
     })
 }
 
 pub fn dot_q4_0(row: &[u8], x: &[f32], cols: usize, out: &mut [f32]) {
     batch(row, x, cols, out, GgmlType::Q4_0.type_size(), |b| unsafe {
-        let d = _mm256_set1_ps(f16_at(b, 0));
+        let d = scales(b.as_ptr()).0;
         let eight = _mm256_set1_epi32(8);
         nibbles(b.as_ptr().add(2)).map(|qi| _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_sub_epi32(qi, eight))))
     })
@@ -91,7 +100,7 @@ pub fn dot_q4_0(row: &[u8], x: &[f32], cols: usize, out: &mut [f32]) {
 
 pub fn dot_q8_0(row: &[u8], x: &[f32], cols: usize, out: &mut [f32]) {
     batch(row, x, cols, out, GgmlType::Q8_0.type_size(), |b| unsafe {
-        let d = _mm256_set1_ps(f16_at(b, 0));
+        let d = scales(b.as_ptr()).0;
         let p = b.as_ptr().add(2);
         [0, 8, 16, 24].map(|o| {
             let q = _mm256_cvtepi8_epi32(_mm_loadl_epi64(p.add(o) as *const __m128i));
