@@ -1,7 +1,8 @@
 //! The wasm SIMD128 dot products (src/quant/simd128.rs), with f32 activations (single and batched
 //! over token rows) and with int8 ones, are bit-identical to the plain-Rust specification, on seeded rows of every block type they cover, with awkward lengths and
 //! activations spanning many magnitudes. wasm32 only: `make test` runs it in Node through
-//! wasm-bindgen-test-runner (`scripts/wasm_test.sh`); natively this file is empty.
+//! wasm-bindgen-test-runner (`scripts/wasm_test.sh`); natively this file is empty. Also the
+//! SIMD128 f16 conversion the attention reads the KV cache with, for all 65,536 values.
 #![cfg(target_arch = "wasm32")]
 
 use wasm_bindgen_test::wasm_bindgen_test;
@@ -57,6 +58,21 @@ fn simd128_dots_equal_the_scalar_specification_bit_for_bit() {
                     let want = vec_dot_f32_scalar(ty, &row, &xs[t * cols..(t + 1) * cols]);
                     assert_eq!(o.to_bits(), want.to_bits(), "{ty:?} {blocks} blocks, row {t} of {rows}");
                 }
+            }
+        }
+    }
+}
+
+#[wasm_bindgen_test]
+fn simd128_f16_conversion_is_exact_for_every_value() {
+    for base in (0..=u16::MAX).step_by(8) {
+        let h: [u16; 8] = std::array::from_fn(|i| base + i as u16);
+        for (bits, got) in h.iter().zip(wisp::quant::f16x8_bits(&h)) {
+            let want = half::f16::from_bits(*bits).to_f32();
+            if want.is_nan() {
+                assert!(got.is_nan(), "{bits:#06x}: {got} is not NaN");
+            } else {
+                assert_eq!(got.to_bits(), want.to_bits(), "{bits:#06x}: {got} vs {want}");
             }
         }
     }

@@ -53,6 +53,11 @@ impl KvElem for f16 {
         }
         out
     }
+    #[cfg(not(all(target_arch = "x86_64", target_feature = "f16c")))]
+    #[inline(always)]
+    fn load8(s: &[Self; 8]) -> [f32; 8] {
+        crate::quant::f16x8_bits(&s.map(f16::to_bits))
+    }
 }
 
 impl KvElem for f32 {

@@ -159,6 +159,15 @@ pub(crate) fn f16_bits(bits: u16) -> f32 {
     f16::from_bits(bits).to_f32()
 }
 
+/// Eight f16 values as f32, exactly ([`f16_bits`] lane by lane; SIMD128 in wasm).
+#[inline(always)]
+pub fn f16x8_bits(h: &[u16; 8]) -> [f32; 8] {
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    return simd128::f16x8_to_f32(h);
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+    h.map(f16_bits)
+}
+
 /// f16 → f32 in four integer/float operations, exact for every value: the exponent and mantissa
 /// shifted into f32 position read as a number 2^-112 too small (f16 subnormals land on f32
 /// subnormals, which wasm computes exactly), scaled by 2^112; infinities and NaN keep an
