@@ -174,7 +174,8 @@ unsafe fn q8_terms8(ty: GgmlType, s: __m256i, row: *const u8, ts: i32, a: *const
             _mm256_add_ps(_mm256_mul_ps(_mm256_mul_ps(d, yd), _mm256_cvtepi32_ps(s)), _mm256_mul_ps(m, ys))
         }
         GgmlType::Q4_0 => {
-            let sum = _mm256_i32gather_epi32::<1>(base.add(std::mem::offset_of!(BlockQ8, sum)) as *const i32, qa);
+            let sum =
+                _mm256_i32gather_epi32::<1>(base.add(std::mem::offset_of!(BlockQ8, sum)) as *const i32, qa);
             let s = _mm256_sub_epi32(s, _mm256_slli_epi32(sum, 3));
             _mm256_mul_ps(_mm256_cvtepi32_ps(s), _mm256_mul_ps(d, yd))
         }
@@ -200,7 +201,10 @@ fn q8_blocks(
         while i + 8 <= nb {
             let s = hsum_8x8(std::array::from_fn(|k| isum(row.as_ptr().add((i + k) * ts), &a[i + k])));
             let mut t = [0.0f32; 8];
-            _mm256_storeu_ps(t.as_mut_ptr(), q8_terms8(ty, s, row.as_ptr().add(i * ts), ts as i32, a.as_ptr().add(i)));
+            _mm256_storeu_ps(
+                t.as_mut_ptr(),
+                q8_terms8(ty, s, row.as_ptr().add(i * ts), ts as i32, a.as_ptr().add(i)),
+            );
             for t in t {
                 acc += t;
             }
@@ -218,15 +222,30 @@ fn q8_blocks(
 pub fn q8_dot(ty: GgmlType, row: &[u8], a: &[BlockQ8]) -> f32 {
     let ts = ty.type_size();
     match ty {
-        GgmlType::Q8_0 => q8_blocks(ty, row, a, ts, |p, y| unsafe { isum_i8(p.add(2), y) }, |s, b, y| {
-            q8_term(GgmlType::Q8_0, s, b, y)
-        }),
-        GgmlType::Q4_0 => q8_blocks(ty, row, a, ts, |p, y| unsafe { isum_nibbles(p.add(2), y) }, |s, b, y| {
-            q8_term(GgmlType::Q4_0, s, b, y)
-        }),
-        GgmlType::Q4_1 => q8_blocks(ty, row, a, ts, |p, y| unsafe { isum_nibbles(p.add(4), y) }, |s, b, y| {
-            q8_term(GgmlType::Q4_1, s, b, y)
-        }),
+        GgmlType::Q8_0 => q8_blocks(
+            ty,
+            row,
+            a,
+            ts,
+            |p, y| unsafe { isum_i8(p.add(2), y) },
+            |s, b, y| q8_term(GgmlType::Q8_0, s, b, y),
+        ),
+        GgmlType::Q4_0 => q8_blocks(
+            ty,
+            row,
+            a,
+            ts,
+            |p, y| unsafe { isum_nibbles(p.add(2), y) },
+            |s, b, y| q8_term(GgmlType::Q4_0, s, b, y),
+        ),
+        GgmlType::Q4_1 => q8_blocks(
+            ty,
+            row,
+            a,
+            ts,
+            |p, y| unsafe { isum_nibbles(p.add(4), y) },
+            |s, b, y| q8_term(GgmlType::Q4_1, s, b, y),
+        ),
         _ => 0.0,
     }
 }

@@ -387,7 +387,9 @@ pub fn vec_dot_q8(ty: GgmlType, row: &[u8], a: &[BlockQ8]) -> f32 {
 pub fn vec_dot_q8_scalar(ty: GgmlType, row: &[u8], a: &[BlockQ8]) -> f32 {
     let ts = ty.type_size();
     match ty {
-        GgmlType::Q8_0 => q8_blocks(row, a, ts, |b, y| q8_term(ty, dot_i8(bytemuck_i8(&b[2..34]), &y.qs), b, y)),
+        GgmlType::Q8_0 => {
+            q8_blocks(row, a, ts, |b, y| q8_term(ty, dot_i8(bytemuck_i8(&b[2..34]), &y.qs), b, y))
+        }
         GgmlType::Q4_0 => q8_blocks(row, a, ts, |b, y| q8_term(ty, dot_nibbles(&b[2..18], &y.qs), b, y)),
         GgmlType::Q4_1 => q8_blocks(row, a, ts, |b, y| q8_term(ty, dot_nibbles(&b[4..20], &y.qs), b, y)),
         GgmlType::Q4K => {
