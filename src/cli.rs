@@ -129,12 +129,12 @@ fn load_engine(args: &Args, default_ctx: usize) -> Result<Engine> {
     Ok(engine)
 }
 
-fn setup_threads(args: &Args) -> Result<usize> {
+fn setup_threads(args: &Args) -> Result<()> {
     let n: usize = args.num("--threads", 0)?;
     if !wisp::cpu::set_threads(n) {
         return Err(Error::Other(format!("could not start a pool of {n} threads")));
     }
-    Ok(wisp::cpu::threads())
+    Ok(())
 }
 
 /// The backend `--backend` asks for: `cpu`, `gpu`, or `auto` (a real GPU when one exists; a
@@ -168,6 +168,16 @@ fn open_gpu() -> Result<Option<Arc<Gpu>>> {
     let g = pollster::block_on(Gpu::new())?;
     eprintln!("wisp: backend gpu ({})", g.describe());
     Ok(Some(Arc::new(g)))
+}
+
+/// The engine a command runs on: the `--threads` pool started, the `--backend` picked, the model
+/// loaded with `--ctx` (else `default_ctx`) and `--numerics`, and moved onto the GPU if one was.
+fn open_engine(args: &Args, default_ctx: usize) -> Result<Engine> {
+    setup_threads(args)?;
+    let gpu = pick_backend(args)?;
+    let mut engine = load_engine(args, default_ctx)?;
+    attach(&mut engine, gpu)?;
+    Ok(engine)
 }
 
 /// Moves `engine` onto `gpu` when one was picked.
@@ -219,8 +229,6 @@ fn cmd_generate(args: &Args) -> Result<()> {
         "--json",
         "--ignore-eos",
     ])?;
-    setup_threads(args)?;
-    let gpu = pick_backend(args)?;
     let prompt = args.get("--prompt").ok_or_else(|| Error::arg("--prompt", "is required"))?.to_string();
     let max_tokens: i64 = args.num("--max-tokens", 256)?;
     if max_tokens < 1 {
@@ -232,8 +240,7 @@ fn cmd_generate(args: &Args) -> Result<()> {
         stop: args.all("--stop"),
         ignore_eog: args.flag("--ignore-eos"),
     };
-    let mut engine = load_engine(args, 0)?;
-    attach(&mut engine, gpu)?;
+    let mut engine = open_engine(args, 0)?;
     let json_out = args.flag("--json");
     let mut out = std::io::stdout();
     let mut print = |s: &str, _t: u32| {
@@ -282,10 +289,7 @@ fn cmd_chat(args: &Args) -> Result<()> {
         "--numerics",
         "--repeat-penalty",
     ])?;
-    setup_threads(args)?;
-    let gpu = pick_backend(args)?;
-    let mut engine = load_engine(args, 0)?;
-    attach(&mut engine, gpu)?;
+    let mut engine = open_engine(args, 0)?;
     let opts = GenerateOptions {
         max_tokens: args.num("--max-tokens", 512)?,
         sampling: sampling(args)?,
@@ -343,8 +347,6 @@ fn cmd_perplexity(args: &Args) -> Result<()> {
         "--threads",
         "--numerics",
     ])?;
-    setup_threads(args)?;
-    let gpu = pick_backend(args)?;
     let file = args.get("--file").ok_or_else(|| Error::arg("--file", "is required"))?;
     let ctx: usize = args
         .get("--ctx")
@@ -352,8 +354,7 @@ fn cmd_perplexity(args: &Args) -> Result<()> {
         .parse()
         .map_err(|_| Error::arg("--ctx", "is not a number"))?;
     let text = std::fs::read_to_string(file).map_err(|e| Error::io(file, e))?;
-    let mut engine = load_engine(args, ctx)?;
-    attach(&mut engine, gpu)?;
+    let mut engine = open_engine(args, ctx)?;
     let ids = engine.tokenizer.encode(&text, false)?;
     let (ppl, n) = engine.perplexity(&ids, ctx, args.flag("--half"))?;
     if args.flag("--json") {
@@ -381,10 +382,8 @@ fn peak_rss_mb() -> f64 {
 
 fn cmd_bench(args: &Args) -> Result<()> {
     args.check_known(&["--model", "--threads", "--backend", "--json", "--ctx", "--numerics", "--profile"])?;
-    let threads = setup_threads(args)?;
-    let gpu = pick_backend(args)?;
-    let mut engine = load_engine(args, 512)?;
-    attach(&mut engine, gpu)?;
+    let mut engine = open_engine(args, 512)?;
+    let threads = wisp::cpu::threads();
     // a fixed 128-token prompt (repeated if the tokenizer makes it shorter), 128 greedy tokens
     let text = include_str!("../benches/bench_prompt.txt");
     let mut ids = engine.tokenizer.encode(text, false)?;

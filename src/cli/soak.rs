@@ -5,7 +5,7 @@
 //! allocated at load, so after the first interval the numbers must stay flat; the long-use test
 //! runs this with a bound, `scripts/soak.sh` runs it longer on the default model.
 
-use super::{attach, load_engine, pick_backend, setup_threads, Args};
+use super::{open_engine, Args};
 use serde_json::json;
 use wisp::chat::Message;
 use wisp::sampling::SamplingParams;
@@ -36,10 +36,7 @@ pub fn cmd_soak(args: &Args) -> Result<()> {
         "--numerics",
         "--json",
     ])?;
-    setup_threads(args)?;
-    let gpu = pick_backend(args)?;
-    let mut engine = load_engine(args, 256)?;
-    attach(&mut engine, gpu)?;
+    let mut engine = open_engine(args, 256)?;
     let n: usize = args.num("--generations", 1000)?;
     let every: usize = args.num("--every", 100)?;
     let max_tokens: usize = args.num("--max-tokens", 16)?;

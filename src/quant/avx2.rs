@@ -183,15 +183,11 @@ unsafe fn q8_terms8(ty: GgmlType, s: __m256i, row: *const u8, ts: i32, a: *const
     }
 }
 
+/// `Σ_blocks q8_term(ty, isum(block, a[block]), …)` in block order, the integer sums of eight
+/// blocks reduced together and their terms computed eight at a time.
 #[inline(always)]
-fn q8_blocks(
-    ty: GgmlType,
-    row: &[u8],
-    a: &[BlockQ8],
-    ts: usize,
-    isum: impl Fn(*const u8, &BlockQ8) -> __m256i,
-    term: impl Fn(i32, &[u8], &BlockQ8) -> f32,
-) -> f32 {
+fn q8_blocks(ty: GgmlType, row: &[u8], a: &[BlockQ8], isum: impl Fn(*const u8, &BlockQ8) -> __m256i) -> f32 {
+    let ts = ty.type_size();
     let nb = (row.len() / ts).min(a.len());
     let mut acc = 0.0f32;
     let mut i = 0;
@@ -212,40 +208,19 @@ fn q8_blocks(
         }
         for k in i..nb {
             let s = hsum_i32(isum(row.as_ptr().add(k * ts), &a[k]));
-            acc += term(s, &row[k * ts..(k + 1) * ts], &a[k]);
+            acc += q8_term(ty, s, &row[k * ts..(k + 1) * ts], &a[k]);
         }
     }
     acc
 }
 
-/// `vec_dot_q8_scalar` for Q4_0, Q4_1 and Q8_0 rows (0 for other types).
+/// `vec_dot_q8_scalar` for Q4_0, Q4_1 and Q8_0 rows (0 for other types). Each arm names its type
+/// as a constant so the inlined block loop is specialised for it.
 pub fn q8_dot(ty: GgmlType, row: &[u8], a: &[BlockQ8]) -> f32 {
-    let ts = ty.type_size();
     match ty {
-        GgmlType::Q8_0 => q8_blocks(
-            ty,
-            row,
-            a,
-            ts,
-            |p, y| unsafe { isum_i8(p.add(2), y) },
-            |s, b, y| q8_term(GgmlType::Q8_0, s, b, y),
-        ),
-        GgmlType::Q4_0 => q8_blocks(
-            ty,
-            row,
-            a,
-            ts,
-            |p, y| unsafe { isum_nibbles(p.add(2), y) },
-            |s, b, y| q8_term(GgmlType::Q4_0, s, b, y),
-        ),
-        GgmlType::Q4_1 => q8_blocks(
-            ty,
-            row,
-            a,
-            ts,
-            |p, y| unsafe { isum_nibbles(p.add(4), y) },
-            |s, b, y| q8_term(GgmlType::Q4_1, s, b, y),
-        ),
+        GgmlType::Q8_0 => q8_blocks(GgmlType::Q8_0, row, a, |p, y| unsafe { isum_i8(p.add(2), y) }),
+        GgmlType::Q4_0 => q8_blocks(GgmlType::Q4_0, row, a, |p, y| unsafe { isum_nibbles(p.add(2), y) }),
+        GgmlType::Q4_1 => q8_blocks(GgmlType::Q4_1, row, a, |p, y| unsafe { isum_nibbles(p.add(4), y) }),
         _ => 0.0,
     }
 }
