@@ -2,12 +2,15 @@
 // prefill batch: the matrix–matrix product, one variant per weight type (#ifdef F32 | F16 | BF16 |
 // Q4_0 | Q4_1 | Q8_0 | Q4_K | Q6_K), on the GPU layout of src/gpu/repack.rs.
 //
-// Tiling: a workgroup of WG threads owns WG / TPR weight rows × TT batch rows. The TPR threads
-// of a weight row stride over its blocks; each block is fetched from memory once and applied to
-// all TT rows of X, so the weights are read n / TT times per batch instead of n times (the decode
-// matvec reads them once per token). The TT partial sums per thread are then reduced in workgroup
-// memory. Weight-row groups are numbered over a 2-D (x, y) grid (groups_x wide); z numbers the
-// tiles of TT batch rows.
+// Shared-memory tiling: a workgroup of 256 threads owns a 64 × 64 tile of Y (BM weight rows, BN
+// batch rows: a whole prefill submission). It walks the columns BK at a time: the threads together
+// expand the BM × BK slice of W to f32 (each weight is dequantized once per tile, four values per
+// call of `value4`) and copy the BN × BK slice of X into workgroup memory, then each thread
+// accumulates its 4 × 4 outputs from there, two vec4 loads per 16 multiply-adds. A thread's
+// weight rows are r0 + tr + 16·i and its batch rows t0 + tt + 16·j (i, j < 4), so neighbouring
+// threads read neighbouring workgroup-memory words; threads whose batch rows are all past n skip
+// the arithmetic. Weights are read once per 64 batch rows. Weight-row tiles are numbered over a
+// 2-D (x, y) grid (groups_x wide); z numbers the tiles of BN batch rows.
 
 struct Params {
     rows: u32,       // rows of W = row length of Y
@@ -25,58 +28,71 @@ struct Params {
 @group(0) @binding(5) var<storage, read> bias: array<f32>;     // [rows]
 #endif
 
-override WG: u32 = 64u;   // threads per workgroup (WG · TT ≤ 2048)
-override TPR: u32 = 16u;  // threads per weight row: a power of two dividing WG
-const TT: u32 = 8u;       // batch rows per workgroup
+const WG: u32 = 256u;  // threads per workgroup
+const BM: u32 = 64u;   // weight rows per tile (MATMUL_BM in src/gpu/mod.rs)
+const BN: u32 = 64u;   // batch rows per tile (MATMUL_BN)
+const BK: u32 = 32u;   // columns per step
 
-var<workgroup> partial: array<f32, 2048>;  // [TT · WG]
+// 16 KiB in all, WebGPU's default limit
+var<workgroup> ws: array<vec4<f32>, 512>;  // [BK][16]: ws[k·16 + i][c] = W[r0 + i + 16·c, c0 + k]
+var<workgroup> xs: array<vec4<f32>, 512>;  // [BK][16]: xs[k·16 + j][c] = X[t0 + j + 16·c, c0 + k]
 
-// x[i], or 0 past the end of the buffer (odd f16 rows are padded with a zero weight, so the
-// element after a row, the next row's first, is multiplied by zero)
-fn xat(i: u32) -> f32 {
-    let n = arrayLength(&x);
-    return select(0.0, x[min(i, n - 1u)], i < n);
-}
-
-@compute @workgroup_size(WG)
+@compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-    let row = (wid.y * p.groups_x + wid.x) * (WG / TPR) + li / TPR;
-    let lane = li % TPR;
-    let t0 = wid.z * TT;
-    let nt = min(TT, max(state[1], t0) - t0);  // live batch rows in this tile
-    var acc: array<f32, TT>;
-    if (row < p.rows) {
-        let nb = (p.cols + BLOCK - 1u) / BLOCK;
-        for (var b = lane; b < nb; b += TPR) {
-            let base = row * p.row_words + b * BLOCK_WORDS;
-            for (var j = 0u; j < nt; j++) {
-                acc[j] += block_dot(base, (t0 + j) * p.cols + b * BLOCK);
+    let r0 = (wid.y * p.groups_x + wid.x) * BM;
+    let t0 = wid.z * BN;
+    let n = state[1];
+    let tr = li % 16u;  // this thread's weight rows: r0 + tr + 16·i
+    let tt = li / 16u;  // its batch rows: t0 + tt + 16·j
+    var acc: array<vec4<f32>, 4>;  // acc[j][i]: Y[t0 + tt + 16·j, r0 + tr + 16·i]
+    for (var c0 = 0u; c0 < p.cols; c0 += BK) {
+        // W's slice: BM rows × BK columns = 512 groups of 4 values, two per thread
+        for (var s = li; s < BM * BK / 4u; s += WG) {
+            let r = s / (BK / 4u);
+            let k = (s % (BK / 4u)) * 4u;
+            var v = vec4<f32>(0.0);
+            if (r0 + r < p.rows && c0 + k < p.cols) {
+                v = value4((r0 + r) * p.row_words, c0 + k);
+            }
+            for (var q = 0u; q < 4u; q++) {
+                ws[(k + q) * 16u + r % 16u][r / 16u] = v[q];
             }
         }
-    }
-    for (var j = 0u; j < TT; j++) {
-        partial[j * WG + li] = acc[j];
-    }
-    workgroupBarrier();
-    for (var s = TPR / 2u; s > 0u; s >>= 1u) {
-        if (lane < s) {
-            for (var j = 0u; j < TT; j++) {
-                partial[j * WG + li] += partial[j * WG + li + s];
+        // X's slice: BN rows × BK columns, eight values per thread
+        for (var s = li; s < BN * BK; s += WG) {
+            let t = s / BK;
+            let k = s % BK;
+            let i = min((t0 + t) * p.cols + c0 + k, arrayLength(&x) - 1u);
+            xs[k * 16u + t % 16u][t / 16u] = select(0.0, x[i], t0 + t < n && c0 + k < p.cols);
+        }
+        workgroupBarrier();
+        if (t0 + tt < n) {
+            for (var k = 0u; k < BK; k++) {
+                let a = ws[k * 16u + tr];
+                let b = xs[k * 16u + tt];
+                acc[0] += a * b.x;
+                acc[1] += a * b.y;
+                acc[2] += a * b.z;
+                acc[3] += a * b.w;
             }
         }
         workgroupBarrier();
     }
-    if (lane == 0u && row < p.rows) {
-        for (var j = 0u; j < nt; j++) {
+    for (var j = 0u; j < 4u; j++) {
+        let t = t0 + tt + 16u * j;
+        for (var i = 0u; i < 4u; i++) {
+            let r = r0 + tr + 16u * i;
+            if (t < n && r < p.rows) {
 #ifdef BIAS
-            y[(t0 + j) * p.rows + row] = partial[j * WG + li] + bias[row];
+                y[t * p.rows + r] = acc[j][i] + bias[r];
 #else
-            y[(t0 + j) * p.rows + row] = partial[j * WG + li];
+                y[t * p.rows + r] = acc[j][i];
 #endif
+            }
         }
     }
 }
 
-// block_dot for the weight type; wbyte, sbyte, scale_min
-#include "block_dot"
+// value4 for the weight type; wbyte, sbyte, scale_min
+#include "dequant"
 #include "blocks"

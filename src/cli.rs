@@ -417,18 +417,26 @@ fn cmd_bench(args: &Args) -> Result<()> {
             gf.weight_bytes as f64 / 1e6
         );
         if args.flag("--profile") {
-            // one more decode step, right after the benchmark's tokens, each kernel timed alone
+            // one more decode step, right after the benchmark's tokens, then a prefill batch at
+            // position 0, each kernel timed alone
             let pos = engine.cached_tokens().len().min(engine.n_ctx() - 1);
-            let prof = gf.profile_decode(ids[0], pos)?;
-            let total: f64 = prof.iter().map(|p| p.2).sum();
-            j["profile_ms"] = json!(prof
-                .iter()
-                .map(|(k, n, t)| json!({"kernel": k, "dispatches": n, "ms": t * 1e3}))
-                .collect::<Vec<_>>());
-            if !args.flag("--json") {
-                eprintln!("decode step, kernels timed one at a time ({:.1} ms in all):", total * 1e3);
-                for (k, n, t) in &prof {
-                    eprintln!("  {:>9.2} ms {:>5.1} % {n:>4}× {k}", t * 1e3, 100.0 * t / total);
+            let batch = &ids[..ids.len().min(wisp::gpu::forward::BATCH)];
+            for (what, tokens, pos) in [("decode", &ids[..1], pos), ("prefill", batch, 0)] {
+                let prof = gf.profile(tokens, pos)?;
+                let total: f64 = prof.iter().map(|p| p.2).sum();
+                j[format!("profile_{what}_ms")] = json!(prof
+                    .iter()
+                    .map(|(k, n, t)| json!({"kernel": k, "dispatches": n, "ms": t * 1e3}))
+                    .collect::<Vec<_>>());
+                if !args.flag("--json") {
+                    let rows = tokens.len();
+                    eprintln!(
+                        "{what} of {rows} tokens, kernels timed one at a time ({:.1} ms in all):",
+                        total * 1e3
+                    );
+                    for (k, n, t) in &prof {
+                        eprintln!("  {:>9.2} ms {:>5.1} % {n:>4}× {k}", t * 1e3, 100.0 * t / total);
+                    }
                 }
             }
         }

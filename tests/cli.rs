@@ -99,7 +99,7 @@ fn bad_model_and_bad_arguments_exit_with_a_message() {
 }
 
 #[test]
-fn bench_profile_times_each_kernel_of_a_decode_step() {
+fn bench_profile_times_each_kernel_of_a_decode_step_and_a_prefill_batch() {
     if pollster::block_on(wisp::gpu::Gpu::probe()).is_none() {
         eprintln!("SKIPPED (no GPU adapter)");
         return;
@@ -109,7 +109,7 @@ fn bench_profile_times_each_kernel_of_a_decode_step() {
         wisp(&["bench", "--model", model, "--ctx", "256", "--backend", "gpu", "--profile", "--json"]);
     assert!(ok, "{err}");
     let j: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
-    let prof = j["profile_ms"].as_array().expect("profile_ms");
+    let prof = j["profile_decode_ms"].as_array().expect("profile_decode_ms");
     let dispatches: u64 = prof.iter().map(|p| p["dispatches"].as_u64().unwrap_or(0)).sum();
     assert_eq!(
         dispatches,
@@ -118,4 +118,10 @@ fn bench_profile_times_each_kernel_of_a_decode_step() {
     );
     assert!(prof.iter().any(|p| p["kernel"].as_str().unwrap_or("").starts_with("matvec")), "{j}");
     assert!(prof.iter().all(|p| p["ms"].as_f64().unwrap_or(-1.0) >= 0.0));
+    // the prefill batch: matrix–matrix products and the causal attention, no decode kernels
+    let prof = j["profile_prefill_ms"].as_array().expect("profile_prefill_ms");
+    let kernels: Vec<&str> = prof.iter().map(|p| p["kernel"].as_str().unwrap_or("")).collect();
+    assert!(kernels.iter().any(|k| k.starts_with("matmul")), "{j}");
+    assert!(kernels.iter().any(|k| k.starts_with("attn_prefill")), "{j}");
+    assert!(!kernels.iter().any(|k| k.starts_with("matvec") || k.starts_with("attn_decode")), "{j}");
 }

@@ -121,8 +121,9 @@ fn check_matvec(g: &Gpu, rng: &mut Rng, ty: GgmlType, rows: usize, cols: usize) 
 const MATMUL_ATOL: f32 = 1e-4;
 const MATMUL_RTOL: f32 = 1e-4;
 
-/// The prefill matrix product: every type, 1/odd/many weight rows, batches of 1, 5 (one partial
-/// tile) and 21 rows (three tiles), each batch row against the CPU's dot product.
+/// The prefill matrix product: every type, 1/odd/many weight rows (one partial tile of 64, three
+/// tiles), widths of one block, of several and odd ones, batches of 1, 5 and 70 rows (a partial
+/// tile of 64, two tiles), each batch row against the CPU's dot product.
 #[test]
 fn matmul_matches_cpu_for_every_type_and_awkward_shape() {
     let Some(g) = gpu() else { return };
@@ -131,7 +132,7 @@ fn matmul_matches_cpu_for_every_type_and_awkward_shape() {
     for ty in ALL_TYPES {
         let bs = if ty.is_quantized() { ty.block_size() } else { 1 };
         for cols in small(bs) {
-            for (rows, n) in [(1usize, 5usize), (7, 1), (130, 21)] {
+            for (rows, n) in [(1usize, 5usize), (7, 1), (130, 70)] {
                 check_matmul(&g, &mut rng, ty, rows, cols, n);
             }
         }

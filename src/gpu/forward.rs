@@ -8,8 +8,8 @@
 //!   the head and the pick of the next token, argmax or the sampler's whole chain
 //!   (`sample.wgsl`); the token id comes back (4 or 8 bytes), or the logits when asked (or when
 //!   the sampler's candidate pool is too large to sort on the GPU);
-//! - prefill, up to [`BATCH`] prompt tokens at once: matrix–matrix products (weights read once
-//!   per tile of rows, not once per token) and causal attention with an online softmax; nothing
+//! - prefill, up to [`BATCH`] prompt tokens at once: matrix–matrix products tiled through
+//!   workgroup memory (each weight decoded once per 64 rows, not once per token) and causal attention with an online softmax; nothing
 //!   is read back (the prompt's last token then runs as a decode step for its logits).
 //!
 //! Every other kernel (embedding, norms, RoPE, KV append, element-wise) is shared: it takes the
@@ -19,7 +19,7 @@
 //! fused QKV split at upload, biases, GELU).
 
 use super::upload::GpuWeights;
-use super::{as_bytes, grid, shaders, Gpu, GpuMatrix, MATMUL_TT, MAX_GROUPS, PRODUCT_CONSTANTS};
+use super::{as_bytes, grid, shaders, Gpu, GpuMatrix, MATMUL_BN, MAX_GROUPS, PRODUCT_CONSTANTS};
 use crate::error::{Error, Result};
 use crate::model::{Arch, Attention, FeedForward, Linear, Matrix, Model, Norm, RopeStyle};
 use crate::sampling::DeviceDraw;
@@ -86,7 +86,7 @@ enum Groups {
     Rows(u32, u32),
     /// One workgroup per batch row along x (the norms).
     RowsX,
-    /// (x, y) over weight rows, tiles of MATMUL_TT batch rows along z.
+    /// (x, y) over tiles of weight rows, tiles of MATMUL_BN batch rows along z.
     Tiles(u32, u32),
     /// ((pos + 1) / 64 rounded up, y): decode attention over the chunks of 64 positions written
     /// so far.
@@ -100,7 +100,7 @@ impl Groups {
             Groups::Fixed(x, y) => (x, y, 1),
             Groups::Rows(x, y) => (x, y, n),
             Groups::RowsX => (n, 1, 1),
-            Groups::Tiles(x, y) => (x, y, n.div_ceil(MATMUL_TT)),
+            Groups::Tiles(x, y) => (x, y, n.div_ceil(MATMUL_BN)),
             Groups::Positions(y) => ((pos as u32 + 1).div_ceil(64), y, 1),
         }
     }
@@ -204,9 +204,11 @@ impl Builder<'_> {
         let mut bufs = vec![&m.buf, x, y, &params];
         bufs.extend(&bias);
         self.push_grid(&shaders::MATVEC, defs, &c, &bufs, Groups::Fixed(gx, gy), Plan::Decode).await?;
+        let ((tx, ty), words) = m.matmul_grid();
+        let params = self.uniform(&words);
         let mut bufs = vec![&m.buf, x, y, self.state, &params];
         bufs.extend(&bias);
-        self.push_grid(&shaders::MATMUL, defs, &c, &bufs, Groups::Tiles(gx, gy), batched).await
+        self.push_grid(&shaders::MATMUL, defs, &[], &bufs, Groups::Tiles(tx, ty), batched).await
     }
 
     /// A layer's `y = W·x (+ b)`.
@@ -596,20 +598,26 @@ impl GpuForward {
         &self.gpu
     }
 
-    /// Wall time of each kernel of a decode step of `token` at `pos`, each dispatch submitted and
-    /// waited for on its own: (kernel and variant, dispatches, seconds), slowest first. Natively
-    /// only; meaningful where the GPU does nothing else (and on CPU adapters, where it is exact).
+    /// Wall time of each kernel of a step over `tokens` at `pos` (one token: a greedy decode
+    /// step; more, up to [`BATCH`]: a prefill submission), each dispatch submitted and waited for
+    /// on its own: (kernel and variant, dispatches, seconds), slowest first. Natively only;
+    /// meaningful where the GPU does nothing else (and on CPU adapters, where it is exact).
     #[cfg(not(target_arch = "wasm32"))]
-    pub fn profile_decode(&self, token: u32, pos: usize) -> Result<Vec<(String, usize, f64)>> {
-        self.check(&[token], pos)?;
+    pub fn profile(&self, tokens: &[u32], pos: usize) -> Result<Vec<(String, usize, f64)>> {
+        self.check(tokens, pos)?;
         let g = &self.gpu;
-        g.queue.write_buffer(&self.state, 0, as_bytes(&[pos as u32, 1, token]));
+        let n = tokens.len();
+        let mut state = vec![pos as u32, n as u32];
+        state.extend_from_slice(tokens);
+        g.queue.write_buffer(&self.state, 0, as_bytes(&state));
         g.wait_idle()?;
         let mut by_name: Vec<(String, usize, f64)> = Vec::new();
-        for s in self.steps.iter().filter(|s| s.plan.greedy_decode()) {
+        let wanted =
+            |p: Plan| if n == 1 { p.greedy_decode() } else { matches!(p, Plan::Both | Plan::Prefill) };
+        for s in self.steps.iter().filter(|s| wanted(s.plan)) {
             let t0 = std::time::Instant::now();
             let mut enc = g.device.create_command_encoder(&Default::default());
-            s.record(&mut enc.begin_compute_pass(&Default::default()), pos, 1);
+            s.record(&mut enc.begin_compute_pass(&Default::default()), pos, n);
             g.queue.submit([enc.finish()]);
             g.wait_idle()?;
             let dt = t0.elapsed().as_secs_f64();

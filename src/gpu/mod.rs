@@ -392,8 +392,10 @@ impl GpuMatrix {
     }
 }
 
-/// Batch rows per workgroup of the matrix–matrix kernel (`TT` in shaders/matmul.wgsl).
-pub const MATMUL_TT: u32 = 8;
+/// Weight rows and batch rows per workgroup of the tiled matrix–matrix kernel (`BM`, `BN` in
+/// shaders/matmul.wgsl).
+pub const MATMUL_BM: u32 = 64;
+pub const MATMUL_BN: u32 = 64;
 
 /// Threads per workgroup and per weight row of the matrix–vector and matrix–matrix kernels.
 const MATVEC_WG: u32 = 64;
@@ -406,6 +408,13 @@ impl GpuMatrix {
     /// groups_x]` that both matrix products of this matrix dispatch with.
     pub(crate) fn product_grid(&self) -> ((u32, u32), [u32; 4]) {
         let (gx, gy) = grid((self.rows as u32).div_ceil(MATVEC_WG / MATVEC_TPR));
+        ((gx, gy), [self.rows as u32, self.cols as u32, self.row_words as u32, gx])
+    }
+
+    /// The same for the matrix–matrix product, whose workgroups own tiles of [`MATMUL_BM`]
+    /// weight rows (the batch tiles go along z).
+    pub(crate) fn matmul_grid(&self) -> ((u32, u32), [u32; 4]) {
+        let (gx, gy) = grid((self.rows as u32).div_ceil(MATMUL_BM));
         ((gx, gy), [self.rows as u32, self.cols as u32, self.row_words as u32, gx])
     }
 }
@@ -432,12 +441,11 @@ impl Gpu {
         state: &wgpu::Buffer,
         n: usize,
     ) -> Result<()> {
-        let pipeline =
-            self.pipeline(&shaders::MATMUL, &[shaders::type_define(m.ty)], &PRODUCT_CONSTANTS).await?;
-        let ((gx, gy), words) = m.product_grid();
+        let pipeline = self.pipeline(&shaders::MATMUL, &[shaders::type_define(m.ty)], &[]).await?;
+        let ((gx, gy), words) = m.matmul_grid();
         let params = self.uniform("matmul params", &words);
         let bind = self.bind(&pipeline, &[&m.buf, x, y, state, &params]);
-        self.dispatch_xyz(&pipeline, &bind, (gx, gy, (n as u32).div_ceil(MATMUL_TT)));
+        self.dispatch_xyz(&pipeline, &bind, (gx, gy, (n as u32).div_ceil(MATMUL_BN)));
         Ok(())
     }
 

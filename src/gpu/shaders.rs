@@ -99,6 +99,7 @@ pub fn library(name: &str) -> Option<&'static str> {
     match name {
         "blocks" => Some(include_str!("../../shaders/lib/blocks.wgsl")),
         "block_dot" => Some(include_str!("../../shaders/lib/block_dot.wgsl")),
+        "dequant" => Some(include_str!("../../shaders/lib/dequant.wgsl")),
         "attn_params" => Some(include_str!("../../shaders/lib/attn_params.wgsl")),
         _ => None,
     }
