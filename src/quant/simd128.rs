@@ -136,11 +136,21 @@ fn hsum_i32(v: v128) -> i32 {
         .wrapping_add(i32x4_extract_lane::<3>(v))
 }
 
-/// The 16 nibble bytes at `b[at..]` against the activations: Σ lo·a[0..16] + hi·a[16..32].
-/// (Nibbles are 0–15, so they are valid i8 lanes.)
+/// The four lane sums of each of four i32x4 vectors: [Σv0, Σv1, Σv2, Σv3] (wrapping, as
+/// `hsum_i32`; integer sums are exact in any order).
 #[inline(always)]
-fn dot_nibbles_q8(b: &[u8], at: usize, y: &BlockQ8) -> i32 {
-    let Some(q) = b.get(at..at + 16) else { return 0 };
+fn hsum_4x4(v: [v128; 4]) -> v128 {
+    // [x0 + x2, y0 + y2, x1 + x3, y1 + y3] for a pair of vectors x, y
+    let pair = |x, y| i32x4_add(i32x4_shuffle::<0, 4, 1, 5>(x, y), i32x4_shuffle::<2, 6, 3, 7>(x, y));
+    let (a, b) = (pair(v[0], v[1]), pair(v[2], v[3]));
+    i32x4_add(i32x4_shuffle::<0, 1, 4, 5>(a, b), i32x4_shuffle::<2, 3, 6, 7>(a, b))
+}
+
+/// The 16 nibble bytes at `b[at..]` against the activations: Σ lo·a[0..16] + hi·a[16..32], as
+/// four i32 lanes. (Nibbles are 0–15, so they are valid i8 lanes.)
+#[inline(always)]
+fn dot_nibbles_q8(b: &[u8], at: usize, y: &BlockQ8) -> v128 {
+    let Some(q) = b.get(at..at + 16) else { return i32x4_splat(0) };
     // SAFETY: `q` is 16 bytes, `y.qs` 32.
     let (v, a0, a1) = unsafe {
         (
@@ -151,32 +161,101 @@ fn dot_nibbles_q8(b: &[u8], at: usize, y: &BlockQ8) -> i32 {
     };
     let lo = v128_and(v, u8x16_splat(0x0F));
     let hi = u8x16_shr(v, 4);
-    hsum_i32(i32x4_add(dot16(lo, a0), dot16(hi, a1)))
+    i32x4_add(dot16(lo, a0), dot16(hi, a1))
+}
+
+/// The 32 signed bytes at `b[2..34]` against the activations, as four i32 lanes.
+#[inline(always)]
+fn dot_bytes_q8(b: &[u8], y: &BlockQ8) -> v128 {
+    let Some(q) = b.get(2..34) else { return i32x4_splat(0) };
+    // SAFETY: `q` and `y.qs` are 32 bytes each.
+    unsafe {
+        let (w0, w1) = (v128_load(q.as_ptr() as *const v128), v128_load(q.as_ptr().add(16) as *const v128));
+        let (a0, a1) =
+            (v128_load(y.qs.as_ptr() as *const v128), v128_load(y.qs.as_ptr().add(16) as *const v128));
+        i32x4_add(dot16(w0, a0), dot16(w1, a1))
+    }
+}
+
+/// The f32 terms of four blocks `b` (with activation blocks `y`) from their integer sums `s`:
+/// `q8_term` lane-wise, the same operations in the same order.
+#[inline(always)]
+fn q8_terms4(ty: GgmlType, s: v128, b: [&[u8]; 4], y: &[BlockQ8; 4]) -> v128 {
+    let half = |b: &[u8], at: usize| b.get(at..at + 2).map_or(0, |h| u16::from_le_bytes([h[0], h[1]]));
+    let h = [
+        half(b[0], 0),
+        half(b[1], 0),
+        half(b[2], 0),
+        half(b[3], 0),
+        half(b[0], 2),
+        half(b[1], 2),
+        half(b[2], 2),
+        half(b[3], 2),
+    ];
+    // SAFETY: `h` is 16 bytes.
+    let [d, m] = f16x8_to_f32x4x2(unsafe { v128_load(h.as_ptr() as *const v128) });
+    let dy = f32x4_mul(d, f32x4(y[0].d, y[1].d, y[2].d, y[3].d));
+    match ty {
+        GgmlType::Q4_1 => f32x4_add(
+            f32x4_mul(dy, f32x4_convert_i32x4(s)),
+            f32x4_mul(m, f32x4(y[0].s, y[1].s, y[2].s, y[3].s)),
+        ),
+        GgmlType::Q4_0 => {
+            let sum = i32x4_shl(i32x4(y[0].sum, y[1].sum, y[2].sum, y[3].sum), 3);
+            f32x4_mul(f32x4_convert_i32x4(i32x4_sub(s, sum)), dy)
+        }
+        _ => f32x4_mul(f32x4_convert_i32x4(s), dy),
+    }
+}
+
+/// `Σ_blocks q8_term(ty, isum(block, a[block]), …)` in block order: four blocks' integer sums
+/// reduced together and their terms computed four at a time, then added one by one.
+#[inline(always)]
+fn q8_blocks(ty: GgmlType, row: &[u8], a: &[BlockQ8], isum: impl Fn(&[u8], &BlockQ8) -> v128) -> f32 {
+    let ts = ty.type_size();
+    let nb = (row.len() / ts).min(a.len());
+    let n4 = nb / 4 * 4;
+    let mut acc = 0.0f32;
+    for (b, y) in row[..n4 * ts].chunks_exact(4 * ts).zip(a[..n4].chunks_exact(4)) {
+        let Ok(y) = <&[BlockQ8; 4]>::try_from(y) else { continue };
+        let b = [&b[..ts], &b[ts..2 * ts], &b[2 * ts..3 * ts], &b[3 * ts..]];
+        let s = hsum_4x4([isum(b[0], &y[0]), isum(b[1], &y[1]), isum(b[2], &y[2]), isum(b[3], &y[3])]);
+        let t = q8_terms4(ty, s, b, y);
+        acc += f32x4_extract_lane::<0>(t);
+        acc += f32x4_extract_lane::<1>(t);
+        acc += f32x4_extract_lane::<2>(t);
+        acc += f32x4_extract_lane::<3>(t);
+    }
+    for (b, y) in row[n4 * ts..nb * ts].chunks_exact(ts).zip(&a[n4..nb]) {
+        acc += q8_term(ty, hsum_i32(isum(b, y)), b, y);
+    }
+    acc
 }
 
 pub fn q8_dot_q4_1(row: &[u8], a: &[BlockQ8]) -> f32 {
-    let ty = GgmlType::Q4_1;
-    super::q8_blocks(row, a, ty.type_size(), |b, y| q8_term(ty, dot_nibbles_q8(b, 4, y), b, y))
+    q8_blocks(GgmlType::Q4_1, row, a, |b, y| dot_nibbles_q8(b, 4, y))
 }
 
 pub fn q8_dot_q4_0(row: &[u8], a: &[BlockQ8]) -> f32 {
-    let ty = GgmlType::Q4_0;
-    super::q8_blocks(row, a, ty.type_size(), |b, y| q8_term(ty, dot_nibbles_q8(b, 2, y), b, y))
+    q8_blocks(GgmlType::Q4_0, row, a, |b, y| dot_nibbles_q8(b, 2, y))
 }
 
 pub fn q8_dot_q8_0(row: &[u8], a: &[BlockQ8]) -> f32 {
-    let ty = GgmlType::Q8_0;
-    super::q8_blocks(row, a, ty.type_size(), |b, y| {
-        let Some(q) = b.get(2..34) else { return 0.0 };
-        // SAFETY: `q` and `y.qs` are 32 bytes each.
-        let s = unsafe {
-            let (w0, w1) =
-                (v128_load(q.as_ptr() as *const v128), v128_load(q.as_ptr().add(16) as *const v128));
-            let (a0, a1) =
-                (v128_load(y.qs.as_ptr() as *const v128), v128_load(y.qs.as_ptr().add(16) as *const v128));
-            hsum_i32(i32x4_add(dot16(w0, a0), dot16(w1, a1)))
-        };
-        q8_term(ty, s, b, y)
+    q8_blocks(GgmlType::Q8_0, row, a, dot_bytes_q8)
+}
+
+/// Eight f16 values (the u16 lanes of `v`) as f32, lanes 0–3 and 4–7: `f16_to_f32`'s operations
+/// four lanes at a time (exact, so identical).
+#[inline(always)]
+fn f16x8_to_f32x4x2(v: v128) -> [v128; 2] {
+    [u32x4_extend_low_u16x8(v), u32x4_extend_high_u16x8(v)].map(|x| {
+        let sign = i32x4_shl(v128_and(x, u32x4_splat(0x8000)), 16);
+        let em = v128_and(x, u32x4_splat(0x7FFF));
+        let shifted = i32x4_shl(em, 13);
+        let finite = f32x4_mul(shifted, f32x4_splat(f32::from_bits(0x7780_0000))); // 2^112
+        let special = v128_or(shifted, u32x4_splat(0x7F80_0000));
+        let mag = v128_bitselect(special, finite, u32x4_ge(em, u32x4_splat(0x7C00)));
+        v128_or(mag, sign)
     })
 }
 
@@ -185,17 +264,10 @@ pub fn q8_dot_q8_0(row: &[u8], a: &[BlockQ8]) -> f32 {
 pub fn f16x8_to_f32(h: &[u16; 8]) -> [f32; 8] {
     // SAFETY: `h` is 16 bytes; `out` is 32.
     unsafe {
-        let v = v128_load(h.as_ptr() as *const v128);
+        let [lo, hi] = f16x8_to_f32x4x2(v128_load(h.as_ptr() as *const v128));
         let mut out = [0.0f32; 8];
-        for (i, x) in [u32x4_extend_low_u16x8(v), u32x4_extend_high_u16x8(v)].into_iter().enumerate() {
-            let sign = i32x4_shl(v128_and(x, u32x4_splat(0x8000)), 16);
-            let em = v128_and(x, u32x4_splat(0x7FFF));
-            let shifted = i32x4_shl(em, 13);
-            let finite = f32x4_mul(shifted, f32x4_splat(f32::from_bits(0x7780_0000))); // 2^112
-            let special = v128_or(shifted, u32x4_splat(0x7F80_0000));
-            let mag = v128_bitselect(special, finite, u32x4_ge(em, u32x4_splat(0x7C00)));
-            v128_store(out.as_mut_ptr().add(4 * i) as *mut v128, v128_or(mag, sign));
-        }
+        v128_store(out.as_mut_ptr() as *mut v128, lo);
+        v128_store(out.as_mut_ptr().add(4) as *mut v128, hi);
         out
     }
 }
