@@ -11,9 +11,14 @@
 // threads read neighbouring workgroup-memory words; threads whose batch rows are all past n skip
 // the arithmetic. Weights are read once per 64 batch rows. Weight-row tiles are numbered over a
 // 2-D (x, y) grid (groups_x wide); z numbers the tiles of BN batch rows.
+//
+// #ifdef SWIGLU: W stacks SwiGLU's gate (rows 0 .. rows) and up (rows .. 2·rows) projections and
+// Y[t, r] = silu(gate_r · X_t) · (up_r · X_t): a second slice of W for the up rows, and BK halved
+// to stay within 16 KiB of workgroup memory.
+// #ifdef ACC: Y[t, r] += the product (+ bias), the residual add fused (as in matvec.wgsl).
 
 struct Params {
-    rows: u32,       // rows of W = row length of Y
+    rows: u32,       // rows of W = row length of Y (SWIGLU: half of W's rows)
     cols: u32,       // columns of W = row length of X
     row_words: u32,  // u32 words per row of W
     groups_x: u32,   // workgroups along x in the dispatch grid
@@ -31,11 +36,19 @@ struct Params {
 const WG: u32 = 256u;  // threads per workgroup
 const BM: u32 = 64u;   // weight rows per tile (MATMUL_BM in src/gpu/mod.rs)
 const BN: u32 = 64u;   // batch rows per tile (MATMUL_BN)
-const BK: u32 = 32u;   // columns per step
+#ifdef SWIGLU
+const BK: u32 = 16u;   // columns per step
+#else
+const BK: u32 = 32u;
+#endif
+const SLICE: u32 = BK * 16u;
 
-// 16 KiB in all, WebGPU's default limit
-var<workgroup> ws: array<vec4<f32>, 512>;  // [BK][16]: ws[k·16 + i][c] = W[r0 + i + 16·c, c0 + k]
-var<workgroup> xs: array<vec4<f32>, 512>;  // [BK][16]: xs[k·16 + j][c] = X[t0 + j + 16·c, c0 + k]
+// 16 KiB in all (12 with SWIGLU), WebGPU's default limit
+var<workgroup> ws: array<vec4<f32>, SLICE>;  // [BK][16]: ws[k·16 + i][c] = W[r0 + i + 16·c, c0 + k]
+var<workgroup> xs: array<vec4<f32>, SLICE>;  // [BK][16]: xs[k·16 + j][c] = X[t0 + j + 16·c, c0 + k]
+#ifdef SWIGLU
+var<workgroup> ws_up: array<vec4<f32>, SLICE>;  // the same for the up rows: W[rows + r0 + …]
+#endif
 
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
@@ -45,8 +58,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let tr = li % 16u;  // this thread's weight rows: r0 + tr + 16·i
     let tt = li / 16u;  // its batch rows: t0 + tt + 16·j
     var acc: array<vec4<f32>, 4>;  // acc[j][i]: Y[t0 + tt + 16·j, r0 + tr + 16·i]
+#ifdef SWIGLU
+    var acc_up: array<vec4<f32>, 4>;
+#endif
     for (var c0 = 0u; c0 < p.cols; c0 += BK) {
-        // W's slice: BM rows × BK columns = 512 groups of 4 values, two per thread
+        // W's slice: BM rows × BK columns in groups of 4 values (BK = 32: two per thread)
         for (var s = li; s < BM * BK / 4u; s += WG) {
             let r = s / (BK / 4u);
             let k = (s % (BK / 4u)) * 4u;
@@ -57,8 +73,17 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
             for (var q = 0u; q < 4u; q++) {
                 ws[(k + q) * 16u + r % 16u][r / 16u] = v[q];
             }
+#ifdef SWIGLU
+            var u = vec4<f32>(0.0);
+            if (r0 + r < p.rows && c0 + k < p.cols) {
+                u = value4((p.rows + r0 + r) * p.row_words, c0 + k);
+            }
+            for (var q = 0u; q < 4u; q++) {
+                ws_up[(k + q) * 16u + r % 16u][r / 16u] = u[q];
+            }
+#endif
         }
-        // X's slice: BN rows × BK columns, eight values per thread
+        // X's slice: BN rows × BK columns (BK = 32: eight values per thread)
         for (var s = li; s < BN * BK; s += WG) {
             let t = s / BK;
             let k = s % BK;
@@ -74,6 +99,13 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
                 acc[1] += a * b.y;
                 acc[2] += a * b.z;
                 acc[3] += a * b.w;
+#ifdef SWIGLU
+                let u = ws_up[k * 16u + tr];
+                acc_up[0] += u * b.x;
+                acc_up[1] += u * b.y;
+                acc_up[2] += u * b.z;
+                acc_up[3] += u * b.w;
+#endif
             }
         }
         workgroupBarrier();
@@ -83,10 +115,18 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         for (var i = 0u; i < 4u; i++) {
             let r = r0 + tr + 16u * i;
             if (t < n && r < p.rows) {
-#ifdef BIAS
-                y[t * p.rows + r] = acc[j][i] + bias[r];
+#ifdef SWIGLU
+                let g = acc[j][i];
+                y[t * p.rows + r] = g / (1.0 + exp(-g)) * acc_up[j][i];
 #else
-                y[t * p.rows + r] = acc[j][i];
+                var v = acc[j][i];
+#ifdef BIAS
+                v += bias[r];
+#endif
+#ifdef ACC
+                v = y[t * p.rows + r] + v;
+#endif
+                y[t * p.rows + r] = v;
 #endif
             }
         }

@@ -4,9 +4,15 @@
 // no shader-f16 feature is needed. A workgroup of WG threads computes WG / TPR rows: the TPR
 // threads of a row stride over its blocks, then reduce in workgroup memory. Workgroups are
 // numbered over a 2-D grid (groups_x wide) so more than 65,535 of them can be dispatched.
+//
+// #ifdef SWIGLU: W stacks SwiGLU's gate (rows 0 .. rows) and up (rows .. 2·rows) projections and
+// y[r] = silu(gate_r · x) · (up_r · x), one dispatch instead of two products and an element-wise
+// pass (silu as `elementwise.wgsl` computes it).
+// #ifdef ACC: y[r] += the product (+ bias): the residual add fused into the projection that feeds
+// it (y is the residual stream; x[i] + o[i] in the order `elementwise.wgsl`'s ADD computes it).
 
 struct Params {
-    rows: u32,       // rows of W = len(y)
+    rows: u32,       // rows of W = len(y) (SWIGLU: half of W's rows)
     cols: u32,       // columns of W = len(x)
     row_words: u32,  // u32 words per row of W
     groups_x: u32,   // workgroups along x in the dispatch grid
@@ -24,6 +30,9 @@ override WG: u32 = 64u;   // threads per workgroup (≤ 256)
 override TPR: u32 = 16u;  // threads per row: a power of two dividing WG
 
 var<workgroup> partial: array<f32, 256>;
+#ifdef SWIGLU
+var<workgroup> partial_up: array<f32, 256>;
+#endif
 
 // x[i], or 0 past the end (odd f16 rows are padded with a zero weight)
 fn xat(i: u32) -> f32 {
@@ -35,25 +44,45 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let row = (wid.y * p.groups_x + wid.x) * (WG / TPR) + li / TPR;
     let lane = li % TPR;
     var acc = 0.0;
+#ifdef SWIGLU
+    var acc_up = 0.0;
+#endif
     if (row < p.rows) {
         let nb = (p.cols + BLOCK - 1u) / BLOCK;
         for (var b = lane; b < nb; b += TPR) {
             acc += block_dot(row * p.row_words + b * BLOCK_WORDS, b * BLOCK);
+#ifdef SWIGLU
+            acc_up += block_dot((p.rows + row) * p.row_words + b * BLOCK_WORDS, b * BLOCK);
+#endif
         }
     }
     partial[li] = acc;
+#ifdef SWIGLU
+    partial_up[li] = acc_up;
+#endif
     workgroupBarrier();
     for (var s = TPR / 2u; s > 0u; s >>= 1u) {
         if (lane < s) {
             partial[li] += partial[li + s];
+#ifdef SWIGLU
+            partial_up[li] += partial_up[li + s];
+#endif
         }
         workgroupBarrier();
     }
     if (lane == 0u && row < p.rows) {
-#ifdef BIAS
-        y[row] = partial[li] + bias[row];
+#ifdef SWIGLU
+        let g = partial[li];
+        y[row] = g / (1.0 + exp(-g)) * partial_up[li];
 #else
-        y[row] = partial[li];
+        var v = partial[li];
+#ifdef BIAS
+        v += bias[row];
+#endif
+#ifdef ACC
+        v = y[row] + v;
+#endif
+        y[row] = v;
 #endif
     }
 }

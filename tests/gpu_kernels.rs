@@ -161,6 +161,94 @@ fn check_matmul(g: &Gpu, rng: &mut Rng, ty: GgmlType, rows: usize, cols: usize, 
     assert_close(&what, &got, &want, MATMUL_ATOL, MATMUL_RTOL);
 }
 
+/// The ACC variants (the residual add fused into a projection): `y += W·x`, decode and prefill,
+/// with `y` holding random values beforehand, for every type (1 and 130 rows, odd widths).
+#[test]
+fn product_add_adds_into_y_for_every_type_decode_and_prefill() {
+    let Some(g) = gpu() else { return };
+    let mut rng = Rng(0x5EED_000A);
+    for ty in ALL_TYPES {
+        let bs = if ty.is_quantized() { ty.block_size() } else { 1 };
+        for (rows, cols, n) in [(1usize, bs, 3usize), (130, if bs == 1 { 33 } else { 3 * bs }, 70)] {
+            let data = weights(&mut rng, ty, rows, cols);
+            let x: Vec<f32> = (0..n * cols).map(|_| rng.f()).collect();
+            let y0: Vec<f32> = (0..n * rows).map(|_| 10.0 * rng.f()).collect();
+            let rb = data.len() / rows;
+            let want: Vec<f32> = (0..n * rows)
+                .map(|i| {
+                    let (t, r) = (i / rows, i % rows);
+                    y0[i] + vec_dot_f32_scalar(ty, &data[r * rb..(r + 1) * rb], &x[t * cols..(t + 1) * cols])
+                })
+                .collect();
+            let m = GpuMatrix::upload(&g, "w", ty, rows, cols, &data).unwrap();
+            let what = format!("product_add {} {rows}x{cols}", ty.name());
+            let (xb, yb) =
+                (g.storage_f32("x", &x[..cols]).unwrap(), g.storage_f32("y", &y0[..rows]).unwrap());
+            pollster::block_on(g.product_add(&m, &xb, &yb, None)).unwrap();
+            let got = pollster::block_on(g.read_f32(&yb, rows)).unwrap();
+            assert_close(&format!("{what}, decode"), &got, &want[..rows], MATMUL_ATOL, MATMUL_RTOL);
+            let (xb, yb) = (g.storage_f32("x", &x).unwrap(), g.storage_f32("y", &y0).unwrap());
+            let st = batch_state(&g, 0, &vec![0; n]);
+            pollster::block_on(g.product_add(&m, &xb, &yb, Some((&st, n)))).unwrap();
+            let got = pollster::block_on(g.read_f32(&yb, n * rows)).unwrap();
+            assert_close(&format!("{what}, {n} rows"), &got, &want, MATMUL_ATOL, MATMUL_RTOL);
+        }
+    }
+}
+
+/// SwiGLU's stacked gate/up product (`GpuMatrix::stack`, the SWIGLU variants), decode and
+/// prefill: silu(gate·x)·(up·x) for every type, against the CPU's dot products and silu, with 1,
+/// 7 and 130 output rows (partial and several tiles of each kernel), widths of one block, of
+/// several and odd ones, and batches of 1, 5 and 70 rows.
+#[test]
+fn swiglu_matches_cpu_for_every_type_decode_and_prefill() {
+    let Some(g) = gpu() else { return };
+    let mut rng = Rng(0x5EED_0009);
+    for ty in ALL_TYPES {
+        let bs = if ty.is_quantized() { ty.block_size() } else { 1 };
+        let odd = if bs == 1 { 33 } else { 2 * bs };
+        for (rows, cols, n) in [(1usize, bs, 1usize), (7, odd, 5), (130, 3 * bs, 70)] {
+            check_swiglu(&g, &mut rng, ty, rows, cols, n);
+        }
+    }
+}
+
+fn check_swiglu(g: &Gpu, rng: &mut Rng, ty: GgmlType, rows: usize, cols: usize, n: usize) {
+    let (gate, up) = (weights(rng, ty, rows, cols), weights(rng, ty, rows, cols));
+    // activations scaled so random K-quant rows (whose random scales make |W·x| ~ 100) give gate
+    // values of a few units, as a model's do: silu(g) = g·σ(g) turns g's f32 summation-order
+    // error δg into a relative error of ~|g|·δg, beyond any f32 tolerance at |g| ~ 100
+    let scale = if matches!(ty, GgmlType::Q4K | GgmlType::Q6K) { 0.05 } else { 1.0 };
+    let x: Vec<f32> = (0..n * cols).map(|_| scale * rng.f()).collect();
+    let rb = gate.len() / rows;
+    let want: Vec<f32> = (0..n)
+        .flat_map(|t| {
+            let xt = &x[t * cols..(t + 1) * cols];
+            let (gate, up) = (&gate, &up);
+            (0..rows).map(move |r| {
+                let gv = vec_dot_f32_scalar(ty, &gate[r * rb..(r + 1) * rb], xt);
+                let uv = vec_dot_f32_scalar(ty, &up[r * rb..(r + 1) * rb], xt);
+                gv / (1.0 + (-gv).exp()) * uv
+            })
+        })
+        .collect();
+    let gm = GpuMatrix::upload(g, "gate", ty, rows, cols, &gate).unwrap();
+    let um = GpuMatrix::upload(g, "up", ty, rows, cols, &up).unwrap();
+    let gu = GpuMatrix::stack(g, "gate/up", &gm, &um).unwrap().expect("stacked");
+    let what = format!("swiglu {} {rows}x{cols}", ty.name());
+    // decode: the first batch row
+    let (xb, yb) = (g.storage_f32("x", &x[..cols]).unwrap(), g.storage("y", 4 * rows as u64, None).unwrap());
+    pollster::block_on(g.swiglu(&gu, &xb, &yb, None)).unwrap();
+    let got = pollster::block_on(g.read_f32(&yb, rows)).unwrap();
+    assert_close(&format!("{what}, decode"), &got, &want[..rows], MATMUL_ATOL, MATMUL_RTOL);
+    // prefill: every batch row
+    let (xb, yb) = (g.storage_f32("x", &x).unwrap(), g.storage("y", 4 * (n * rows) as u64, None).unwrap());
+    let st = batch_state(g, 0, &vec![0; n]);
+    pollster::block_on(g.swiglu(&gu, &xb, &yb, Some((&st, n)))).unwrap();
+    let got = pollster::block_on(g.read_f32(&yb, n * rows)).unwrap();
+    assert_close(&format!("{what}, {n} rows"), &got, &want, MATMUL_ATOL, MATMUL_RTOL);
+}
+
 const NORM_ATOL: f32 = 1e-5;
 const NORM_RTOL: f32 = 1e-5;
 

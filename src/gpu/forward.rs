@@ -186,12 +186,14 @@ impl Builder<'_> {
 
     /// `y = W·x (+ b)` for each batch row: a matrix–vector product in the decode list and a
     /// matrix–matrix product in the `batched` list (prefill for the layers, logits for the head).
+    /// With `add`, `y += W·x (+ b)` instead (the ACC variants: a residual add fused).
     async fn product(
         &mut self,
         l: &(&GpuMatrix, Option<wgpu::Buffer>),
         x: &wgpu::Buffer,
         y: &wgpu::Buffer,
         batched: Plan,
+        add: bool,
     ) -> Result<()> {
         let m = l.0;
         let ((gx, gy), words) = m.product_grid();
@@ -200,7 +202,10 @@ impl Builder<'_> {
         let c = PRODUCT_CONSTANTS;
         let ty = shaders::type_define(m.ty);
         let bias: Vec<&wgpu::Buffer> = l.1.iter().collect();
-        let defs: &[&str] = if bias.is_empty() { &[ty] } else { &[ty, "BIAS"] };
+        let mut defs = vec![ty];
+        defs.extend(bias.first().map(|_| "BIAS"));
+        defs.extend(add.then_some("ACC"));
+        let defs = &defs[..];
         let mut bufs = vec![&m.buf, x, y, &params];
         bufs.extend(&bias);
         self.push_grid(&shaders::MATVEC, defs, &c, &bufs, Groups::Fixed(gx, gy), Plan::Decode).await?;
@@ -211,6 +216,21 @@ impl Builder<'_> {
         self.push_grid(&shaders::MATMUL, defs, &[], &bufs, Groups::Tiles(tx, ty), batched).await
     }
 
+    /// SwiGLU's `y = silu(G·x) ⊙ (U·x)` from the stacked gate/up matrix `gu`, in both lists:
+    /// the SWIGLU variants of the matrix–vector and matrix–matrix products.
+    async fn swiglu(&mut self, gu: &GpuMatrix, x: &wgpu::Buffer, y: &wgpu::Buffer) -> Result<()> {
+        let [((vx, vy), vwords), ((tx, ty), mwords)] = gu.swiglu_grids();
+        self.weight_bytes += gu.buf.size();
+        let defs = [shaders::type_define(gu.ty), "SWIGLU"];
+        let params = self.uniform(&vwords);
+        let bufs = [&gu.buf, x, y, &params];
+        let c = PRODUCT_CONSTANTS;
+        self.push_grid(&shaders::MATVEC, &defs, &c, &bufs, Groups::Fixed(vx, vy), Plan::Decode).await?;
+        let params = self.uniform(&mwords);
+        let bufs = [&gu.buf, x, y, self.state, &params];
+        self.push_grid(&shaders::MATMUL, &defs, &[], &bufs, Groups::Tiles(tx, ty), Plan::Prefill).await
+    }
+
     /// A layer's `y = W·x (+ b)`.
     async fn linear(
         &mut self,
@@ -218,7 +238,18 @@ impl Builder<'_> {
         x: &wgpu::Buffer,
         y: &wgpu::Buffer,
     ) -> Result<()> {
-        self.product(l, x, y, Plan::Prefill).await
+        self.product(l, x, y, Plan::Prefill, false).await
+    }
+
+    /// A layer's `y += W·x (+ b)`: the projection into the residual stream `y`, with the residual
+    /// add fused.
+    async fn linear_add(
+        &mut self,
+        l: &(&GpuMatrix, Option<wgpu::Buffer>),
+        x: &wgpu::Buffer,
+        y: &wgpu::Buffer,
+    ) -> Result<()> {
+        self.product(l, x, y, Plan::Prefill, true).await
     }
 
     /// RMSNorm (Llama) or LayerNorm (GPT-2) of each batch row of `n`, in both lists (the final
@@ -436,26 +467,33 @@ impl GpuForward {
             let bufs = [&q, &kc, &vc, &att, &state, &attn_params];
             b.push_grid(&shaders::ATTN_PREFILL, &[], &[], &bufs, Groups::Rows(nh, 1), Plan::Prefill).await?;
             let (wo, bo) = wts.linear(&layer.attn_out)?;
-            b.linear(&(&wo, bo), &att, &o).await?;
-            b.elementwise("ADD", &x, &o, d).await?;
+            b.linear_add(&(&wo, bo), &att, &x).await?;
 
             b.norm(cfg.arch, &x, &layer.ffn_norm, &xb, cfg.norm_eps, Plan::Both).await?;
             match &layer.ffn {
                 FeedForward::SwiGlu { gate, up, down } => {
                     let (gate, up, down) = (wts.linear(gate)?, wts.linear(up)?, wts.linear(down)?);
-                    b.linear(&(&gate.0, gate.1), &xb, &hb).await?;
-                    b.linear(&(&up.0, up.1), &xb, &hb2).await?;
-                    b.elementwise("SILU_MUL", &hb, &hb2, ff).await?;
-                    b.linear(&(&down.0, down.1), &hb, &o).await?;
+                    // gate and up stacked into one matrix: one kernel for both products and silu·mul
+                    let stacked = match (gate.1.is_none() && up.1.is_none(), &gate.0, &up.0) {
+                        (true, gm, um) => GpuMatrix::stack(g, &format!("blk.{li}.ffn_gate+up"), gm, um)?,
+                        _ => None,
+                    };
+                    if let Some(gu) = stacked {
+                        b.swiglu(&gu, &xb, &hb).await?;
+                    } else {
+                        b.linear(&(&gate.0, gate.1), &xb, &hb).await?;
+                        b.linear(&(&up.0, up.1), &xb, &hb2).await?;
+                        b.elementwise("SILU_MUL", &hb, &hb2, ff).await?;
+                    }
+                    b.linear_add(&(&down.0, down.1), &hb, &x).await?;
                 }
                 FeedForward::Gelu { up, down } => {
                     let (up, down) = (wts.linear(up)?, wts.linear(down)?);
                     b.linear(&(&up.0, up.1), &xb, &hb).await?;
                     b.gelu(&hb, ff).await?;
-                    b.linear(&(&down.0, down.1), &hb, &o).await?;
+                    b.linear_add(&(&down.0, down.1), &hb, &x).await?;
                 }
             }
-            b.elementwise("ADD", &x, &o, d).await?;
         }
         b.norm(cfg.arch, &x, &model.output_norm, &xb, cfg.norm_eps, Plan::Decode).await?;
         b.norm(cfg.arch, &x, &model.output_norm, &xb, cfg.norm_eps, Plan::Logits).await?;
@@ -463,7 +501,7 @@ impl GpuForward {
             Some(m) => wts.matrix(m)?,
             None => embd,
         };
-        b.product(&(&head, None), &xb, &logits, Plan::Logits).await?;
+        b.product(&(&head, None), &xb, &logits, Plan::Logits, false).await?;
         let params = b.uniform(&[model.n_vocab as u32, 0, 0, 0]);
         let bufs = [&logits, &state, &token, &params];
         b.push_grid(&shaders::ARGMAX, &[], &[], &bufs, Groups::Fixed(1, 1), Plan::Argmax).await?;

@@ -390,6 +390,22 @@ impl GpuMatrix {
         gpu.queue.submit([enc.finish()]);
         Ok(GpuMatrix { buf, ty: self.ty, rows: n, cols: self.cols, row_words: self.row_words })
     }
+
+    /// `a`'s rows followed by `b`'s, copied on the GPU into one matrix (SwiGLU's gate and up, so
+    /// one kernel reads both); `None` when their layouts differ or the stack would exceed the
+    /// storage-binding limit (the caller keeps them apart).
+    pub fn stack(gpu: &Gpu, label: &str, a: &GpuMatrix, b: &GpuMatrix) -> Result<Option<GpuMatrix>> {
+        let (sa, sb) = (4 * (a.rows * a.row_words) as u64, 4 * (b.rows * b.row_words) as u64);
+        if a.ty != b.ty || a.cols != b.cols || sa + sb > gpu.limits.max_storage_buffer_binding_size {
+            return Ok(None);
+        }
+        let buf = gpu.storage(label, sa + sb, None)?;
+        let mut enc = gpu.device.create_command_encoder(&Default::default());
+        enc.copy_buffer_to_buffer(&a.buf, 0, &buf, 0, sa);
+        enc.copy_buffer_to_buffer(&b.buf, 0, &buf, sa, sb);
+        gpu.queue.submit([enc.finish()]);
+        Ok(Some(GpuMatrix { buf, ty: a.ty, rows: a.rows + b.rows, cols: a.cols, row_words: a.row_words }))
+    }
 }
 
 /// Weight rows and batch rows per workgroup of the tiled matrix–matrix kernel (`BM`, `BN` in
@@ -407,15 +423,25 @@ impl GpuMatrix {
     /// The (x, y) grid of weight-row groups and the params words `[rows, cols, row_words,
     /// groups_x]` that both matrix products of this matrix dispatch with.
     pub(crate) fn product_grid(&self) -> ((u32, u32), [u32; 4]) {
-        let (gx, gy) = grid((self.rows as u32).div_ceil(MATVEC_WG / MATVEC_TPR));
-        ((gx, gy), [self.rows as u32, self.cols as u32, self.row_words as u32, gx])
+        self.grid_over(self.rows, MATVEC_WG / MATVEC_TPR)
     }
 
     /// The same for the matrix–matrix product, whose workgroups own tiles of [`MATMUL_BM`]
     /// weight rows (the batch tiles go along z).
     pub(crate) fn matmul_grid(&self) -> ((u32, u32), [u32; 4]) {
-        let (gx, gy) = grid((self.rows as u32).div_ceil(MATMUL_BM));
-        ((gx, gy), [self.rows as u32, self.cols as u32, self.row_words as u32, gx])
+        self.grid_over(self.rows, MATMUL_BM)
+    }
+
+    /// For a stacked gate/up matrix ([`GpuMatrix::stack`]) in the SWIGLU variants: the grids and
+    /// params of the matrix–vector and matrix–matrix products over its first half, the output
+    /// rows (a thread reads row r and row r + rows / 2).
+    pub(crate) fn swiglu_grids(&self) -> [((u32, u32), [u32; 4]); 2] {
+        [self.grid_over(self.rows / 2, MATVEC_WG / MATVEC_TPR), self.grid_over(self.rows / 2, MATMUL_BM)]
+    }
+
+    fn grid_over(&self, rows: usize, per_group: u32) -> ((u32, u32), [u32; 4]) {
+        let (gx, gy) = grid((rows as u32).div_ceil(per_group));
+        ((gx, gy), [rows as u32, self.cols as u32, self.row_words as u32, gx])
     }
 }
 
@@ -446,6 +472,64 @@ impl Gpu {
         let params = self.uniform("matmul params", &words);
         let bind = self.bind(&pipeline, &[&m.buf, x, y, state, &params]);
         self.dispatch_xyz(&pipeline, &bind, (gx, gy, (n as u32).div_ceil(MATMUL_BN)));
+        Ok(())
+    }
+
+    /// `y += W·x` (the ACC variants: the residual add fused): with `state` and `n`, the prefill
+    /// product over `n` rows of `x`, else the decode one; in its own submission.
+    pub async fn product_add(
+        &self,
+        m: &GpuMatrix,
+        x: &wgpu::Buffer,
+        y: &wgpu::Buffer,
+        batch: Option<(&wgpu::Buffer, usize)>,
+    ) -> Result<()> {
+        let defs = [shaders::type_define(m.ty), "ACC"];
+        match batch {
+            None => {
+                let pipeline = self.pipeline(&shaders::MATVEC, &defs, &PRODUCT_CONSTANTS).await?;
+                let (grid, words) = m.product_grid();
+                let params = self.uniform("matvec params", &words);
+                let bind = self.bind(&pipeline, &[&m.buf, x, y, &params]);
+                self.dispatch_xy(&pipeline, &bind, grid);
+            }
+            Some((state, n)) => {
+                let pipeline = self.pipeline(&shaders::MATMUL, &defs, &[]).await?;
+                let ((gx, gy), words) = m.matmul_grid();
+                let params = self.uniform("matmul params", &words);
+                let bind = self.bind(&pipeline, &[&m.buf, x, y, state, &params]);
+                self.dispatch_xyz(&pipeline, &bind, (gx, gy, (n as u32).div_ceil(MATMUL_BN)));
+            }
+        }
+        Ok(())
+    }
+
+    /// `y = silu(G·x) ⊙ (U·x)` for a stacked gate/up matrix `gu` ([`GpuMatrix::stack`]): with
+    /// `state` and `n`, the prefill product over `n` rows of `x`, else the decode one; in its own
+    /// submission.
+    pub async fn swiglu(
+        &self,
+        gu: &GpuMatrix,
+        x: &wgpu::Buffer,
+        y: &wgpu::Buffer,
+        batch: Option<(&wgpu::Buffer, usize)>,
+    ) -> Result<()> {
+        let defs = [shaders::type_define(gu.ty), "SWIGLU"];
+        let [(vgrid, vwords), ((gx, gy), mwords)] = gu.swiglu_grids();
+        match batch {
+            None => {
+                let pipeline = self.pipeline(&shaders::MATVEC, &defs, &PRODUCT_CONSTANTS).await?;
+                let params = self.uniform("swiglu params", &vwords);
+                let bind = self.bind(&pipeline, &[&gu.buf, x, y, &params]);
+                self.dispatch_xy(&pipeline, &bind, vgrid);
+            }
+            Some((state, n)) => {
+                let pipeline = self.pipeline(&shaders::MATMUL, &defs, &[]).await?;
+                let params = self.uniform("swiglu params", &mwords);
+                let bind = self.bind(&pipeline, &[&gu.buf, x, y, state, &params]);
+                self.dispatch_xyz(&pipeline, &bind, (gx, gy, (n as u32).div_ceil(MATMUL_BN)));
+            }
+        }
         Ok(())
     }
 

@@ -18,6 +18,8 @@ pub const MATMUL: Shader =
 pub const RMS_NORM: Shader =
     Shader { name: "rms_norm", source: include_str!("../../shaders/rms_norm.wgsl"), variants: &[&[]] };
 
+/// Each weight type: plain, with a bias, adding into the output (the residual add fused), both,
+/// and as SwiGLU's stacked gate/up product.
 const TYPES_AND_BIAS: &[&[&str]] = &[
     &["F32"],
     &["F16"],
@@ -35,6 +37,30 @@ const TYPES_AND_BIAS: &[&[&str]] = &[
     &["Q8_0", "BIAS"],
     &["Q4_K", "BIAS"],
     &["Q6_K", "BIAS"],
+    &["F32", "ACC"],
+    &["F16", "ACC"],
+    &["BF16", "ACC"],
+    &["Q4_0", "ACC"],
+    &["Q4_1", "ACC"],
+    &["Q8_0", "ACC"],
+    &["Q4_K", "ACC"],
+    &["Q6_K", "ACC"],
+    &["F32", "BIAS", "ACC"],
+    &["F16", "BIAS", "ACC"],
+    &["BF16", "BIAS", "ACC"],
+    &["Q4_0", "BIAS", "ACC"],
+    &["Q4_1", "BIAS", "ACC"],
+    &["Q8_0", "BIAS", "ACC"],
+    &["Q4_K", "BIAS", "ACC"],
+    &["Q6_K", "BIAS", "ACC"],
+    &["F32", "SWIGLU"],
+    &["F16", "SWIGLU"],
+    &["BF16", "SWIGLU"],
+    &["Q4_0", "SWIGLU"],
+    &["Q4_1", "SWIGLU"],
+    &["Q8_0", "SWIGLU"],
+    &["Q4_K", "SWIGLU"],
+    &["Q6_K", "SWIGLU"],
 ];
 const TYPES_AND_POSITION: &[&[&str]] = &[
     &["F32"],
