@@ -25,10 +25,14 @@ export interface LoadOptions {
   /** The CPU backend's rounding. 'exact' (default): f32 activations against the weights' exact
    * values, what the native CLI and the WebGPU backend compute. 'llamacpp': activations
    * quantized to int8 per 32-block, as llama.cpp's CPU path does: the native CLI's
-   * `--numerics llamacpp` tokens (about as fast as 'exact' in Chromium). Ignored on WebGPU. */
+   * `--numerics llamacpp` tokens (the faster of the two: ~1.5× in Chromium, whose relaxed SIMD
+   * makes the int8 dots two instructions a block). Ignored on WebGPU. */
   numerics?: 'exact' | 'llamacpp';
   /** Where the .wasm file is, when bundling moved it. */
   wasmUrl?: string | URL;
+  /** Where the relaxed-SIMD build's .wasm file is, when bundling moved it (with `wasmUrl` alone,
+   * the plain build is used). */
+  relaxedWasmUrl?: string | URL;
 }
 
 export interface WorkerLoadOptions extends LoadOptions {
@@ -94,6 +98,9 @@ export interface EngineInfo {
   /** The wasm memory's size right after loading (it never shrinks, so this is the load's peak):
    * on WebGPU the weights stream to the GPU and stay out of it. */
   wasmMemoryBytes?: number | null;
+  /** Which build of the engine runs: 'simd128+relaxed' where the browser has relaxed SIMD (the
+   * faster int8 dot products), else 'simd128'. Both compute the same bits. */
+  wasmBuild?: 'simd128' | 'simd128+relaxed';
 }
 
 export interface ChatMessage {

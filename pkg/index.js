@@ -3,16 +3,53 @@
 // public API: streaming loads with progress, caching and abort; async-iterable generation; an
 // OpenAI-shaped chat API; and the same API in a Web Worker (createWorkerEngine, worker.js).
 
-import init, { Loader, openGpu } from './generated/wisp.js';
-
 const CACHE_NAME = 'wisp-models-v1';
 let wasmReady = null;
 let wasmMemory = null;
+/** The chosen build's wasm-bindgen module (Loader, openGpu) and its name for `info.wasmBuild`. */
+let glue = null;
+let wasmBuild = null;
 
-/** Loads and instantiates the wasm module once per realm. */
-function ready(wasmUrl) {
-  wasmReady ??= init({ module_or_path: wasmUrl ?? new URL('./generated/wisp_bg.wasm', import.meta.url) })
-    .then((exports) => { wasmMemory = exports.memory; return exports; });
+// The engine ships in two builds: SIMD128, and SIMD128 with relaxed SIMD, whose
+// `i32x4.relaxed_dot_i8x16_i7x16_add_s` makes a 4-bit block's int8 dot product (the 'llamacpp'
+// numerics) two instructions; both compute the same bits. An engine without relaxed SIMD rejects
+// that module whole, so this probe, a function using the instruction, decides which to load.
+const RELAXED_SIMD_PROBE = (() => {
+  const v = [0xfd, 0x0c, ...new Array(16).fill(0)]; // v128.const 0
+  const body = [0x00, ...v, ...v, ...v, 0xfd, 0x93, 0x02, 0x0b];
+  return new Uint8Array([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, // magic, version
+    0x01, 0x05, 0x01, 0x60, 0x00, 0x01, 0x7b, // type: () -> v128
+    0x03, 0x02, 0x01, 0x00, // one function
+    0x0a, body.length + 2, 0x01, body.length, ...body]);
+})();
+
+function hasRelaxedSimd() {
+  try {
+    return WebAssembly.validate(RELAXED_SIMD_PROBE);
+  } catch {
+    return false;
+  }
+}
+
+/** Loads and instantiates the wasm module once per realm: the relaxed-SIMD build where the engine
+ * validates it (and no `wasmUrl` names a plain build without a `relaxedWasmUrl`), else SIMD128. */
+function ready(wasmUrl, relaxedWasmUrl) {
+  wasmReady ??= (async () => {
+    if (hasRelaxedSimd() && (relaxedWasmUrl || !wasmUrl)) {
+      try {
+        const g = await import('./generated/relaxed/wisp.js');
+        const exports = await g.default({ module_or_path: relaxedWasmUrl ?? new URL('./generated/relaxed/wisp_bg.wasm', import.meta.url) });
+        [glue, wasmBuild, wasmMemory] = [g, 'simd128+relaxed', exports.memory];
+        return exports;
+      } catch {
+        // a bundle without the relaxed build: the plain one below
+      }
+    }
+    const g = await import('./generated/wisp.js');
+    const exports = await g.default({ module_or_path: wasmUrl ?? new URL('./generated/wisp_bg.wasm', import.meta.url) });
+    [glue, wasmBuild, wasmMemory] = [g, 'simd128', exports.memory];
+    return exports;
+  })();
   return wasmReady;
 }
 
@@ -171,14 +208,15 @@ export class Engine {
    * Loads a GGUF model. `source`: URL, File/Blob, ArrayBuffer or ReadableStream.
    * Options: backend ('auto' | 'webgpu' | 'cpu'), onProgress({loaded, total, phase}), signal,
    * cache (URLs only; default true), ctx (tokens; 0 = the model's default), numerics (the CPU
-   * path's rounding: 'exact' (default) or 'llamacpp', int8 activations as llama.cpp), wasmUrl.
+   * path's rounding: 'exact' (default) or 'llamacpp', int8 activations as llama.cpp), wasmUrl and
+   * relaxedWasmUrl (where a bundler moved the two builds' .wasm files).
    */
   static async load(source, opts = {}) {
     const { backend = 'auto', signal, numerics = 'exact' } = opts;
     if (!['auto', 'webgpu', 'cpu'].includes(backend)) throw new TypeError(`wisp: unknown backend '${backend}'`);
     if (!['exact', 'llamacpp'].includes(numerics)) throw new TypeError(`wisp: unknown numerics '${numerics}' (expected 'exact' or 'llamacpp')`);
     if (signal?.aborted) throw abortError(signal);
-    await ready(opts.wasmUrl);
+    await ready(opts.wasmUrl, opts.relaxedWasmUrl);
     // WebGPU: open the device first, so each weight goes to the GPU as it streams in
     let device = null;
     let fallback = null;
@@ -188,7 +226,7 @@ export class Engine {
       if (why) fallback = `${why}; using the CPU`;
       else {
         try {
-          device = await openGpu();
+          device = await glue.openGpu();
         } catch (e) {
           if (backend === 'webgpu') throw e;
           fallback = `WebGPU failed (${e.message ?? e}); using the CPU`;
@@ -209,7 +247,7 @@ export class Engine {
   static async #load(source, opts, device, fallback) {
     const { onProgress, signal, cache = true, ctx = 0, numerics = 'exact' } = opts;
     const src = await openSource(source, { cache: cache && isUrl(source), signal });
-    const loader = new Loader(src.size ?? undefined, device ?? undefined);
+    const loader = new glue.Loader(src.size ?? undefined, device ?? undefined);
     const reader = src.stream.getReader();
     let cacheError = null;
     const onAbort = () => reader.cancel(abortError(signal)).catch(() => {});
@@ -249,6 +287,7 @@ export class Engine {
     info.cached = src.cached;
     if (cacheError) info.cacheError = cacheError;
     info.wasmMemoryBytes = wasmMemoryBytes();
+    info.wasmBuild = wasmBuild;
     return new Engine(wasm, info);
   }
 

@@ -22,3 +22,12 @@ wasm-opt -O3 --strip-debug --enable-simd --enable-bulk-memory --enable-nontrappi
 "$bindgen" --target web --out-dir "$out" --out-name wisp "$opt"
 size=$(stat -c %s "$out/wisp_bg.wasm"); gz=$(gzip -9c "$out/wisp_bg.wasm" | wc -c)
 echo "build_pkg: $out/wisp_bg.wasm $((size / 1024)) KiB ($((gz / 1024)) KiB gzipped)"
+# The relaxed-SIMD build (pkg/index.js loads it where the engine validates relaxed SIMD): its own
+# target dir, so the two builds do not evict each other's cache. Not through wasm-opt: Debian's
+# binaryen (108) cannot parse relaxed-SIMD instructions.
+cargo build --release --locked --lib --target wasm32-unknown-unknown --target-dir target/relaxed \
+  --config 'target.wasm32-unknown-unknown.rustflags=["-C", "target-feature=+simd128,+relaxed-simd"]'
+"$bindgen" --target web --out-dir "$out/relaxed" --out-name wisp --remove-name-section --remove-producers-section \
+  target/relaxed/wasm32-unknown-unknown/release/wisp.wasm
+size=$(stat -c %s "$out/relaxed/wisp_bg.wasm"); gz=$(gzip -9c "$out/relaxed/wisp_bg.wasm" | wc -c)
+echo "build_pkg: $out/relaxed/wisp_bg.wasm $((size / 1024)) KiB ($((gz / 1024)) KiB gzipped)"

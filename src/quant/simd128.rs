@@ -161,7 +161,23 @@ fn dot_nibbles_q8(b: &[u8], at: usize, y: &BlockQ8) -> v128 {
     };
     let lo = v128_and(v, u8x16_splat(0x0F));
     let hi = u8x16_shr(v, 4);
-    // nibbles are 0–15: four products per i16 lane stay under 4·15·128
+    nibble_dot(lo, hi, a0, a1)
+}
+
+/// Σ lo·a0 + hi·a1 over 16 lanes each (nibbles lo, hi of 0–15), as four i32 lanes: with relaxed
+/// SIMD, two `i32x4.relaxed_dot_i8x16_i7x16_add_s` (one `pmaddubsw` + `pmaddwd` each on x86): its
+/// result is only implementation-defined for a second operand with the top bit set or an i16 pair
+/// sum that overflows, and nibbles are 7-bit with pair sums under 2·15·128, so it is exact.
+#[cfg(target_feature = "relaxed-simd")]
+#[inline(always)]
+fn nibble_dot(lo: v128, hi: v128, a0: v128, a1: v128) -> v128 {
+    i32x4_relaxed_dot_i8x16_i7x16_add(a1, hi, i32x4_relaxed_dot_i8x16_i7x16_add(a0, lo, i32x4_splat(0)))
+}
+
+/// Without relaxed SIMD: widening multiplies; four products per i16 lane stay under 4·15·128.
+#[cfg(not(target_feature = "relaxed-simd"))]
+#[inline(always)]
+fn nibble_dot(lo: v128, hi: v128, a0: v128, a1: v128) -> v128 {
     i32x4_extadd_pairwise_i16x8(i16x8_add(mul16(lo, a0), mul16(hi, a1)))
 }
 

@@ -49,7 +49,8 @@ async function ours(backend, n, numerics = 'exact') {
     const info = e.info;
     await e.dispose();
     return { load_s: load, prefill_tokens: ids.length, prefill_tok_s: c.timings.prefillTokensPerSecond,
-      decode_tokens: c.usage.completionTokens, decode_tok_s: c.timings.decodeTokensPerSecond, adapter: info.adapter ?? '', backend: info.backend };
+      decode_tokens: c.usage.completionTokens, decode_tok_s: c.timings.decodeTokensPerSecond, adapter: info.adapter ?? '', backend: info.backend,
+      wasm_build: info.wasmBuild };
   }, { backend, prompt, n, numerics });
   await page.close();
   return r;
@@ -93,7 +94,7 @@ await browser.close();
 await server.close();
 
 const rows = Object.entries(results).map(([name, rs]) => ({
-  name, load_s: median(rs.map((r) => r.load_s)), prefill_tok_s: median(rs.map((r) => r.prefill_tok_s)),
+  name: rs[0].wasm_build ? `${name} [${rs[0].wasm_build}]` : name, load_s: median(rs.map((r) => r.load_s)), prefill_tok_s: median(rs.map((r) => r.prefill_tok_s)),
   decode_tok_s: median(rs.map((r) => r.decode_tok_s)), prefill_tokens: rs[0].prefill_tokens, decode_tokens: rs[0].decode_tokens,
 }));
 const w2 = rows.find((r) => r.name === 'wllama 2 threads');

@@ -34,12 +34,13 @@ async function page() {
   return p;
 }
 
-/** Greedy ids of each prompt in the page, with backend `backend` (and the CPU's `numerics`). */
-async function browserIds(backend, prompts = PROMPTS, n = N, numerics = 'exact') {
+/** Greedy ids of each prompt in the page, with backend `backend` (and the CPU's `numerics`;
+ * `wasmUrl` picks a build of the engine). */
+async function browserIds(backend, prompts = PROMPTS, n = N, numerics = 'exact', wasmUrl = undefined) {
   const { page: pg, logs } = await page();
   try {
-    return await pg.evaluate(async ({ prompts, n, backend, numerics }) => {
-      const engine = await wisp.Engine.load('/model.gguf', { backend, cache: false, numerics });
+    return await pg.evaluate(async ({ prompts, n, backend, numerics, wasmUrl }) => {
+      const engine = await wisp.Engine.load('/model.gguf', { backend, cache: false, numerics, wasmUrl });
       const out = { info: engine.info, runs: [] };
       for (const { prompt, chat } of prompts) {
         await engine.reset();
@@ -55,7 +56,7 @@ async function browserIds(backend, prompts = PROMPTS, n = N, numerics = 'exact')
       }
       await engine.dispose();
       return out;
-    }, { prompts, n, backend, numerics });
+    }, { prompts, n, backend, numerics, wasmUrl });
   } catch (e) {
     throw new Error(`${e.message}\npage log:\n${logs.join('\n')}`);
   } finally {
@@ -79,10 +80,15 @@ test('CPU backend (wasm): greedy ids equal the native CLI on three prompts', asy
   checkAgainstNative(got);
 });
 
-test("CPU backend with numerics 'llamacpp' (int8 SIMD128 dots): the native CLI's --numerics llamacpp ids", async () => {
-  const got = await browserIds('cpu', PROMPTS, N, 'llamacpp');
-  assert.equal(got.info.numerics, 'llamacpp');
-  checkAgainstNative(got, PROMPTS, N, 'llamacpp');
+test("CPU backend with numerics 'llamacpp' (int8 dots), both wasm builds: the native CLI's --numerics llamacpp ids", async () => {
+  // Chromium has relaxed SIMD, so by default the relaxed build runs; naming the plain build's
+  // .wasm (and no relaxed one) runs the SIMD128 build
+  for (const [wasmUrl, build] of [[undefined, 'simd128+relaxed'], ['/pkg/generated/wisp_bg.wasm', 'simd128']]) {
+    const got = await browserIds('cpu', PROMPTS, N, 'llamacpp', wasmUrl);
+    assert.equal(got.info.numerics, 'llamacpp');
+    assert.equal(got.info.wasmBuild, build);
+    checkAgainstNative(got, PROMPTS, N, 'llamacpp');
+  }
 });
 
 // SwiftShader runs the model at a few seconds per token, so the WebGPU comparison uses short
