@@ -6,13 +6,8 @@
 // value(row, i): element i of the row whose first word is `row`.
 // value4(row, i): elements i .. i + 3 (i a multiple of 4); 0 past the row's end. A quantized
 // block holds a multiple of 4 values and every 4 aligned ones share a byte word, so the
-// quantized variants read one word of quants per call.
-
-// nibble j (0–31) of the 16 bytes at `base`: low nibbles are 0–15, high 16–31
-fn nibble(base: u32, j: u32) -> f32 {
-    let b = wbyte(base, j % 16u);
-    return f32(select(b & 0xFu, b >> 4u, j >= 16u));
-}
+// quantized variants read one word of quants per call, and their `value` is a lane of it (one
+// decoding per type); the float types build `value4` from `value`.
 
 // the four bytes of `v` as values
 fn bytes4(v: u32) -> vec4<f32> {
@@ -51,10 +46,6 @@ fn value(row: u32, i: u32) -> f32 { return bitcast<f32>(((w[row + i / 2u] >> (16
 fn value4(row: u32, i: u32) -> vec4<f32> { return float4(row, i); }
 #endif
 #ifdef Q4_0
-fn value(row: u32, i: u32) -> f32 {
-    let b = row + (i / 32u) * 5u;
-    return unpack2x16float(w[b]).x * (nibble(b + 1u, i % 32u) - 8.0);
-}
 fn value4(row: u32, i: u32) -> vec4<f32> {
     let b = row + (i / 32u) * 5u;
     let j = i % 32u;
@@ -62,11 +53,6 @@ fn value4(row: u32, i: u32) -> vec4<f32> {
 }
 #endif
 #ifdef Q4_1
-fn value(row: u32, i: u32) -> f32 {
-    let b = row + (i / 32u) * 5u;
-    let dm = unpack2x16float(w[b]);
-    return dm.x * nibble(b + 1u, i % 32u) + dm.y;
-}
 fn value4(row: u32, i: u32) -> vec4<f32> {
     let b = row + (i / 32u) * 5u;
     let j = i % 32u;
@@ -75,26 +61,12 @@ fn value4(row: u32, i: u32) -> vec4<f32> {
 }
 #endif
 #ifdef Q8_0
-fn value(row: u32, i: u32) -> f32 {
-    let b = row + (i / 32u) * 9u;
-    return unpack2x16float(w[b]).x * sbyte(wbyte(b + 1u, i % 32u));
-}
 fn value4(row: u32, i: u32) -> vec4<f32> {
     let b = row + (i / 32u) * 9u;
     return unpack2x16float(w[b]).x * sbytes4(w[b + 1u + (i % 32u) / 4u]);
 }
 #endif
 #ifdef Q4_K
-fn value(row: u32, i: u32) -> f32 {
-    let b = row + (i / 256u) * 36u;
-    let j = i % 256u;
-    let g = j / 64u;
-    let hi = (j % 64u) >= 32u;
-    let q = wbyte(b, 16u + 32u * g + j % 32u);
-    let sm = scale_min(b, 2u * g + select(0u, 1u, hi));
-    let dm = unpack2x16float(w[b]);
-    return dm.x * sm.x * f32(select(q & 0xFu, q >> 4u, hi)) - dm.y * sm.y;
-}
 fn value4(row: u32, i: u32) -> vec4<f32> {
     let b = row + (i / 256u) * 36u;
     let j = i % 256u;
@@ -107,18 +79,6 @@ fn value4(row: u32, i: u32) -> vec4<f32> {
 }
 #endif
 #ifdef Q6_K
-fn value(row: u32, i: u32) -> f32 {
-    let b = row + (i / 256u) * 53u;
-    let j = i % 256u;
-    let h = j / 128u;
-    let k = (j % 128u) / 32u;
-    let l = j % 32u;
-    let ql = wbyte(b, 64u * h + l + 32u * (k % 2u));
-    let lo = select(ql & 0xFu, ql >> 4u, k >= 2u);
-    let hi = (wbyte(b, 128u + 32u * h + l) >> (2u * k)) & 3u;
-    let sc = sbyte(wbyte(b, 192u + 8u * h + l / 16u + 2u * k));
-    return unpack2x16float(w[b + 52u]).x * sc * (f32(lo | (hi << 4u)) - 32.0);
-}
 fn value4(row: u32, i: u32) -> vec4<f32> {
     let b = row + (i / 256u) * 53u;
     let j = i % 256u;
@@ -130,4 +90,13 @@ fn value4(row: u32, i: u32) -> vec4<f32> {
     let sc = sbyte(wbyte(b, 192u + 8u * h + l / 16u + 2u * k));
     return unpack2x16float(w[b + 52u]).x * sc * (bytes4(lo | hi) - 32.0);
 }
+#endif
+#ifndef F32
+#ifndef F16
+#ifndef BF16
+fn value(row: u32, i: u32) -> f32 {
+    return value4(row, i & ~3u)[i % 4u];
+}
+#endif
+#endif
 #endif

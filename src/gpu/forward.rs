@@ -196,39 +196,46 @@ impl Builder<'_> {
         add: bool,
     ) -> Result<()> {
         let m = l.0;
-        let ((gx, gy), words) = m.product_grid();
-        let params = self.uniform(&words);
-        self.weight_bytes += m.buf.size();
-        let c = PRODUCT_CONSTANTS;
-        let ty = shaders::type_define(m.ty);
         let bias: Vec<&wgpu::Buffer> = l.1.iter().collect();
-        let mut defs = vec![ty];
+        let mut defs = vec![shaders::type_define(m.ty)];
         defs.extend(bias.first().map(|_| "BIAS"));
         defs.extend(add.then_some("ACC"));
-        let defs = &defs[..];
-        let mut bufs = vec![&m.buf, x, y, &params];
-        bufs.extend(&bias);
-        self.push_grid(&shaders::MATVEC, defs, &c, &bufs, Groups::Fixed(gx, gy), Plan::Decode).await?;
-        let ((tx, ty), words) = m.matmul_grid();
-        let params = self.uniform(&words);
-        let mut bufs = vec![&m.buf, x, y, self.state, &params];
-        bufs.extend(&bias);
-        self.push_grid(&shaders::MATMUL, defs, &[], &bufs, Groups::Tiles(tx, ty), batched).await
+        let grids = [m.product_grid(), m.matmul_grid()];
+        self.products(m, &defs, grids, x, y, &bias, batched).await
     }
 
     /// SwiGLU's `y = silu(G·x) ⊙ (U·x)` from the stacked gate/up matrix `gu`, in both lists:
     /// the SWIGLU variants of the matrix–vector and matrix–matrix products.
     async fn swiglu(&mut self, gu: &GpuMatrix, x: &wgpu::Buffer, y: &wgpu::Buffer) -> Result<()> {
-        let [((vx, vy), vwords), ((tx, ty), mwords)] = gu.swiglu_grids();
-        self.weight_bytes += gu.buf.size();
         let defs = [shaders::type_define(gu.ty), "SWIGLU"];
+        self.products(gu, &defs, gu.swiglu_grids(), x, y, &[], Plan::Prefill).await
+    }
+
+    /// One variant (`defs`) of both products of `m`: the matrix–vector one in the decode list
+    /// and the matrix–matrix one in the `batched` list, with `grids` = [matvec grid, matmul grid]
+    /// and their params, and `extra` bindings after the kernel's own (the bias).
+    #[allow(clippy::too_many_arguments)]
+    async fn products(
+        &mut self,
+        m: &GpuMatrix,
+        defs: &[&str],
+        grids: [((u32, u32), [u32; 4]); 2],
+        x: &wgpu::Buffer,
+        y: &wgpu::Buffer,
+        extra: &[&wgpu::Buffer],
+        batched: Plan,
+    ) -> Result<()> {
+        let [((gx, gy), vwords), ((tx, ty), mwords)] = grids;
+        self.weight_bytes += m.buf.size();
         let params = self.uniform(&vwords);
-        let bufs = [&gu.buf, x, y, &params];
+        let mut bufs = vec![&m.buf, x, y, &params];
+        bufs.extend(extra);
         let c = PRODUCT_CONSTANTS;
-        self.push_grid(&shaders::MATVEC, &defs, &c, &bufs, Groups::Fixed(vx, vy), Plan::Decode).await?;
+        self.push_grid(&shaders::MATVEC, defs, &c, &bufs, Groups::Fixed(gx, gy), Plan::Decode).await?;
         let params = self.uniform(&mwords);
-        let bufs = [&gu.buf, x, y, self.state, &params];
-        self.push_grid(&shaders::MATMUL, &defs, &[], &bufs, Groups::Tiles(tx, ty), Plan::Prefill).await
+        let mut bufs = vec![&m.buf, x, y, self.state, &params];
+        bufs.extend(extra);
+        self.push_grid(&shaders::MATMUL, defs, &[], &bufs, Groups::Tiles(tx, ty), batched).await
     }
 
     /// A layer's `y = W·x (+ b)`.

@@ -448,13 +448,8 @@ impl GpuMatrix {
 impl Gpu {
     /// `y = W · x` (decode), in its own submission.
     pub async fn matvec(&self, m: &GpuMatrix, x: &wgpu::Buffer, y: &wgpu::Buffer) -> Result<()> {
-        let pipeline =
-            self.pipeline(&shaders::MATVEC, &[shaders::type_define(m.ty)], &PRODUCT_CONSTANTS).await?;
-        let (grid, words) = m.product_grid();
-        let params = self.uniform("matvec params", &words);
-        let bind = self.bind(&pipeline, &[&m.buf, x, y, &params]);
-        self.dispatch_xy(&pipeline, &bind, grid);
-        Ok(())
+        let grids = [m.product_grid(), m.matmul_grid()];
+        self.product_variant(m, &[shaders::type_define(m.ty)], grids, x, y, None).await
     }
 
     /// `Y = X · Wᵀ` for the `n` rows of `x` (prefill), in its own submission; `state` holds
@@ -467,12 +462,8 @@ impl Gpu {
         state: &wgpu::Buffer,
         n: usize,
     ) -> Result<()> {
-        let pipeline = self.pipeline(&shaders::MATMUL, &[shaders::type_define(m.ty)], &[]).await?;
-        let ((gx, gy), words) = m.matmul_grid();
-        let params = self.uniform("matmul params", &words);
-        let bind = self.bind(&pipeline, &[&m.buf, x, y, state, &params]);
-        self.dispatch_xyz(&pipeline, &bind, (gx, gy, (n as u32).div_ceil(MATMUL_BN)));
-        Ok(())
+        let grids = [m.product_grid(), m.matmul_grid()];
+        self.product_variant(m, &[shaders::type_define(m.ty)], grids, x, y, Some((state, n))).await
     }
 
     /// `y += W·x` (the ACC variants: the residual add fused): with `state` and `n`, the prefill
@@ -484,24 +475,8 @@ impl Gpu {
         y: &wgpu::Buffer,
         batch: Option<(&wgpu::Buffer, usize)>,
     ) -> Result<()> {
-        let defs = [shaders::type_define(m.ty), "ACC"];
-        match batch {
-            None => {
-                let pipeline = self.pipeline(&shaders::MATVEC, &defs, &PRODUCT_CONSTANTS).await?;
-                let (grid, words) = m.product_grid();
-                let params = self.uniform("matvec params", &words);
-                let bind = self.bind(&pipeline, &[&m.buf, x, y, &params]);
-                self.dispatch_xy(&pipeline, &bind, grid);
-            }
-            Some((state, n)) => {
-                let pipeline = self.pipeline(&shaders::MATMUL, &defs, &[]).await?;
-                let ((gx, gy), words) = m.matmul_grid();
-                let params = self.uniform("matmul params", &words);
-                let bind = self.bind(&pipeline, &[&m.buf, x, y, state, &params]);
-                self.dispatch_xyz(&pipeline, &bind, (gx, gy, (n as u32).div_ceil(MATMUL_BN)));
-            }
-        }
-        Ok(())
+        let grids = [m.product_grid(), m.matmul_grid()];
+        self.product_variant(m, &[shaders::type_define(m.ty), "ACC"], grids, x, y, batch).await
     }
 
     /// `y = silu(G·x) ⊙ (U·x)` for a stacked gate/up matrix `gu` ([`GpuMatrix::stack`]): with
@@ -515,18 +490,32 @@ impl Gpu {
         batch: Option<(&wgpu::Buffer, usize)>,
     ) -> Result<()> {
         let defs = [shaders::type_define(gu.ty), "SWIGLU"];
-        let [(vgrid, vwords), ((gx, gy), mwords)] = gu.swiglu_grids();
+        self.product_variant(gu, &defs, gu.swiglu_grids(), x, y, batch).await
+    }
+
+    /// One variant (`defines`) of the matrix–vector product (no `batch`) or of the matrix–matrix
+    /// product over `n` rows, with `grids` = [its matvec grid, its matmul grid] and their params.
+    async fn product_variant(
+        &self,
+        m: &GpuMatrix,
+        defines: &[&str],
+        grids: [((u32, u32), [u32; 4]); 2],
+        x: &wgpu::Buffer,
+        y: &wgpu::Buffer,
+        batch: Option<(&wgpu::Buffer, usize)>,
+    ) -> Result<()> {
+        let [(vgrid, vwords), ((gx, gy), mwords)] = grids;
         match batch {
             None => {
-                let pipeline = self.pipeline(&shaders::MATVEC, &defs, &PRODUCT_CONSTANTS).await?;
-                let params = self.uniform("swiglu params", &vwords);
-                let bind = self.bind(&pipeline, &[&gu.buf, x, y, &params]);
+                let pipeline = self.pipeline(&shaders::MATVEC, defines, &PRODUCT_CONSTANTS).await?;
+                let params = self.uniform("matvec params", &vwords);
+                let bind = self.bind(&pipeline, &[&m.buf, x, y, &params]);
                 self.dispatch_xy(&pipeline, &bind, vgrid);
             }
             Some((state, n)) => {
-                let pipeline = self.pipeline(&shaders::MATMUL, &defs, &[]).await?;
-                let params = self.uniform("swiglu params", &mwords);
-                let bind = self.bind(&pipeline, &[&gu.buf, x, y, state, &params]);
+                let pipeline = self.pipeline(&shaders::MATMUL, defines, &[]).await?;
+                let params = self.uniform("matmul params", &mwords);
+                let bind = self.bind(&pipeline, &[&m.buf, x, y, state, &params]);
                 self.dispatch_xyz(&pipeline, &bind, (gx, gy, (n as u32).div_ceil(MATMUL_BN)));
             }
         }
