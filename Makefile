@@ -7,7 +7,7 @@ SHELL := /bin/bash
 WISP := target/release/wisp
 PROMPT ?= What is the capital of France?
 
-.PHONY: run test setup test-setup build fmt-check bench-llamacpp bench-backends pkg serve test-browser bench-browser fuzz fuzz-smoke soak
+.PHONY: run test setup test-setup build fmt-check bench-llamacpp bench-backends bench-gpu pkg serve test-browser bench-browser fuzz fuzz-smoke soak
 
 setup:
 	@scripts/setup.sh
@@ -63,6 +63,12 @@ bench-llamacpp: build
 # wisp's GPU backend (lavapipe here, a real GPU elsewhere) beside its CPU backend, in one run
 bench-backends: test-setup
 	scripts/bench_backends.sh
+
+# native GPU speed on random weights of the default model's and GPT-2 medium's shapes (made on the
+# spot by `wisp synth`, so no model file has to reach the GPU machine); PEAK_GBS overrides the
+# bandwidth looked up from nvidia-smi
+bench-gpu: build
+	scripts/bench_gpu.sh $${PEAK_GBS:+--peak-gbs $$PEAK_GBS}
 
 # wisp (wasm CPU; WebGPU on a real adapter) beside wllama 1 and 2 threads in one headless Chromium
 bench-browser: test-setup pkg

@@ -1,4 +1,5 @@
-//! The commands of the native CLI (`wisp`): generate, chat, perplexity, bench, tokenize, fetch.
+//! The commands of the native CLI (`wisp`): generate, chat, perplexity, bench, synth, tokenize,
+//! fetch.
 //! Output contracts (the JSON shapes) are relied on by tests and benchmark scripts.
 
 use serde_json::json;
@@ -22,7 +23,13 @@ const USAGE: &str = "usage:
                 [--threads N] [--backend cpu|gpu] [--numerics exact|llamacpp] [--json]
   wisp chat [--model PATH] [--system TEXT] [--max-tokens N] [--temperature T] [--seed S]
   wisp perplexity [--model PATH] --file TEXT --ctx N [--half] [--backend cpu|gpu] [--json]
-  wisp bench [--model PATH] [--threads N] [--backend cpu|gpu] [--profile] [--json]
+  wisp bench [--model PATH] [--threads N] [--backend cpu|gpu] [--prompt-tokens N] [--gen-tokens N]
+             [--ctx N] [--profile] [--peak-gbs GB/S] [--json]
+                                  (defaults: 128 prompt tokens, 128 generated; --peak-gbs: the
+                                  GPU's memory bandwidth, to report decode's share of it)
+  wisp synth --preset smollm2-135m|gpt2-f16|gpt2-medium-f16 --out PATH [--layers N] [--seed S]
+                                  (a random-weight GGUF of a real model's shapes and types, for
+                                  speed measurements where the model file cannot go)
   wisp tokenize [--model PATH] --text TEXT
   wisp soak [--model PATH] [--generations N] [--every K] [--max-tokens M] [--backend cpu|gpu] [--json]
                                   (long use of one engine: memory and GPU objects every K generations)
@@ -381,24 +388,51 @@ fn peak_rss_mb() -> f64 {
 }
 
 fn cmd_bench(args: &Args) -> Result<()> {
-    args.check_known(&["--model", "--threads", "--backend", "--json", "--ctx", "--numerics", "--profile"])?;
-    let mut engine = open_engine(args, 512)?;
+    args.check_known(&[
+        "--model",
+        "--threads",
+        "--backend",
+        "--json",
+        "--ctx",
+        "--numerics",
+        "--profile",
+        "--prompt-tokens",
+        "--gen-tokens",
+        "--peak-gbs",
+    ])?;
+    let n_prompt: usize = args.num("--prompt-tokens", 128)?;
+    let n_gen: usize = args.num("--gen-tokens", 128)?;
+    if n_prompt == 0 || n_gen == 0 {
+        return Err(Error::arg("--prompt-tokens/--gen-tokens", "must be at least 1"));
+    }
+    let peak =
+        match args.get("--peak-gbs") {
+            Some(p) => Some(p.parse().ok().filter(|p: &f64| *p > 0.0).ok_or_else(|| {
+                Error::arg("--peak-gbs", format!("'{p}' is not a positive number of GB/s"))
+            })?),
+            None => None,
+        };
+    let mut engine = open_engine(args, 512.max(n_prompt + n_gen))?;
     let threads = wisp::cpu::threads();
-    // a fixed 128-token prompt (repeated if the tokenizer makes it shorter), 128 greedy tokens
+    // a fixed prompt (repeated if the tokenizer makes it shorter), then greedy tokens
     let text = include_str!("../benches/bench_prompt.txt");
     let mut ids = engine.tokenizer.encode(text, false)?;
-    while ids.len() < 128 {
-        ids.extend_from_within(..ids.len().min(128 - ids.len()));
+    while ids.len() < n_prompt {
+        ids.extend_from_within(..ids.len().min(n_prompt - ids.len()));
     }
-    ids.truncate(128);
+    ids.truncate(n_prompt);
     let opts = GenerateOptions {
-        max_tokens: 128,
+        max_tokens: n_gen,
         sampling: SamplingParams::greedy(),
         ignore_eog: true,
         ..Default::default()
     };
     // one warm-up pass, then the measured run
-    engine.generate(&ids[..16], &GenerateOptions { max_tokens: 4, ..opts.clone() }, &mut |_, _| true)?;
+    engine.generate(
+        &ids[..ids.len().min(16)],
+        &GenerateOptions { max_tokens: 4, ..opts.clone() },
+        &mut |_, _| true,
+    )?;
     engine.reset();
     let g = engine.generate(&ids, &opts, &mut |_, _| true)?;
     let mut j = json!({"backend": "cpu", "threads": threads, "prefill_tok_s": g.prefill_tok_s,
@@ -410,12 +444,21 @@ fn cmd_bench(args: &Args) -> Result<()> {
         j["adapter"] = json!(gf.adapter());
         j["dispatches_per_token"] = json!(gf.dispatches);
         j["gpu_bytes_read_per_token"] = json!(gf.weight_bytes);
+        // decode's weight traffic: every weight read once per token (KV cache reads not counted)
+        let gbs = gf.weight_bytes as f64 * g.decode_tok_s / 1e9;
+        j["decode_weight_gbs"] = json!(gbs);
         backend = format!(
-            "gpu {}, {} dispatches and {:.1} MB of weights per token",
+            "gpu {}, {} dispatches and {:.1} MB of weights per token ({gbs:.1} GB/s in decode",
             gf.adapter(),
             gf.dispatches,
             gf.weight_bytes as f64 / 1e6
         );
+        if let Some(peak) = peak {
+            j["peak_gbs"] = json!(peak);
+            j["decode_bandwidth_pct"] = json!(100.0 * gbs / peak);
+            backend += &format!(", {:.1} % of {peak} GB/s", 100.0 * gbs / peak);
+        }
+        backend += ")";
         if args.flag("--profile") {
             // one more decode step, right after the benchmark's tokens, then a prefill batch at
             // position 0, each kernel timed alone
@@ -451,6 +494,32 @@ fn cmd_bench(args: &Args) -> Result<()> {
             peak_rss_mb()
         );
     }
+    Ok(())
+}
+
+fn cmd_synth(args: &Args) -> Result<()> {
+    args.check_known(&["--preset", "--out", "--layers", "--seed"])?;
+    let preset =
+        wisp::synth::preset(args.get("--preset").ok_or_else(|| Error::arg("--preset", "is required"))?)?;
+    let out = PathBuf::from(args.get("--out").ok_or_else(|| Error::arg("--out", "is required"))?);
+    let layers: usize = args.num("--layers", preset.n_layer)?;
+    if !(1..=256).contains(&layers) {
+        return Err(Error::arg("--layers", "must be 1 to 256"));
+    }
+    let seed: u64 = args.num("--seed", 1)?;
+    // written beside the target and renamed, so an interrupted run leaves no half file
+    let part = out.with_extension("gguf.part");
+    let file = std::fs::File::create(&part).map_err(|e| Error::io(&part, e))?;
+    let mut w = std::io::BufWriter::new(file);
+    let n = wisp::synth::write(&preset, Some(layers), seed, &mut w)?;
+    drop(w);
+    std::fs::rename(&part, &out).map_err(|e| Error::io(&out, e))?;
+    eprintln!(
+        "{}: {} with {layers} layers, random weights (seed {seed}), {:.1} MB",
+        out.display(),
+        preset.what,
+        n as f64 / 1e6
+    );
     Ok(())
 }
 
@@ -500,6 +569,7 @@ fn run() -> Result<()> {
         "chat" => cmd_chat(&args),
         "perplexity" => cmd_perplexity(&args),
         "bench" => cmd_bench(&args),
+        "synth" => cmd_synth(&args),
         "tokenize" => cmd_tokenize(&args),
         "soak" => soak::cmd_soak(&args),
         "fetch" => {

@@ -545,7 +545,7 @@ impl GgufStream {
     }
 }
 
-/// Writes a GGUF v3 file (used by tests to make hostile and tiny models; not a full writer).
+/// Writes GGUF v3 (tests' hostile and tiny models, and `wisp synth`'s random-weight models).
 pub mod write {
     use super::*;
 
@@ -597,8 +597,9 @@ pub mod write {
         }
     }
 
-    /// `tensors`: (name, dims in ggml order, type, raw bytes).
-    pub fn gguf(metadata: &[(&str, Value)], tensors: &[(&str, Vec<u64>, GgmlType, Vec<u8>)]) -> Vec<u8> {
+    /// Everything before the tensor data, padded to the 32-byte alignment: `tensors` are (name,
+    /// dims in ggml order, type, bytes of data), each tensor's data then padded to 32 bytes.
+    pub fn header(metadata: &[(&str, Value)], tensors: &[(&str, Vec<u64>, GgmlType, u64)]) -> Vec<u8> {
         let mut out = Vec::new();
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&3u32.to_le_bytes());
@@ -610,7 +611,7 @@ pub mod write {
             value(&mut out, v);
         }
         let mut offset = 0u64;
-        for (name, dims, ty, data) in tensors {
+        for (name, dims, ty, n_bytes) in tensors {
             string(&mut out, name);
             out.extend_from_slice(&(dims.len() as u32).to_le_bytes());
             for d in dims {
@@ -618,16 +619,25 @@ pub mod write {
             }
             out.extend_from_slice(&(*ty as u32).to_le_bytes());
             out.extend_from_slice(&offset.to_le_bytes());
-            offset += (data.len() as u64).div_ceil(32) * 32;
+            offset += padded(*n_bytes);
         }
-        while out.len() % 32 != 0 {
-            out.push(0);
-        }
+        out.resize(padded(out.len() as u64) as usize, 0);
+        out
+    }
+
+    /// `n` rounded up to the 32-byte alignment.
+    pub fn padded(n: u64) -> u64 {
+        n.div_ceil(32) * 32
+    }
+
+    /// A whole file in memory. `tensors`: (name, dims in ggml order, type, raw bytes).
+    pub fn gguf(metadata: &[(&str, Value)], tensors: &[(&str, Vec<u64>, GgmlType, Vec<u8>)]) -> Vec<u8> {
+        let infos: Vec<_> =
+            tensors.iter().map(|(n, d, t, data)| (*n, d.clone(), *t, data.len() as u64)).collect();
+        let mut out = header(metadata, &infos);
         for (_, _, _, data) in tensors {
             out.extend_from_slice(data);
-            while out.len() % 32 != 0 {
-                out.push(0);
-            }
+            out.resize(padded(out.len() as u64) as usize, 0);
         }
         out
     }

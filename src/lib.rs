@@ -26,6 +26,7 @@ pub mod quant;
 pub mod safetensors;
 pub mod sampling;
 pub mod session;
+pub mod synth;
 pub mod tokenizer;
 #[cfg(target_arch = "wasm32")]
 pub mod wasm;

@@ -48,7 +48,7 @@ pub struct Tokenizer {
 }
 
 /// GPT-2's reversible map from bytes to printable unicode characters.
-fn byte_to_char() -> [char; 256] {
+pub(crate) fn byte_to_char() -> [char; 256] {
     let mut table = ['\0'; 256];
     let mut n = 0u32;
     for b in 0..256u32 {

@@ -125,3 +125,54 @@ fn bench_profile_times_each_kernel_of_a_decode_step_and_a_prefill_batch() {
     assert!(kernels.iter().any(|k| k.starts_with("attn_prefill")), "{j}");
     assert!(!kernels.iter().any(|k| k.starts_with("matvec") || k.starts_with("attn_decode")), "{j}");
 }
+
+#[test]
+fn synth_and_bench_refuse_bad_arguments() {
+    let out = std::env::temp_dir().join(format!("wisp-synth-{}.gguf", std::process::id()));
+    let out = out.to_str().unwrap();
+    let (ok, _, err) = wisp(&["synth", "--preset", "gpt5", "--out", out]);
+    assert!(!ok && err.contains("unknown preset 'gpt5'") && err.contains("smollm2-135m"), "{err}");
+    let (ok, _, err) = wisp(&["synth", "--preset", "gpt2-f16"]);
+    assert!(!ok && err.contains("--out"), "{err}");
+    let (ok, _, err) = wisp(&["synth", "--preset", "gpt2-f16", "--out", out, "--layers", "0"]);
+    assert!(!ok && err.contains("--layers"), "{err}");
+    let (ok, _, err) = wisp(&["synth", "--preset", "gpt2-f16", "--out", "/nonexistent/dir/m.gguf"]);
+    assert!(!ok && err.contains("/nonexistent/dir"), "{err}");
+    assert!(!std::path::Path::new(out).exists(), "nothing written by the refused runs");
+    let (ok, _, err) = wisp(&["bench", "--prompt-tokens", "0"]);
+    assert!(!ok && err.contains("--prompt-tokens"), "{err}");
+    let (ok, _, err) = wisp(&["bench", "--peak-gbs", "-3"]);
+    assert!(!ok && err.contains("--peak-gbs"), "{err}");
+}
+
+#[test]
+fn bench_gpu_script_reports_bandwidth_on_synthetic_models() {
+    if pollster::block_on(wisp::gpu::Gpu::probe()).is_none() {
+        eprintln!("SKIPPED (no GPU adapter)");
+        return;
+    }
+    // one layer of each preset, a few tokens: the script's plumbing, not a speed
+    let out = Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/bench_gpu.sh"))
+        .args(["--layers", "1", "--peak-gbs", "100", "--prompt-tokens", "6", "--gen-tokens", "3"])
+        .env("WISP_BIN", env!("CARGO_BIN_EXE_wisp"))
+        .output()
+        .expect("bench_gpu.sh runs");
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let rows: Vec<serde_json::Value> =
+        stdout.lines().filter(|l| l.starts_with('{')).map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(rows.len(), 2, "{stdout}");
+    for r in &rows {
+        assert_eq!(r["backend"], "gpu", "{r}");
+        assert_eq!(r["generated_tokens"], 3, "{r}");
+        assert_eq!(r["prompt_tokens"], 6, "{r}");
+        let (bytes, tps) =
+            (r["gpu_bytes_read_per_token"].as_f64().unwrap(), r["decode_tok_s"].as_f64().unwrap());
+        let gbs = r["decode_weight_gbs"].as_f64().unwrap();
+        assert!((gbs - bytes * tps / 1e9).abs() <= 1e-9 * gbs.max(1.0), "{r}");
+        assert!((r["decode_bandwidth_pct"].as_f64().unwrap() - gbs).abs() < 1e-9, "100 GB/s: pct = GB/s {r}");
+    }
+    // GPT-2 medium's one layer in f16 plus its f16 head: > 100 MB per token; SmolLM2's: ~34 MB
+    assert!(rows[1]["gpu_bytes_read_per_token"].as_u64().unwrap() > 100_000_000, "{stdout}");
+    assert!(stdout.contains("| smollm2-135m |") && stdout.contains("| gpt2-medium-f16 |"), "{stdout}");
+}
