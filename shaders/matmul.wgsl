@@ -16,12 +16,20 @@
 // Y[t, r] = silu(gate_r · X_t) · (up_r · X_t): a second slice of W for the up rows, and BK halved
 // to stay within 16 KiB of workgroup memory.
 // #ifdef ACC: Y[t, r] += the product (+ bias), the residual add fused (as in matvec.wgsl).
+// #ifdef SPLIT: W stacks Q, K and V (as in matvec.wgsl): row r of batch row t goes to
+// Y[t, r] (r < split0, rows of split0), Y1[t, r − split0] or Y2[t, r − split1].
 
 struct Params {
     rows: u32,       // rows of W = row length of Y (SWIGLU: half of W's rows)
     cols: u32,       // columns of W = row length of X
     row_words: u32,  // u32 words per row of W
     groups_x: u32,   // workgroups along x in the dispatch grid
+#ifdef SPLIT
+    split0: u32,     // rows of W written to Y
+    split1: u32,     // split0 + rows written to Y1 (the rest go to Y2)
+    _pad0: u32,
+    _pad1: u32,
+#endif
 }
 
 @group(0) @binding(0) var<storage, read> w: array<u32>;        // [rows · row_words]
@@ -31,6 +39,15 @@ struct Params {
 @group(0) @binding(4) var<uniform> p: Params;
 #ifdef BIAS
 @group(0) @binding(5) var<storage, read> bias: array<f32>;     // [rows]
+#ifdef SPLIT
+@group(0) @binding(6) var<storage, read_write> y1: array<f32>; // [batch · (split1 − split0)]
+@group(0) @binding(7) var<storage, read_write> y2: array<f32>; // [batch · (rows − split1)]
+#endif
+#else
+#ifdef SPLIT
+@group(0) @binding(5) var<storage, read_write> y1: array<f32>;
+@group(0) @binding(6) var<storage, read_write> y2: array<f32>;
+#endif
 #endif
 
 const WG: u32 = 256u;  // threads per workgroup
@@ -126,7 +143,17 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 #ifdef ACC
                 v = y[t * p.rows + r] + v;
 #endif
+#ifdef SPLIT
+                if (r < p.split0) {
+                    y[t * p.split0 + r] = v;
+                } else if (r < p.split1) {
+                    y1[t * (p.split1 - p.split0) + r - p.split0] = v;
+                } else {
+                    y2[t * (p.rows - p.split1) + r - p.split1] = v;
+                }
+#else
                 y[t * p.rows + r] = v;
+#endif
 #endif
             }
         }

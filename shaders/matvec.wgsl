@@ -10,12 +10,20 @@
 // pass (silu as `elementwise.wgsl` computes it).
 // #ifdef ACC: y[r] += the product (+ bias): the residual add fused into the projection that feeds
 // it (y is the residual stream; x[i] + o[i] in the order `elementwise.wgsl`'s ADD computes it).
+// #ifdef SPLIT: W stacks several projections of the same x (attention's Q, K and V) and row r goes
+// to y[r] (r < split0), y1[r − split0] (r < split1) or y2[r − split1]: one dispatch for three.
 
 struct Params {
-    rows: u32,       // rows of W = len(y) (SWIGLU: half of W's rows)
+    rows: u32,       // rows of W = len(y) (SWIGLU: half of W's rows; SPLIT: len(y) + len(y1) + len(y2))
     cols: u32,       // columns of W = len(x)
     row_words: u32,  // u32 words per row of W
     groups_x: u32,   // workgroups along x in the dispatch grid
+#ifdef SPLIT
+    split0: u32,     // rows of W written to y
+    split1: u32,     // split0 + rows written to y1 (the rest go to y2)
+    _pad0: u32,
+    _pad1: u32,
+#endif
 }
 
 @group(0) @binding(0) var<storage, read> w: array<u32>;        // [rows · row_words]
@@ -24,6 +32,15 @@ struct Params {
 @group(0) @binding(3) var<uniform> p: Params;
 #ifdef BIAS
 @group(0) @binding(4) var<storage, read> bias: array<f32>;     // [rows]
+#ifdef SPLIT
+@group(0) @binding(5) var<storage, read_write> y1: array<f32>; // [split1 − split0]
+@group(0) @binding(6) var<storage, read_write> y2: array<f32>; // [rows − split1]
+#endif
+#else
+#ifdef SPLIT
+@group(0) @binding(4) var<storage, read_write> y1: array<f32>;
+@group(0) @binding(5) var<storage, read_write> y2: array<f32>;
+#endif
 #endif
 
 override WG: u32 = 64u;   // threads per workgroup (≤ 256)
@@ -82,7 +99,17 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 #ifdef ACC
         v = y[row] + v;
 #endif
+#ifdef SPLIT
+        if (row < p.split0) {
+            y[row] = v;
+        } else if (row < p.split1) {
+            y1[row - p.split0] = v;
+        } else {
+            y2[row - p.split1] = v;
+        }
+#else
         y[row] = v;
+#endif
 #endif
     }
 }

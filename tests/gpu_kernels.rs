@@ -234,7 +234,7 @@ fn check_swiglu(g: &Gpu, rng: &mut Rng, ty: GgmlType, rows: usize, cols: usize, 
         .collect();
     let gm = GpuMatrix::upload(g, "gate", ty, rows, cols, &gate).unwrap();
     let um = GpuMatrix::upload(g, "up", ty, rows, cols, &up).unwrap();
-    let gu = GpuMatrix::stack(g, "gate/up", &gm, &um).unwrap().expect("stacked");
+    let gu = GpuMatrix::stack(g, "gate/up", &[&gm, &um]).unwrap().expect("stacked");
     let what = format!("swiglu {} {rows}x{cols}", ty.name());
     // decode: the first batch row
     let (xb, yb) = (g.storage_f32("x", &x[..cols]).unwrap(), g.storage("y", 4 * rows as u64, None).unwrap());
@@ -247,6 +247,82 @@ fn check_swiglu(g: &Gpu, rng: &mut Rng, ty: GgmlType, rows: usize, cols: usize, 
     pollster::block_on(g.swiglu(&gu, &xb, &yb, Some((&st, n)))).unwrap();
     let got = pollster::block_on(g.read_f32(&yb, n * rows)).unwrap();
     assert_close(&format!("{what}, {n} rows"), &got, &want, MATMUL_ATOL, MATMUL_RTOL);
+}
+
+/// Attention's stacked Q/K/V product split three ways (`GpuMatrix::stack` of three matrices, the
+/// SPLIT variants), decode and prefill, with and without a bias: every type, output parts of 1
+/// row each, of 7/3/5 rows (odd cuts inside a tile) and 64/33/33 (three tiles), and batches of
+/// 1, 5 and 70 rows; each part must land in its own buffer at its own row length.
+#[test]
+fn split_product_matches_cpu_for_every_type_decode_and_prefill() {
+    let Some(g) = gpu() else { return };
+    let mut rng = Rng(0x5EED_000B);
+    for ty in ALL_TYPES {
+        let bs = if ty.is_quantized() { ty.block_size() } else { 1 };
+        let odd = if bs == 1 { 33 } else { 2 * bs };
+        for (parts, cols, n) in
+            [([1usize, 1, 1], bs, 1usize), ([7, 3, 5], odd, 5), ([64, 33, 33], 3 * bs, 70)]
+        {
+            for with_bias in [false, true] {
+                check_split(&g, &mut rng, ty, parts, cols, n, with_bias);
+            }
+        }
+    }
+}
+
+fn check_split(
+    g: &Gpu,
+    rng: &mut Rng,
+    ty: GgmlType,
+    parts: [usize; 3],
+    cols: usize,
+    n: usize,
+    with_bias: bool,
+) {
+    let mats: Vec<Vec<u8>> = parts.iter().map(|&rows| weights(rng, ty, rows, cols)).collect();
+    let rows: usize = parts.iter().sum();
+    let bias: Vec<f32> = (0..rows).map(|_| rng.f()).collect();
+    let x: Vec<f32> = (0..n * cols).map(|_| rng.f()).collect();
+    // want[part][t · parts[part] + r]
+    let mut start = 0;
+    let want: Vec<Vec<f32>> = parts
+        .iter()
+        .zip(&mats)
+        .map(|(&pr, data)| {
+            let rb = data.len() / pr;
+            let out = (0..n * pr)
+                .map(|i| {
+                    let (t, r) = (i / pr, i % pr);
+                    let b = if with_bias { bias[start + r] } else { 0.0 };
+                    vec_dot_f32_scalar(ty, &data[r * rb..(r + 1) * rb], &x[t * cols..(t + 1) * cols]) + b
+                })
+                .collect();
+            start += pr;
+            out
+        })
+        .collect();
+    let ms: Vec<GpuMatrix> =
+        mats.iter().zip(parts).map(|(d, r)| GpuMatrix::upload(g, "part", ty, r, cols, d).unwrap()).collect();
+    let qkv = GpuMatrix::stack(g, "qkv", &[&ms[0], &ms[1], &ms[2]]).unwrap().expect("stacked");
+    let bb = g.storage_f32("bias", &bias).unwrap();
+    let bias_buf = with_bias.then_some(&bb);
+    let splits = [parts[0], parts[0] + parts[1]];
+    let what = format!("split {} {parts:?}x{cols} bias {with_bias}", ty.name());
+    for batch in [None, Some(n)] {
+        let rows_of = batch.unwrap_or(1);
+        let xb = g.storage_f32("x", &x[..rows_of * cols]).unwrap();
+        let ys: Vec<wgpu::Buffer> =
+            parts.iter().map(|&p| g.storage("y", 4 * (rows_of * p) as u64, None).unwrap()).collect();
+        let st = batch_state(g, 0, &vec![0; rows_of]);
+        let b = batch.map(|n| (&st, n));
+        pollster::block_on(g.split_product(&qkv, bias_buf, &xb, [&ys[0], &ys[1], &ys[2]], splits, b))
+            .unwrap();
+        for (i, y) in ys.iter().enumerate() {
+            let got = pollster::block_on(g.read_f32(y, rows_of * parts[i])).unwrap();
+            let want = &want[i][..rows_of * parts[i]];
+            assert_close(&format!("{what}, part {i}, {rows_of} rows"), &got, want, MATMUL_ATOL, MATMUL_RTOL);
+        }
+    }
 }
 
 const NORM_ATOL: f32 = 1e-5;
@@ -341,38 +417,76 @@ fn embed_matches_cpu_dequantize_for_every_type() {
     }
 }
 
+/// RoPE fused with the cache append (`rope.wgsl`): queries rotated in place, keys rotated into
+/// the f16 key cache and values copied into the value cache, for two batch rows at positions
+/// `pos`, `pos + 1` (the cache's last two), both pairings, full and partial rotary dimensions.
 #[test]
-fn rope_matches_cpu_in_both_pairings() {
+fn rope_and_cache_append_match_cpu_in_both_pairings() {
     let Some(g) = gpu() else { return };
     let mut rng = Rng(0x5EED_0004);
-    let (n_head, n_head_kv, hd) = (9usize, 3usize, 64usize);
+    let (n_head, n_head_kv, hd, n) = (9usize, 3usize, 64usize, 2usize);
+    let kv_dim = n_head_kv * hd;
     for style in [RopeStyle::Interleaved, RopeStyle::Neox] {
-        for (pos, rope_dims) in [(0usize, 64usize), (1, 64), (4095, 64), (17, 32)] {
-            let q: Vec<f32> = (0..n_head * hd).map(|_| rng.f()).collect();
-            let k: Vec<f32> = (0..n_head_kv * hd).map(|_| rng.f()).collect();
+        for (pos, rope_dims) in [(0usize, 64usize), (1, 64), (4094, 64), (17, 32)] {
+            let n_ctx = pos + n;
+            let q: Vec<f32> = (0..n * n_head * hd).map(|_| rng.f()).collect();
+            let k: Vec<f32> = (0..n * kv_dim).map(|_| rng.f()).collect();
+            let v: Vec<f32> = (0..n * kv_dim).map(|_| rng.f()).collect();
             let (mut wq, mut wk) = (q.clone(), k.clone());
-            for h in wq.chunks_exact_mut(hd).chain(wk.chunks_exact_mut(hd)) {
-                wisp::cpu::ops::rope(h, pos, rope_dims, 10000.0, style);
+            for (t, row) in wq.chunks_exact_mut(n_head * hd).enumerate() {
+                row.chunks_exact_mut(hd)
+                    .for_each(|h| wisp::cpu::ops::rope(h, pos + t, rope_dims, 10000.0, style));
             }
-            let (qb, kb) = (g.storage_f32("q", &q).unwrap(), g.storage_f32("k", &k).unwrap());
+            for (t, row) in wk.chunks_exact_mut(kv_dim).enumerate() {
+                row.chunks_exact_mut(hd)
+                    .for_each(|h| wisp::cpu::ops::rope(h, pos + t, rope_dims, 10000.0, style));
+            }
+            let (qb, kb, vb) = (
+                g.storage_f32("q", &q).unwrap(),
+                g.storage_f32("k", &k).unwrap(),
+                g.storage_f32("v", &v).unwrap(),
+            );
+            let (kcb, vcb) = (
+                g.storage("kc", 2 * (n_ctx * kv_dim) as u64, None).unwrap(),
+                g.storage("vc", 2 * (n_ctx * kv_dim) as u64, None).unwrap(),
+            );
             let ts = 10000f32.powf(-2.0 / rope_dims as f32);
             let params = g.uniform(
                 "p",
-                &[n_head as u32, n_head_kv as u32, hd as u32, rope_dims as u32, ts.to_bits(), 0, 0, 0],
+                &[
+                    n_head as u32,
+                    n_head_kv as u32,
+                    hd as u32,
+                    rope_dims as u32,
+                    ts.to_bits(),
+                    n_ctx as u32,
+                    0,
+                    0,
+                ],
             );
             let defines: &[&str] = if style == RopeStyle::Neox { &["NEOX"] } else { &[] };
-            let pairs = ((n_head + n_head_kv) * rope_dims / 2) as u32;
-            run(
-                &g,
-                &shaders::ROPE,
-                defines,
-                &[&qb, &kb, &state(&g, pos as u32, 0), &params],
-                pairs.div_ceil(64),
-            );
+            let threads = (n_head * rope_dims / 2 + kv_dim / 2) as u32;
+            let st = batch_state(&g, pos as u32, &[0; 2]);
+            let p = pollster::block_on(g.pipeline(&shaders::ROPE, defines, &[])).unwrap();
+            let bind = g.bind(&p, &[&qb, &kb, &vb, &kcb, &vcb, &st, &params]);
+            g.dispatch_xyz(&p, &bind, (threads.div_ceil(64), 1, n as u32));
             let what = format!("rope {style:?} pos {pos} dims {rope_dims}");
             // GPU cos/sin of angles up to 4095 rad differ from libm's by ~1e-4
             assert_close(&what, &pollster::block_on(g.read_f32(&qb, q.len())).unwrap(), &wq, 5e-4, 1e-4);
-            assert_close(&what, &pollster::block_on(g.read_f32(&kb, k.len())).unwrap(), &wk, 5e-4, 1e-4);
+            // the cache's rows pos, pos + 1: f16 of the rotated keys and of the values
+            let cached = |buf: &wgpu::Buffer| -> Vec<f32> {
+                let words = pollster::block_on(g.read_u32(buf, n_ctx * kv_dim / 2)).unwrap();
+                words[pos * kv_dim / 2..]
+                    .iter()
+                    .flat_map(|w| {
+                        [f16::from_bits(*w as u16).to_f32(), f16::from_bits((w >> 16) as u16).to_f32()]
+                    })
+                    .collect()
+            };
+            let f16_of = |x: &[f32]| -> Vec<f32> { x.iter().map(|&x| f16::from_f32(x).to_f32()).collect() };
+            // an f16 step (~5e-4 relative) on top of the angle error
+            assert_close(&format!("{what}, key cache"), &cached(&kcb), &f16_of(&wk), 1e-3, 1e-3);
+            assert_close(&format!("{what}, value cache"), &cached(&vcb), &f16_of(&v), 0.0, 0.0);
         }
     }
 }

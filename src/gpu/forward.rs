@@ -19,7 +19,7 @@
 //! fused QKV split at upload, biases, GELU).
 
 use super::upload::GpuWeights;
-use super::{as_bytes, grid, shaders, Gpu, GpuMatrix, MATMUL_BN, MAX_GROUPS, PRODUCT_CONSTANTS};
+use super::{as_bytes, grid, shaders, split_words, Gpu, GpuMatrix, MATMUL_BN, MAX_GROUPS, PRODUCT_CONSTANTS};
 use crate::error::{Error, Result};
 use crate::model::{Arch, Attention, FeedForward, Linear, Matrix, Model, Norm, RopeStyle};
 use crate::sampling::DeviceDraw;
@@ -201,19 +201,38 @@ impl Builder<'_> {
         defs.extend(bias.first().map(|_| "BIAS"));
         defs.extend(add.then_some("ACC"));
         let grids = [m.product_grid(), m.matmul_grid()];
-        self.products(m, &defs, grids, x, y, &bias, batched).await
+        self.products(m, &defs, grids, x, y, &bias, &[], batched).await
+    }
+
+    /// Attention's `[q | k | v] = W·x (+ b)` from one stacked matrix whose rows `..splits[0]` are
+    /// Q's and `..splits[1]` K's, in both lists (the SPLIT variants).
+    async fn split(
+        &mut self,
+        l: &(&GpuMatrix, Option<wgpu::Buffer>),
+        x: &wgpu::Buffer,
+        ys: [&wgpu::Buffer; 3],
+        splits: [usize; 2],
+    ) -> Result<()> {
+        let m = l.0;
+        let mut defs = vec![shaders::type_define(m.ty)];
+        defs.extend(l.1.as_ref().map(|_| "BIAS"));
+        defs.push("SPLIT");
+        let extra: Vec<&wgpu::Buffer> = l.1.iter().chain([ys[1], ys[2]]).collect();
+        let grids = [m.product_grid(), m.matmul_grid()];
+        self.products(m, &defs, grids, x, ys[0], &extra, &split_words(splits), Plan::Prefill).await
     }
 
     /// SwiGLU's `y = silu(G·x) ⊙ (U·x)` from the stacked gate/up matrix `gu`, in both lists:
     /// the SWIGLU variants of the matrix–vector and matrix–matrix products.
     async fn swiglu(&mut self, gu: &GpuMatrix, x: &wgpu::Buffer, y: &wgpu::Buffer) -> Result<()> {
         let defs = [shaders::type_define(gu.ty), "SWIGLU"];
-        self.products(gu, &defs, gu.swiglu_grids(), x, y, &[], Plan::Prefill).await
+        self.products(gu, &defs, gu.swiglu_grids(), x, y, &[], &[], Plan::Prefill).await
     }
 
     /// One variant (`defs`) of both products of `m`: the matrix–vector one in the decode list
     /// and the matrix–matrix one in the `batched` list, with `grids` = [matvec grid, matmul grid]
-    /// and their params, and `extra` bindings after the kernel's own (the bias).
+    /// and their params, `extra` bindings after the kernel's own (the bias, SPLIT's outputs) and
+    /// `words` after the params' four.
     #[allow(clippy::too_many_arguments)]
     async fn products(
         &mut self,
@@ -223,16 +242,17 @@ impl Builder<'_> {
         x: &wgpu::Buffer,
         y: &wgpu::Buffer,
         extra: &[&wgpu::Buffer],
+        words: &[u32],
         batched: Plan,
     ) -> Result<()> {
         let [((gx, gy), vwords), ((tx, ty), mwords)] = grids;
         self.weight_bytes += m.buf.size();
-        let params = self.uniform(&vwords);
+        let params = self.uniform(&[&vwords[..], words].concat());
         let mut bufs = vec![&m.buf, x, y, &params];
         bufs.extend(extra);
         let c = PRODUCT_CONSTANTS;
         self.push_grid(&shaders::MATVEC, defs, &c, &bufs, Groups::Fixed(gx, gy), Plan::Decode).await?;
-        let params = self.uniform(&mwords);
+        let params = self.uniform(&[&mwords[..], words].concat());
         let mut bufs = vec![&m.buf, x, y, self.state, &params];
         bufs.extend(extra);
         self.push_grid(&shaders::MATMUL, defs, &[], &bufs, Groups::Tiles(tx, ty), batched).await
@@ -334,22 +354,6 @@ impl Uploader<'_> {
         let b = l.b.as_ref().map(|b| self.gpu.storage_f32(&format!("{} bias", l.w.name), b)).transpose()?;
         Ok((m, b))
     }
-
-    /// q, k and v of a fused projection (GPT-2), split on the GPU, with their biases.
-    fn fused(&mut self, l: &Linear, d: usize, kv: usize) -> Result<Vec<(GpuMatrix, Option<wgpu::Buffer>)>> {
-        let whole = self.matrix(&l.w)?;
-        [(0, d), (d, kv), (d + kv, kv)]
-            .into_iter()
-            .enumerate()
-            .map(|(part, (start, n))| {
-                let name = format!("{}[{part}]", l.w.name);
-                let m = whole.rows(self.gpu, &name, start, n)?;
-                let b =
-                    l.b.as_ref().map(|b| self.gpu.storage_f32(&format!("{name} bias"), &b[start..start + n]));
-                Ok((m, b.transpose()?))
-            })
-            .collect()
-    }
 }
 
 impl GpuForward {
@@ -426,7 +430,7 @@ impl GpuForward {
             hd as u32,
             cfg.rope_dims as u32,
             theta_scale.to_bits(),
-            0,
+            n_ctx as u32,
             0,
             0,
         ]);
@@ -448,23 +452,45 @@ impl GpuForward {
 
         for (li, layer) in model.layers.iter().enumerate() {
             b.norm(cfg.arch, &x, &layer.attn_norm, &xb, cfg.norm_eps, Plan::Both).await?;
-            let qkv = match &layer.attn {
-                Attention::Separate { q, k, v } => vec![wts.linear(q)?, wts.linear(k)?, wts.linear(v)?],
-                Attention::Fused(qkv) => wts.fused(qkv, d, kv_dim)?,
-            };
-            for ((m, bias), out) in qkv.into_iter().zip([&q, &k, &v]) {
-                b.linear(&(&m, bias), &xb, out).await?;
-            }
-            if cfg.arch == Arch::Llama {
-                let pairs = ((cfg.n_head + cfg.n_head_kv) * cfg.rope_dims / 2) as u32;
-                b.push_rows(&shaders::ROPE, rope_def, &[&q, &k, &state, &rope_params], pairs.div_ceil(64))
-                    .await?;
+            // Q, K and V as one product split three ways (GPT-2's fused matrix as it is; Llama's
+            // three stacked at load unless their types differ or the stack is over the limit)
+            let splits = [d, d + kv_dim];
+            match &layer.attn {
+                Attention::Fused(qkv) => {
+                    let (m, bias) = wts.linear(qkv)?;
+                    b.split(&(&m, bias), &xb, [&q, &k, &v], splits).await?;
+                }
+                Attention::Separate { q: wq, k: wk, v: wv } => {
+                    let parts = [wts.linear(wq)?, wts.linear(wk)?, wts.linear(wv)?];
+                    let stacked = match parts.iter().all(|p| p.1.is_none()) {
+                        true => GpuMatrix::stack(
+                            g,
+                            &format!("blk.{li}.attn_qkv"),
+                            &[&parts[0].0, &parts[1].0, &parts[2].0],
+                        )?,
+                        false => None,
+                    };
+                    if let Some(qkv) = stacked {
+                        b.split(&(&qkv, None), &xb, [&q, &k, &v], splits).await?;
+                    } else {
+                        for ((m, bias), out) in parts.into_iter().zip([&q, &k, &v]) {
+                            b.linear(&(&m, bias), &xb, out).await?;
+                        }
+                    }
+                }
             }
             let cache_bytes = (n_ctx * kv_dim * 2) as u64;
             let kc = g.storage(&format!("k cache {li}"), cache_bytes, None)?;
             let vc = g.storage(&format!("v cache {li}"), cache_bytes, None)?;
-            let bufs = [&k, &v, &kc, &vc, &state, &kv_params];
-            b.push_rows(&shaders::KV_APPEND, &[], &bufs, (kv_dim as u32 / 2).div_ceil(64)).await?;
+            if cfg.arch == Arch::Llama {
+                // RoPE on q in place, and on k on its way into the cache with v: one dispatch
+                let threads = (cfg.n_head * cfg.rope_dims / 2 + kv_dim / 2) as u32;
+                let bufs = [&q, &k, &v, &kc, &vc, &state, &rope_params];
+                b.push_rows(&shaders::ROPE, rope_def, &bufs, threads.div_ceil(64)).await?;
+            } else {
+                let bufs = [&k, &v, &kc, &vc, &state, &kv_params];
+                b.push_rows(&shaders::KV_APPEND, &[], &bufs, (kv_dim as u32 / 2).div_ceil(64)).await?;
+            }
             let nh = cfg.n_head as u32;
             let bufs = [&q, &kc, &vc, &partials, &state, &attn_params];
             let grid = Groups::Positions(head_groups);
@@ -482,7 +508,7 @@ impl GpuForward {
                     let (gate, up, down) = (wts.linear(gate)?, wts.linear(up)?, wts.linear(down)?);
                     // gate and up stacked into one matrix: one kernel for both products and silu·mul
                     let stacked = match (gate.1.is_none() && up.1.is_none(), &gate.0, &up.0) {
-                        (true, gm, um) => GpuMatrix::stack(g, &format!("blk.{li}.ffn_gate+up"), gm, um)?,
+                        (true, gm, um) => GpuMatrix::stack(g, &format!("blk.{li}.ffn_gate+up"), &[gm, um])?,
                         _ => None,
                     };
                     if let Some(gu) = stacked {

@@ -380,32 +380,34 @@ impl GpuMatrix {
         Ok(GpuMatrix { buf, ty, rows, cols, row_words })
     }
 
-    /// Rows `start .. start + n` as a matrix of their own, copied on the GPU (GPT-2's fused QKV
-    /// split into q, k and v without a host copy).
-    pub fn rows(&self, gpu: &Gpu, label: &str, start: usize, n: usize) -> Result<GpuMatrix> {
-        let bytes = 4 * (n * self.row_words) as u64;
-        let buf = gpu.storage(label, bytes, None)?;
-        let mut enc = gpu.device.create_command_encoder(&Default::default());
-        enc.copy_buffer_to_buffer(&self.buf, 4 * (start * self.row_words) as u64, &buf, 0, bytes);
-        gpu.queue.submit([enc.finish()]);
-        Ok(GpuMatrix { buf, ty: self.ty, rows: n, cols: self.cols, row_words: self.row_words })
-    }
-
-    /// `a`'s rows followed by `b`'s, copied on the GPU into one matrix (SwiGLU's gate and up, so
-    /// one kernel reads both); `None` when their layouts differ or the stack would exceed the
-    /// storage-binding limit (the caller keeps them apart).
-    pub fn stack(gpu: &Gpu, label: &str, a: &GpuMatrix, b: &GpuMatrix) -> Result<Option<GpuMatrix>> {
-        let (sa, sb) = (4 * (a.rows * a.row_words) as u64, 4 * (b.rows * b.row_words) as u64);
-        if a.ty != b.ty || a.cols != b.cols || sa + sb > gpu.limits.max_storage_buffer_binding_size {
+    /// The parts' rows one after another, copied on the GPU into one matrix (SwiGLU's gate and
+    /// up, attention's Q, K and V, so one kernel reads them all); `None` when their layouts differ
+    /// or the stack would exceed the storage-binding limit (the caller keeps them apart).
+    pub fn stack(gpu: &Gpu, label: &str, parts: &[&GpuMatrix]) -> Result<Option<GpuMatrix>> {
+        let Some(first) = parts.first() else { return Ok(None) };
+        let size = |m: &GpuMatrix| 4 * (m.rows * m.row_words) as u64;
+        let total: u64 = parts.iter().map(|m| size(m)).sum();
+        let same =
+            parts.iter().all(|m| (m.ty, m.cols, m.row_words) == (first.ty, first.cols, first.row_words));
+        if !same || total > gpu.limits.max_storage_buffer_binding_size {
             return Ok(None);
         }
-        let buf = gpu.storage(label, sa + sb, None)?;
+        let buf = gpu.storage(label, total, None)?;
         let mut enc = gpu.device.create_command_encoder(&Default::default());
-        enc.copy_buffer_to_buffer(&a.buf, 0, &buf, 0, sa);
-        enc.copy_buffer_to_buffer(&b.buf, 0, &buf, sa, sb);
+        let mut at = 0;
+        for m in parts {
+            enc.copy_buffer_to_buffer(&m.buf, 0, &buf, at, size(m));
+            at += size(m);
+        }
         gpu.queue.submit([enc.finish()]);
-        Ok(Some(GpuMatrix { buf, ty: a.ty, rows: a.rows + b.rows, cols: a.cols, row_words: a.row_words }))
+        let rows = parts.iter().map(|m| m.rows).sum();
+        Ok(Some(GpuMatrix { buf, ty: first.ty, rows, cols: first.cols, row_words: first.row_words }))
     }
+}
+
+/// The SPLIT variants' params after the usual four: `[split0, split1, 0, 0]`.
+pub(crate) fn split_words(splits: [usize; 2]) -> [u32; 4] {
+    [splits[0] as u32, splits[1] as u32, 0, 0]
 }
 
 /// Weight rows and batch rows per workgroup of the tiled matrix–matrix kernel (`BM`, `BN` in
@@ -449,7 +451,7 @@ impl Gpu {
     /// `y = W · x` (decode), in its own submission.
     pub async fn matvec(&self, m: &GpuMatrix, x: &wgpu::Buffer, y: &wgpu::Buffer) -> Result<()> {
         let grids = [m.product_grid(), m.matmul_grid()];
-        self.product_variant(m, &[shaders::type_define(m.ty)], grids, x, y, None).await
+        self.product_variant(m, &[shaders::type_define(m.ty)], grids, x, y, &[], &[], None).await
     }
 
     /// `Y = X · Wᵀ` for the `n` rows of `x` (prefill), in its own submission; `state` holds
@@ -463,7 +465,8 @@ impl Gpu {
         n: usize,
     ) -> Result<()> {
         let grids = [m.product_grid(), m.matmul_grid()];
-        self.product_variant(m, &[shaders::type_define(m.ty)], grids, x, y, Some((state, n))).await
+        let defs = [shaders::type_define(m.ty)];
+        self.product_variant(m, &defs, grids, x, y, &[], &[], Some((state, n))).await
     }
 
     /// `y += W·x` (the ACC variants: the residual add fused): with `state` and `n`, the prefill
@@ -476,7 +479,30 @@ impl Gpu {
         batch: Option<(&wgpu::Buffer, usize)>,
     ) -> Result<()> {
         let grids = [m.product_grid(), m.matmul_grid()];
-        self.product_variant(m, &[shaders::type_define(m.ty), "ACC"], grids, x, y, batch).await
+        self.product_variant(m, &[shaders::type_define(m.ty), "ACC"], grids, x, y, &[], &[], batch).await
+    }
+
+    /// `[y0 | y1 | y2] = W·x (+ bias)` for a stacked matrix ([`GpuMatrix::stack`]) whose rows
+    /// `..splits[0]` go to `ys[0]`, `..splits[1]` to `ys[1]` and the rest to `ys[2]` (the SPLIT
+    /// variants: attention's Q, K and V in one product): with `state` and `n`, the prefill product
+    /// over `n` rows of `x`, else the decode one; in its own submission.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn split_product(
+        &self,
+        m: &GpuMatrix,
+        bias: Option<&wgpu::Buffer>,
+        x: &wgpu::Buffer,
+        ys: [&wgpu::Buffer; 3],
+        splits: [usize; 2],
+        batch: Option<(&wgpu::Buffer, usize)>,
+    ) -> Result<()> {
+        let mut defs = vec![shaders::type_define(m.ty)];
+        defs.extend(bias.map(|_| "BIAS"));
+        defs.push("SPLIT");
+        let extra: Vec<&wgpu::Buffer> = bias.into_iter().chain([ys[1], ys[2]]).collect();
+        let words = split_words(splits);
+        let grids = [m.product_grid(), m.matmul_grid()];
+        self.product_variant(m, &defs, grids, x, ys[0], &extra, &words, batch).await
     }
 
     /// `y = silu(G·x) ⊙ (U·x)` for a stacked gate/up matrix `gu` ([`GpuMatrix::stack`]): with
@@ -490,11 +516,13 @@ impl Gpu {
         batch: Option<(&wgpu::Buffer, usize)>,
     ) -> Result<()> {
         let defs = [shaders::type_define(gu.ty), "SWIGLU"];
-        self.product_variant(gu, &defs, gu.swiglu_grids(), x, y, batch).await
+        self.product_variant(gu, &defs, gu.swiglu_grids(), x, y, &[], &[], batch).await
     }
 
     /// One variant (`defines`) of the matrix–vector product (no `batch`) or of the matrix–matrix
-    /// product over `n` rows, with `grids` = [its matvec grid, its matmul grid] and their params.
+    /// product over `n` rows, with `grids` = [its matvec grid, its matmul grid] and their params,
+    /// `extra` bindings after the kernel's own and `words` after its params' four.
+    #[allow(clippy::too_many_arguments)]
     async fn product_variant(
         &self,
         m: &GpuMatrix,
@@ -502,20 +530,22 @@ impl Gpu {
         grids: [((u32, u32), [u32; 4]); 2],
         x: &wgpu::Buffer,
         y: &wgpu::Buffer,
+        extra: &[&wgpu::Buffer],
+        words: &[u32],
         batch: Option<(&wgpu::Buffer, usize)>,
     ) -> Result<()> {
         let [(vgrid, vwords), ((gx, gy), mwords)] = grids;
         match batch {
             None => {
                 let pipeline = self.pipeline(&shaders::MATVEC, defines, &PRODUCT_CONSTANTS).await?;
-                let params = self.uniform("matvec params", &vwords);
-                let bind = self.bind(&pipeline, &[&m.buf, x, y, &params]);
+                let params = self.uniform("matvec params", &[&vwords[..], words].concat());
+                let bind = self.bind(&pipeline, &[&[&m.buf, x, y, &params][..], extra].concat());
                 self.dispatch_xy(&pipeline, &bind, vgrid);
             }
             Some((state, n)) => {
                 let pipeline = self.pipeline(&shaders::MATMUL, defines, &[]).await?;
-                let params = self.uniform("matmul params", &mwords);
-                let bind = self.bind(&pipeline, &[&m.buf, x, y, state, &params]);
+                let params = self.uniform("matmul params", &[&mwords[..], words].concat());
+                let bind = self.bind(&pipeline, &[&[&m.buf, x, y, state, &params][..], extra].concat());
                 self.dispatch_xyz(&pipeline, &bind, (gx, gy, (n as u32).div_ceil(MATMUL_BN)));
             }
         }

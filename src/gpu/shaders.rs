@@ -19,7 +19,8 @@ pub const RMS_NORM: Shader =
     Shader { name: "rms_norm", source: include_str!("../../shaders/rms_norm.wgsl"), variants: &[&[]] };
 
 /// Each weight type: plain, with a bias, adding into the output (the residual add fused), both,
-/// and as SwiGLU's stacked gate/up product.
+/// as SwiGLU's stacked gate/up product, and as attention's stacked Q/K/V product split into three
+/// outputs (with and without a bias).
 const TYPES_AND_BIAS: &[&[&str]] = &[
     &["F32"],
     &["F16"],
@@ -61,6 +62,22 @@ const TYPES_AND_BIAS: &[&[&str]] = &[
     &["Q8_0", "SWIGLU"],
     &["Q4_K", "SWIGLU"],
     &["Q6_K", "SWIGLU"],
+    &["F32", "SPLIT"],
+    &["F16", "SPLIT"],
+    &["BF16", "SPLIT"],
+    &["Q4_0", "SPLIT"],
+    &["Q4_1", "SPLIT"],
+    &["Q8_0", "SPLIT"],
+    &["Q4_K", "SPLIT"],
+    &["Q6_K", "SPLIT"],
+    &["F32", "BIAS", "SPLIT"],
+    &["F16", "BIAS", "SPLIT"],
+    &["BF16", "BIAS", "SPLIT"],
+    &["Q4_0", "BIAS", "SPLIT"],
+    &["Q4_1", "BIAS", "SPLIT"],
+    &["Q8_0", "BIAS", "SPLIT"],
+    &["Q4_K", "BIAS", "SPLIT"],
+    &["Q6_K", "BIAS", "SPLIT"],
 ];
 const TYPES_AND_POSITION: &[&[&str]] = &[
     &["F32"],
