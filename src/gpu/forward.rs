@@ -19,7 +19,9 @@
 //! fused QKV split at upload, biases, GELU).
 
 use super::upload::GpuWeights;
-use super::{as_bytes, grid, shaders, split_words, Gpu, GpuMatrix, MATMUL_BN, MAX_GROUPS, PRODUCT_CONSTANTS};
+use super::{
+    as_bytes, grid, shaders, split_variant, Gpu, GpuMatrix, MATMUL_BN, MAX_GROUPS, PRODUCT_CONSTANTS,
+};
 use crate::error::{Error, Result};
 use crate::model::{Arch, Attention, FeedForward, Linear, Matrix, Model, Norm, RopeStyle};
 use crate::sampling::DeviceDraw;
@@ -214,12 +216,9 @@ impl Builder<'_> {
         splits: [usize; 2],
     ) -> Result<()> {
         let m = l.0;
-        let mut defs = vec![shaders::type_define(m.ty)];
-        defs.extend(l.1.as_ref().map(|_| "BIAS"));
-        defs.push("SPLIT");
-        let extra: Vec<&wgpu::Buffer> = l.1.iter().chain([ys[1], ys[2]]).collect();
+        let (defs, extra, words) = split_variant(m.ty, l.1.as_ref(), ys, splits);
         let grids = [m.product_grid(), m.matmul_grid()];
-        self.products(m, &defs, grids, x, ys[0], &extra, &split_words(splits), Plan::Prefill).await
+        self.products(m, &defs, grids, x, ys[0], &extra, &words, Plan::Prefill).await
     }
 
     /// SwiGLU's `y = silu(G·x) ⊙ (U·x)` from the stacked gate/up matrix `gu`, in both lists:
@@ -356,6 +355,19 @@ impl Uploader<'_> {
     }
 }
 
+/// Linear layers' matrices stacked into one ([`GpuMatrix::stack`]) for a fused product, or
+/// `None` when any has a bias (the fused variants add none) or they cannot be stacked.
+fn stack_unbiased(
+    gpu: &Gpu,
+    label: &str,
+    parts: &[&(GpuMatrix, Option<wgpu::Buffer>)],
+) -> Result<Option<GpuMatrix>> {
+    if parts.iter().any(|p| p.1.is_some()) {
+        return Ok(None);
+    }
+    GpuMatrix::stack(gpu, label, &parts.iter().map(|p| &p.0).collect::<Vec<_>>())
+}
+
 impl GpuForward {
     pub async fn new(gpu: Arc<Gpu>, model: &Model, n_ctx: usize) -> Result<GpuForward> {
         Self::build(gpu, model, n_ctx, None).await
@@ -462,14 +474,8 @@ impl GpuForward {
                 }
                 Attention::Separate { q: wq, k: wk, v: wv } => {
                     let parts = [wts.linear(wq)?, wts.linear(wk)?, wts.linear(wv)?];
-                    let stacked = match parts.iter().all(|p| p.1.is_none()) {
-                        true => GpuMatrix::stack(
-                            g,
-                            &format!("blk.{li}.attn_qkv"),
-                            &[&parts[0].0, &parts[1].0, &parts[2].0],
-                        )?,
-                        false => None,
-                    };
+                    let stacked =
+                        stack_unbiased(g, &format!("blk.{li}.attn_qkv"), &[&parts[0], &parts[1], &parts[2]])?;
                     if let Some(qkv) = stacked {
                         b.split(&(&qkv, None), &xb, [&q, &k, &v], splits).await?;
                     } else {
@@ -507,10 +513,7 @@ impl GpuForward {
                 FeedForward::SwiGlu { gate, up, down } => {
                     let (gate, up, down) = (wts.linear(gate)?, wts.linear(up)?, wts.linear(down)?);
                     // gate and up stacked into one matrix: one kernel for both products and silu·mul
-                    let stacked = match (gate.1.is_none() && up.1.is_none(), &gate.0, &up.0) {
-                        (true, gm, um) => GpuMatrix::stack(g, &format!("blk.{li}.ffn_gate+up"), &[gm, um])?,
-                        _ => None,
-                    };
+                    let stacked = stack_unbiased(g, &format!("blk.{li}.ffn_gate+up"), &[&gate, &up])?;
                     if let Some(gu) = stacked {
                         b.swiglu(&gu, &xb, &hb).await?;
                     } else {

@@ -405,9 +405,19 @@ impl GpuMatrix {
     }
 }
 
-/// The SPLIT variants' params after the usual four: `[split0, split1, 0, 0]`.
-pub(crate) fn split_words(splits: [usize; 2]) -> [u32; 4] {
-    [splits[0] as u32, splits[1] as u32, 0, 0]
+/// A SPLIT product's defines, its bindings after the kernel's own (the bias if any, then the
+/// second and third outputs) and its params after the usual four (`[split0, split1, 0, 0]`).
+pub(crate) fn split_variant<'a>(
+    ty: GgmlType,
+    bias: Option<&'a wgpu::Buffer>,
+    ys: [&'a wgpu::Buffer; 3],
+    splits: [usize; 2],
+) -> (Vec<&'static str>, Vec<&'a wgpu::Buffer>, [u32; 4]) {
+    let mut defs = vec![shaders::type_define(ty)];
+    defs.extend(bias.map(|_| "BIAS"));
+    defs.push("SPLIT");
+    let extra = bias.into_iter().chain([ys[1], ys[2]]).collect();
+    (defs, extra, [splits[0] as u32, splits[1] as u32, 0, 0])
 }
 
 /// Weight rows and batch rows per workgroup of the tiled matrix–matrix kernel (`BM`, `BN` in
@@ -496,11 +506,7 @@ impl Gpu {
         splits: [usize; 2],
         batch: Option<(&wgpu::Buffer, usize)>,
     ) -> Result<()> {
-        let mut defs = vec![shaders::type_define(m.ty)];
-        defs.extend(bias.map(|_| "BIAS"));
-        defs.push("SPLIT");
-        let extra: Vec<&wgpu::Buffer> = bias.into_iter().chain([ys[1], ys[2]]).collect();
-        let words = split_words(splits);
+        let (defs, extra, words) = split_variant(m.ty, bias, ys, splits);
         let grids = [m.product_grid(), m.matmul_grid()];
         self.product_variant(m, &defs, grids, x, ys[0], &extra, &words, batch).await
     }
