@@ -8,8 +8,16 @@ about the default model, for the golden tests in tests/golden_llamacpp.rs.
   per step the chosen id, the top-two logit margin, and llama.cpp's logits at its top 32 ids.
 - perplexity: on tests/fixtures/declaration.txt at ctx 512, non-overlapping windows from an empty
   cache, scoring every predicted token and (llama-perplexity's convention) the second half only.
+- perplexity_long: the same at ctx 2048 on tests/fixtures/essay.txt (over 4,000 tokens, so
+  positions far beyond 512 are scored), with each window's own perplexity too.
 
-Run: pip install llama-cpp-python==0.3.36 numpy; python3 scripts/make_llamacpp_fixture.py MODEL.gguf
+Run: CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
+     -DGGML_BMI2=ON -DGGML_AVX512=OFF" pip install llama-cpp-python==0.3.36 numpy
+     python3 scripts/make_llamacpp_fixture.py MODEL.gguf
+Build llama.cpp for AVX2 (x86-64-v3), not natively: on a machine with AVX-512 a native build sums
+its int8 dots in another order, and on this 135M Q4_1 model that moves logits by up to 0.7 and
+the chat prompt's greedy ids from step 7 on. Built as above, the script reproduces this fixture
+exactly (ids and logits; perplexities to ~1e-14, numpy's summation).
 """
 import json
 import sys
@@ -22,6 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 STEPS = 64
 TOPN = 32
 PPL_CTX = 512
+LONG_CTX = 2048
 
 TOKENIZER_TEXTS = [
     "Hello world",
@@ -64,8 +73,9 @@ def greedy(m, prompt_ids):
     return steps
 
 
-def perplexity(m, ids, ctx):
+def perplexity(m, ids, ctx, per_window=False):
     out = {}
+    windows = []
     for half in (False, True):
         nll, count = 0.0, 0
         first = ctx // 2 if half else 0
@@ -74,13 +84,20 @@ def perplexity(m, ids, ctx):
             m.reset()
             m.eval(window)
             logits = np.array(m.scores[:ctx], dtype=np.float64)
+            w_nll, w_count = 0.0, 0
             for pos in range(first, ctx - 1):
                 row = logits[pos]
                 mx = row.max()
                 lse = np.log(np.exp(row - mx).sum()) + mx
-                nll += lse - row[window[pos + 1]]
-                count += 1
+                w_nll += lse - row[window[pos + 1]]
+                w_count += 1
+            nll += w_nll
+            count += w_count
+            if not half:
+                windows.append({"ppl": float(np.exp(w_nll / w_count)), "tokens_scored": w_count})
         out["half" if half else "all"] = {"ppl": float(np.exp(nll / count)), "tokens_scored": count}
+    if per_window:
+        out["windows"] = windows
     return out
 
 
@@ -103,6 +120,15 @@ def main():
     ids = m.tokenize(text.encode(), add_bos=False, special=False)
     fixture["perplexity"] = {"file": "tests/fixtures/declaration.txt", "ctx": PPL_CTX, "n_tokens": len(ids),
                              **perplexity(m, ids, PPL_CTX)}
+    del m
+    # positions up to 2,047: a context of its own (the fixture above is unchanged by it)
+    m = Llama(model_path=model, n_ctx=LONG_CTX, n_batch=512, n_threads=2, n_threads_batch=2, logits_all=True,
+              verbose=False, seed=0)
+    text = (ROOT / "tests/fixtures/essay.txt").read_text()
+    ids = m.tokenize(text.encode(), add_bos=False, special=False)
+    assert len(ids) >= 4000, len(ids)
+    fixture["perplexity_long"] = {"file": "tests/fixtures/essay.txt", "ctx": LONG_CTX, "n_tokens": len(ids),
+                                  **perplexity(m, ids, LONG_CTX, per_window=True)}
     out = ROOT / "tests/fixtures/llamacpp_smollm2.json"
     out.write_text(json.dumps(fixture, indent=1) + "\n")
     print(f"wrote {out} ({out.stat().st_size} bytes)")

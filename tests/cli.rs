@@ -3,6 +3,9 @@
 mod common;
 use std::process::Command;
 
+#[path = "common/gpu.rs"]
+mod gpu_env;
+
 fn wisp(args: &[&str]) -> (bool, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_wisp")).args(args).output().expect("wisp runs");
     (
@@ -100,8 +103,7 @@ fn bad_model_and_bad_arguments_exit_with_a_message() {
 
 #[test]
 fn bench_profile_times_each_kernel_of_a_decode_step_and_a_prefill_batch() {
-    if pollster::block_on(wisp::gpu::Gpu::probe()).is_none() {
-        eprintln!("SKIPPED (no GPU adapter)");
+    if !gpu_env::available() {
         return;
     }
     let model = concat!(env!("CARGO_MANIFEST_DIR"), "/fuzz/seeds/gguf_engine/llama_q4_1.gguf");
@@ -147,8 +149,7 @@ fn synth_and_bench_refuse_bad_arguments() {
 
 #[test]
 fn bench_gpu_script_reports_bandwidth_on_synthetic_models() {
-    if pollster::block_on(wisp::gpu::Gpu::probe()).is_none() {
-        eprintln!("SKIPPED (no GPU adapter)");
+    if !gpu_env::available() {
         return;
     }
     // one layer of each preset, a few tokens: the script's plumbing, not a speed
@@ -175,4 +176,89 @@ fn bench_gpu_script_reports_bandwidth_on_synthetic_models() {
     // GPT-2 medium's one layer in f16 plus its f16 head: > 100 MB per token; SmolLM2's: ~34 MB
     assert!(rows[1]["gpu_bytes_read_per_token"].as_u64().unwrap() > 100_000_000, "{stdout}");
     assert!(stdout.contains("| smollm2-135m |") && stdout.contains("| gpt2-medium-f16 |"), "{stdout}");
+}
+
+/// Two turns through standard input: each reply equals a fresh engine's greedy reply to the same
+/// conversation, and the second turn evaluates only what is new (the KV cache is reused).
+#[test]
+fn chat_two_turns_through_stdin_reuse_the_cache() {
+    use std::io::Write;
+    use wisp::chat::Message;
+    let model = common::default_model();
+    let turns = ["What is the capital of France?", "And of Italy?"];
+    let mut child = Command::new(env!("CARGO_BIN_EXE_wisp"))
+        .args(["chat", "--model", model.to_str().unwrap(), "--temperature", "0", "--max-tokens", "24"])
+        .args(["--backend", "cpu", "--system", "You are a concise assistant."])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("wisp runs");
+    let input = format!("{}\n{}\n", turns[0], turns[1]);
+    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{stderr}");
+
+    // the same conversation on a fresh engine each turn
+    let mut e = common::engine(2048);
+    let opts = wisp::GenerateOptions {
+        max_tokens: 24,
+        sampling: wisp::sampling::SamplingParams::greedy(),
+        ..Default::default()
+    };
+    let mut messages = vec![Message::new("system", "You are a concise assistant.")];
+    let (mut want, mut prompt_lens) = (String::new(), vec![]);
+    for q in turns {
+        messages.push(Message::new("user", q));
+        e.reset();
+        let g = e.chat(&messages, &opts, &mut |_, _| true).unwrap();
+        assert!(!g.text.trim().is_empty(), "turn {q:?} has a reply");
+        want += &format!("{}\n", g.text);
+        prompt_lens.push(g.prompt_ids.len());
+        messages.push(Message::new("assistant", &g.text));
+    }
+    assert_eq!(stdout, want, "replies (stderr: {stderr})");
+    // "[N new prompt tokens, …]" per turn: all of the first prompt, only the new part of the second
+    let news: Vec<usize> = stderr
+        .lines()
+        .filter_map(|l| l.split_once('[')?.1.split_once(" new prompt tokens")?.0.parse().ok())
+        .collect();
+    assert_eq!(news.len(), 2, "{stderr}");
+    assert_eq!(news[0], prompt_lens[0], "{stderr}");
+    assert!(news[1] <= prompt_lens[1] - prompt_lens[0], "turn 2 re-evaluated the first turn: {stderr}");
+}
+
+/// `wisp perplexity` on a text: the JSON equals the library's result on the same ids, in both
+/// scoring modes.
+#[test]
+fn perplexity_prints_the_engines_value() {
+    let model = common::default_model();
+    // the first 2,000 bytes of a fixture text: four windows of 128 tokens and a partial one
+    let text = &std::fs::read_to_string(common::fixture("declaration.txt")).unwrap()[..2000];
+    let file = std::env::temp_dir().join(format!("wisp-ppl-{}.txt", std::process::id()));
+    std::fs::write(&file, text).unwrap();
+    let mut e = common::engine(128);
+    let ids = e.tokenizer.encode(text, false).unwrap();
+    for half in [false, true] {
+        let mut args =
+            vec!["perplexity", "--model", model.to_str().unwrap(), "--file", file.to_str().unwrap()];
+        args.extend(["--ctx", "128", "--backend", "cpu", "--json"]);
+        if half {
+            args.push("--half");
+        }
+        let (ok, out, err) = wisp(&args);
+        assert!(ok, "{err}");
+        let j: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+        let (ppl, n) = e.perplexity(&ids, 128, half).unwrap();
+        assert_eq!(j["tokens"].as_u64().unwrap() as usize, ids.len(), "{j}");
+        assert_eq!(j["tokens_scored"].as_u64().unwrap() as usize, n, "{j}");
+        assert_eq!(j["ctx"], 128);
+        let got = j["ppl"].as_f64().unwrap();
+        assert!(got > 1.0 && got.is_finite(), "{j}");
+        // the printed number, not serde_json's parse of it (which may be off by an ulp)
+        let want = serde_json::json!({ "ppl": ppl }).to_string();
+        assert!(out.contains(&want[1..want.len() - 1]), "half={half}: CLI {out} vs library {ppl}");
+    }
+    let _ = std::fs::remove_file(&file);
 }

@@ -1,10 +1,13 @@
 //! A lost GPU device (here `device.destroy()`, as a driver reset or the browser would) surfaces
 //! as a clear error on every later call, never a hang or a panic, and a new device works after it.
-//! Skipped (with a message) when no adapter exists.
+//! Skipped loudly when no adapter exists, a failure under `WISP_REQUIRE_GPU=1`.
 
 use std::sync::Arc;
 use wisp::gpu::{forward::GpuForward, Gpu};
 use wisp::{Engine, GenerateOptions};
+
+#[path = "common/gpu.rs"]
+mod gpu_env;
 
 fn engine_on(gpu: Arc<Gpu>) -> Engine {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/fuzz/seeds/gguf_engine/llama_q4_1.gguf");
@@ -17,13 +20,7 @@ fn engine_on(gpu: Arc<Gpu>) -> Engine {
 
 #[test]
 fn a_lost_device_is_a_clear_error_and_a_new_one_works() {
-    let gpu = match pollster::block_on(Gpu::new()) {
-        Ok(g) => Arc::new(g),
-        Err(e) => {
-            eprintln!("SKIPPED (no GPU adapter): {e}");
-            return;
-        }
-    };
+    let Some(gpu) = gpu_env::open().map(Arc::new) else { return };
     let opts = GenerateOptions { max_tokens: 4, ignore_eog: true, ..Default::default() };
     let greedy = GenerateOptions { sampling: wisp::sampling::SamplingParams::greedy(), ..opts.clone() };
     let mut e = engine_on(gpu.clone());

@@ -1,5 +1,5 @@
 //! The whole model on the GPU against the CPU path (exact numerics): greedy ids identical, logits
-//! close. Skipped (with a message) when no adapter exists.
+//! close. Skipped loudly when no adapter exists, a failure under `WISP_REQUIRE_GPU=1`.
 
 mod common;
 use std::sync::Arc;
@@ -10,15 +10,18 @@ use wisp::sampling::argmax;
 const LOGIT_ATOL: f32 = 0.05;
 /// GPT-2 fixture: the GPU keeps the KV cache in f16, the CPU in f32 for float models.
 const GPT2_LOGIT_ATOL: f32 = 0.05;
+/// Perplexity GPU vs CPU (both exact numerics) at context 2,048: measured 0.0003 %.
+const GPU_CPU_PPL_RTOL: f64 = 0.0005;
+/// Perplexity of the exact numerics (f32 activations) vs llama.cpp (int8 activations) at context
+/// 2,048: measured 0.54 % on the first window (0.61 % over the whole text on the CPU); the
+/// `llamacpp` numerics, which round as llama.cpp does, are held to 0.5 % in golden_llamacpp.rs.
+const EXACT_LLAMACPP_PPL_RTOL: f64 = 0.01;
+
+#[path = "common/gpu.rs"]
+mod gpu_env;
 
 fn gpu() -> Option<Arc<Gpu>> {
-    match pollster::block_on(Gpu::new()) {
-        Ok(g) => Some(Arc::new(g)),
-        Err(e) => {
-            eprintln!("SKIPPED (no GPU adapter): {e}");
-            None
-        }
-    }
+    gpu_env::open().map(Arc::new)
 }
 
 #[test]
@@ -168,23 +171,44 @@ fn gpt2_fixture_greedy_ids_and_logits_match_cpu() {
     );
 }
 
-/// Perplexity on the GPU (every row's logits from the batched prefill and head) within 0.5 % of
-/// the CPU path's, over two windows of 40 tokens of the Declaration of Independence.
+/// Perplexity on the GPU (every row's logits from the batched prefill and head) at context 2,048,
+/// positions far beyond 512: the first 2,048-token window of the long fixture text against the
+/// CPU path and against llama.cpp's value for that window (scripts/make_llamacpp_fixture.py).
+/// One window, not the text's two: lavapipe takes about 7 minutes for one; the CPU path scores
+/// the whole text against llama.cpp in tests/golden_llamacpp.rs.
 #[test]
-fn gpu_perplexity_within_half_a_percent_of_cpu() {
+fn gpu_perplexity_at_context_2048_tracks_cpu_and_llamacpp() {
     let Some(g) = gpu() else { return };
-    let text = std::fs::read_to_string(common::fixture("declaration.txt")).unwrap();
-    let mut cpu = common::engine(128);
-    let ids: Vec<u32> = cpu.encode(&text).unwrap().into_iter().take(2 * 40).collect();
-    let (want, n) = cpu.perplexity(&ids, 40, false).unwrap();
-    let mut on_gpu = common::engine(128);
-    let gf = pollster::block_on(GpuForward::new(g, &on_gpu.model, 128)).unwrap();
+    let f = common::read_json("llamacpp_smollm2.json");
+    let p = &f["perplexity_long"];
+    let ctx = p["ctx"].as_u64().unwrap() as usize;
+    assert_eq!(ctx, 2048);
+    let text = std::fs::read_to_string(common::fixture("essay.txt")).unwrap();
+    let mut cpu = common::engine(ctx);
+    let ids: Vec<u32> = cpu.tokenizer.encode(&text, false).unwrap();
+    assert_eq!(ids.len() as u64, p["n_tokens"].as_u64().unwrap(), "the fixture's tokenization");
+    let window = &ids[..ctx];
+    let (want, n) = cpu.perplexity(window, ctx, false).unwrap();
+    let mut on_gpu = common::engine(ctx);
+    let gf = pollster::block_on(GpuForward::new(g, &on_gpu.model, ctx)).unwrap();
     on_gpu.use_gpu(gf).unwrap();
-    let (got, m) = on_gpu.perplexity(&ids, 40, false).unwrap();
+    let (got, m) = on_gpu.perplexity(window, ctx, false).unwrap();
     assert_eq!(n, m, "tokens scored");
-    let rel = (got - want).abs() / want;
-    eprintln!("perplexity: cpu {want:.4} gpu {got:.4} ({:.3} %), {n} tokens", 100.0 * rel);
-    assert!(rel <= 0.005, "gpu {got} cpu {want}: {:.3} % apart", 100.0 * rel);
+    let llama = &p["windows"][0];
+    assert_eq!(m as u64, llama["tokens_scored"].as_u64().unwrap());
+    let llama = llama["ppl"].as_f64().unwrap();
+    let (rel_cpu, rel_llama) = ((got - want).abs() / want, (got - llama).abs() / llama);
+    eprintln!(
+        "perplexity at ctx {ctx}: gpu {got:.4}, cpu {want:.4} ({:.4} %), llama.cpp {llama:.4} ({:.3} %), {n} tokens",
+        100.0 * rel_cpu,
+        100.0 * rel_llama
+    );
+    assert!(rel_cpu <= GPU_CPU_PPL_RTOL, "gpu {got} cpu {want}: {:.4} % apart", 100.0 * rel_cpu);
+    assert!(
+        rel_llama <= EXACT_LLAMACPP_PPL_RTOL,
+        "gpu {got} llama.cpp {llama}: {:.3} % apart",
+        100.0 * rel_llama
+    );
 }
 
 /// The browser's GPU load: the file streamed in chunks, each large matrix uploaded as soon as its

@@ -1,6 +1,6 @@
 //! Every WGSL kernel against the CPU path (the specification) on seeded inputs with awkward
 //! shapes. Tolerances (`|gpu − cpu| ≤ atol + rtol·|cpu|`) are listed in shaders/README.md. With
-//! no adapter (no Vulkan/WebGPU) the tests print that they were skipped.
+//! no adapter they skip loudly, or fail under `WISP_REQUIRE_GPU=1` (as `make test` runs them).
 
 use half::{bf16, f16};
 use wisp::gpu::shaders;
@@ -8,17 +8,11 @@ use wisp::gpu::{Gpu, GpuMatrix};
 use wisp::model::RopeStyle;
 use wisp::quant::{vec_dot_f32_scalar, GgmlType};
 
+#[path = "common/gpu.rs"]
+mod gpu_env;
+
 fn gpu() -> Option<Gpu> {
-    match pollster::block_on(Gpu::new()) {
-        Ok(g) => {
-            eprintln!("adapter: {}", g.describe());
-            Some(g)
-        }
-        Err(e) => {
-            eprintln!("SKIPPED (no GPU adapter): {e}");
-            None
-        }
-    }
+    gpu_env::open()
 }
 
 #[path = "common/rng.rs"]

@@ -5,6 +5,9 @@
 
 use std::process::Command;
 
+#[path = "common/gpu.rs"]
+mod gpu_env;
+
 fn soak(args: &[&str]) -> Vec<serde_json::Value> {
     let model = concat!(env!("CARGO_MANIFEST_DIR"), "/fuzz/seeds/gguf_engine/llama_q4_1.gguf");
     let out = Command::new(env!("CARGO_BIN_EXE_wisp"))
@@ -39,8 +42,7 @@ fn a_thousand_generations_on_the_cpu_keep_memory_flat() {
 
 #[test]
 fn two_hundred_generations_on_the_gpu_create_no_buffers() {
-    if pollster::block_on(wisp::gpu::Gpu::probe()).is_none() {
-        eprintln!("SKIPPED (no GPU adapter)");
+    if !gpu_env::available() {
         return;
     }
     let lines = soak(&["--generations", "200", "--backend", "gpu"]);
