@@ -249,6 +249,21 @@ fn missing_tokenizer_data() {
 }
 
 #[test]
+fn unsupported_tokenizer_model_is_refused_naming_it() {
+    let (mut m, t) = tiny();
+    let at = m.iter().position(|(k, _)| *k == "tokenizer.ggml.model").unwrap();
+    m[at].1 = Value::String("llama".into());
+    let e = err_text(load(&build(&m, &t)));
+    assert!(e.contains("unsupported tokenizer model 'llama' (supported: gpt2"), "{e}");
+    let at = m.iter().position(|(k, _)| *k == "tokenizer.ggml.model").unwrap();
+    m[at].1 = Value::String("gpt2".into());
+    let at = m.iter().position(|(k, _)| *k == "tokenizer.ggml.pre").unwrap();
+    m[at].1 = Value::String("no-such-pre".into());
+    let e = err_text(load(&build(&m, &t)));
+    assert!(e.contains("no-such-pre"), "an unknown pre-tokenizer is named: {e}");
+}
+
+#[test]
 fn template_that_cannot_render() {
     let (mut m, t) = tiny();
     m.push((

@@ -674,8 +674,14 @@ mod tests {
         }
     }
 
+    /// The types with a SIMD dot (AVX2 natively, SIMD128 in wasm: `tests/wasm_simd.rs`). Q4_K and
+    /// Q6_K have none yet: `vec_dot_f32`/`vec_dot_q8` run the scalar specification itself for them,
+    /// so comparing them here would compare the scalar code with itself.
+    const SIMD_TYPES: [GgmlType; 3] = [GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q8_0];
+
     #[test]
-    fn simd_and_batched_dots_are_bit_identical_to_the_scalar_specification() {
+    #[cfg(all(target_arch = "x86_64", target_feature = "avx2"))]
+    fn avx2_and_batched_dots_are_bit_identical_to_the_scalar_specification() {
         let mut seed = 0x2545F4914F6CDD1Du64;
         let mut next = || {
             seed ^= seed << 13;
@@ -683,15 +689,14 @@ mod tests {
             seed ^= seed << 17;
             seed
         };
-        for ty in [GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q8_0, GgmlType::Q4K, GgmlType::Q6K] {
+        for ty in SIMD_TYPES {
             for blocks in [1usize, 7, 8, 18, 45] {
                 let n = blocks * ty.block_size();
                 let x: Vec<f32> = (0..n).map(|_| ((next() % 20001) as f32 / 1000.0) - 10.0).collect();
                 let mut row: Vec<u8> = (0..blocks * ty.type_size()).map(|_| next() as u8).collect();
                 for b in row.chunks_exact_mut(ty.type_size()) {
-                    let at = if ty == GgmlType::Q6K { 208 } else { 0 };
-                    b[at..at + 2].copy_from_slice(&f16::from_f32(0.0123).to_bits().to_le_bytes());
-                    if matches!(ty, GgmlType::Q4_1 | GgmlType::Q4K) {
+                    b[0..2].copy_from_slice(&f16::from_f32(0.0123).to_bits().to_le_bytes());
+                    if ty == GgmlType::Q4_1 {
                         b[2..4].copy_from_slice(&f16::from_f32(-0.05).to_bits().to_le_bytes());
                     }
                 }
