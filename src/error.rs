@@ -45,6 +45,18 @@ pub enum Error {
     #[error("unsupported architecture '{0}' (supported: llama, gpt2)")]
     UnsupportedArchitecture(String),
 
+    /// A tensor the file has that this architecture's definition does not use: running without it
+    /// would be silently wrong (Llama 3.x's `rope_freqs.weight`, Q/K/V biases, …).
+    #[error(
+        "tensor '{name}' is not supported for architecture '{arch}': the model cannot run exactly without it"
+    )]
+    UnsupportedTensor { name: String, arch: String },
+
+    /// A hyper-parameter whose value this engine does not implement (RoPE scaling, a head size
+    /// other than n_embd / n_head, …).
+    #[error("metadata key '{key}' = {value} is not supported: {why}")]
+    UnsupportedKey { key: String, value: String, why: String },
+
     #[error("tokenizer: {0}")]
     Tokenizer(String),
 

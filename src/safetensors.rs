@@ -71,6 +71,11 @@ impl WeightSource for SafetensorsSource {
     fn dims(&self, name: &str) -> Option<Vec<usize>> {
         self.tensors.get(name).map(|t| t.dims.clone())
     }
+    fn remaining(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.tensors.keys().cloned().collect();
+        names.sort();
+        names
+    }
     fn naming(&self) -> Naming {
         Naming::HuggingFace
     }

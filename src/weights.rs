@@ -69,6 +69,8 @@ pub trait WeightSource {
     fn has(&self, name: &str) -> bool {
         self.dims(name).is_some()
     }
+    /// The names of the tensors not taken yet, sorted.
+    fn remaining(&self) -> Vec<String>;
     /// Which names `take` understands.
     fn naming(&self) -> Naming;
     /// Total bytes of tensor data, for reports.
@@ -193,6 +195,11 @@ impl WeightSource for GgufSource {
     }
     fn dims(&self, name: &str) -> Option<Vec<usize>> {
         self.tensors.get(name).map(|t| t.dims.clone())
+    }
+    fn remaining(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.tensors.keys().cloned().collect();
+        names.sort();
+        names
     }
     fn naming(&self) -> Naming {
         Naming::Gguf

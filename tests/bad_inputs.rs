@@ -263,6 +263,48 @@ fn unsupported_tokenizer_model_is_refused_naming_it() {
     assert!(e.contains("no-such-pre"), "an unknown pre-tokenizer is named: {e}");
 }
 
+/// A tensor the architecture does not use (Llama 3.x's RoPE frequency factors, a bias) would be
+/// silently ignored: refused, naming it.
+#[test]
+fn unused_tensors_are_refused_naming_them() {
+    for extra in ["rope_freqs.weight", "blk.0.attn_q.bias"] {
+        let (m, mut t) = tiny();
+        t.push((extra.to_string(), vec![D], GgmlType::F32, f32s(D)));
+        let e = err_text(load(&build(&m, &t)));
+        assert!(
+            e.contains(&format!("tensor '{extra}' is not supported for architecture 'llama'")),
+            "{extra}: {e}"
+        );
+    }
+}
+
+/// Hyper-parameters not implemented (RoPE scaling, head sizes other than n_embd / n_head) are
+/// refused naming the key; their neutral values load.
+#[test]
+fn unsupported_hyper_parameters_are_refused_naming_the_key() {
+    let s = |x: &str| Value::String(x.into());
+    let cases: [(&str, Value, bool); 7] = [
+        ("llama.rope.scaling.type", s("yarn"), false),
+        ("llama.rope.scaling.type", s("linear"), false),
+        ("llama.rope.scaling.type", s("none"), true),
+        ("llama.rope.scaling.factor", Value::F32(8.0), false),
+        ("llama.rope.scaling.factor", Value::F32(1.0), true),
+        ("llama.attention.key_length", Value::U32(2 * D as u32), false),
+        ("llama.attention.key_length", Value::U32(D as u32 / 2), true),
+    ];
+    for (key, value, loads) in cases {
+        let (mut m, t) = tiny();
+        m.push((key, value.clone()));
+        let r = load(&build(&m, &t));
+        if loads {
+            assert!(r.is_ok(), "{key} = {value:?}: {:?}", r.err());
+        } else {
+            let e = err_text(r);
+            assert!(e.contains(&format!("metadata key '{key}'")) && e.contains("is not supported"), "{e}");
+        }
+    }
+}
+
 #[test]
 fn template_that_cannot_render() {
     let (mut m, t) = tiny();

@@ -72,6 +72,43 @@ fn get_f(m: &dyn Metadata, key: &str) -> Result<Option<f32>> {
     }
 }
 
+/// Hyper-parameters that change the computation in ways not implemented here: refused, naming the
+/// key, so such a model never runs silently wrong.
+fn refuse_unsupported(m: &dyn Metadata, arch: &str, head_dim: usize) -> Result<()> {
+    let key = |s: &str| format!("{arch}.{s}");
+    let refuse =
+        |k: String, value: String, why: &str| Err(Error::UnsupportedKey { key: k, value, why: why.into() });
+    let shown = |v: &Value| match (v.as_str(), v.as_u64()) {
+        (Some(s), _) => format!("'{s}'"),
+        (None, Some(n)) => n.to_string(),
+        _ => format!("{v:?}"),
+    };
+    for s in ["attention.key_length", "attention.value_length"] {
+        if let Some(v) = m.get(&key(s)) {
+            if v.as_u64() != Some(head_dim as u64) {
+                return refuse(
+                    key(s),
+                    shown(v),
+                    &format!("head sizes other than n_embd / n_head ({head_dim})"),
+                );
+            }
+        }
+    }
+    if let Some(v) = m.get(&key("rope.scaling.type")) {
+        if v.as_str() != Some("none") {
+            return refuse(key("rope.scaling.type"), shown(v), "RoPE scaling");
+        }
+    }
+    for s in ["rope.scaling.factor", "rope.scale_linear"] {
+        if let Some(f) = get_f(m, &key(s))? {
+            if f != 1.0 && m.get(&key("rope.scaling.type")).and_then(|v| v.as_str()) != Some("none") {
+                return refuse(key(s), format!("{f}"), "RoPE scaling");
+            }
+        }
+    }
+    Ok(())
+}
+
 impl Config {
     pub fn from_metadata(m: &dyn Metadata, rope_style: RopeStyle) -> Result<Config> {
         let arch_name = m
@@ -112,6 +149,7 @@ impl Config {
                 format!("{rope_dims} for head size {head_dim}"),
             ));
         }
+        refuse_unsupported(m, arch_name, head_dim)?;
         Ok(Config {
             arch,
             n_ctx_train: get_u(m, &k("context_length"), MAX_CTX)?,
@@ -185,6 +223,11 @@ pub fn hf_config_to_metadata(json: &serde_json::Value) -> Result<HashMap<String,
             // saturating: a hostile n_embd then fails the range check below, not the multiply
             m.insert("gpt2.feed_forward_length".into(), Value::U64(n.saturating_mul(4)));
         }
+    }
+    if let Some(rs) = obj.get("rope_scaling").filter(|v| !v.is_null()) {
+        let ty = rs.get("rope_type").or_else(|| rs.get("type")).and_then(|v| v.as_str()).unwrap_or("unknown");
+        let ty = if ty == "default" { "none" } else { ty };
+        m.insert(format!("{arch}.rope.scaling.type"), Value::String(ty.into()));
     }
     let tie = obj.get("tie_word_embeddings").and_then(|v| v.as_bool()).unwrap_or(arch == "gpt2");
     m.insert("wisp.tie_word_embeddings".into(), Value::Bool(tie));

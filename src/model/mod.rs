@@ -260,6 +260,14 @@ impl Model {
         } else {
             None
         };
+        // a GGUF tensor this definition did not take would be silently ignored (llama.cpp
+        // refuses such files too: "wrong number of tensors"); Hugging Face checkpoints carry
+        // buffers that are not weights (GPT-2's attention masks, rotary `inv_freq`), so only GGUF
+        if l.src.naming() == Naming::Gguf {
+            if let Some(name) = l.src.remaining().into_iter().next() {
+                return Err(Error::UnsupportedTensor { name, arch: arch.name().into() });
+            }
+        }
         Ok(Model { cfg, n_vocab, tok_embd, pos_embd, layers, output_norm, output })
     }
 
