@@ -15,7 +15,10 @@ export PATH="$HOME/.cargo/bin:$PATH"
 secs=${1:-30}
 shift || true
 smoke=0
-if [ "$secs" = smoke ]; then smoke=1; secs=120; fi
+# smoke: the run ends by its input count; the time limit only guards against a hang, and a
+# smoke run that reaches it (or ends on fewer inputs for any reason) fails rather than passing
+# on fewer inputs
+if [ "$secs" = smoke ]; then smoke=1; secs=1200; fi
 # smoke: inputs per target (about 20 s each on a 2-core CI machine) and libFuzzer's seed
 declare -A smoke_runs=([gguf_parse]=6000 [gguf_engine]=2500 [safetensors]=150000 [tokenizer]=12000
   [chat_template]=12000 [sampler]=150000)
@@ -42,10 +45,14 @@ for t in "${targets[@]}"; do
     -max_total_time="$secs" -timeout=20 -rss_limit_mb=2048 -max_len=262144 -print_final_stats=1 >"$log" 2>&1
   rc=$?
   runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -1)
+  want=${smoke_runs[$t]:-10000}
   if [ $rc -ne 0 ]; then
     failed=1
     echo "$t: FAILED after ${runs:-?} executions (log: $log; input in fuzz/artifacts/$t/)"
     grep -E 'panicked|ERROR: libFuzzer|SUMMARY|Test unit written' "$log" | head -5
+  elif [ $smoke = 1 ] && [ "${runs:-0}" -lt "$want" ]; then
+    failed=1
+    echo "$t: FAILED: the smoke run ended after ${runs:-?} of its $want inputs (time limit ${secs} s; log: $log)"
   else
     echo "$t: ${runs:-?} executions$([ $smoke = 1 ] || echo " in ${secs} s"), no failures"
   fi

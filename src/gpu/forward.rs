@@ -15,8 +15,8 @@
 //! Every other kernel (embedding, norms, RoPE, KV append, element-wise) is shared: it takes the
 //! batch row from the dispatch grid's z (or x for norms), so the decode list is the n = 1 case.
 //!
-//! Architectures: Llama (RMSNorm, RoPE, GQA, SwiGLU) and GPT-2 (LayerNorm, learned positions,
-//! fused QKV split at upload, biases, GELU).
+//! Architectures: Llama (RMSNorm, RoPE, GQA, SwiGLU; Q/K/V and gate/up stacked at load) and GPT-2
+//! (LayerNorm, learned positions, its fused QKV used as it is by the SPLIT products, biases, GELU).
 
 use super::upload::GpuWeights;
 use super::{
