@@ -8,8 +8,8 @@
 //! What it does: GPT-2 and Llama-family architectures; F32/F16/BF16/Q8_0/Q4_0/Q4_1/Q4_K/Q6_K
 //! weights used in place (never expanded to f32); a plain CPU forward pass that is also the
 //! reference every GPU kernel is checked against; sampling, stop strings, perplexity.
-//! What it does not: training, model downloads from a hub, tokenizers other than byte-level BPE and
-//! SentencePiece (GGUF's `llama` tokenizer model).
+//! What it does not: training, model downloads from a hub, tokenizers other than byte-level BPE,
+//! SentencePiece (GGUF's `llama` tokenizer model) and Gemma 4's BPE (`gemma4`).
 //!
 //! Modules, loaders first: [`gguf`] and [`safetensors`] read files and meet the models only through
 //! [`weights::WeightSource`]; [`model`] names tensors and shapes; [`cpu`] computes (and specifies what [`gpu`]'s WGSL kernels must compute); [`session`] is

@@ -1,7 +1,8 @@
 //! Tokenizer: byte-level BPE built with the `tokenizers` crate from GGUF metadata
 //! (`tokenizer.ggml.*`), from a `tokenizer.json`, or from GPT-2's `vocab.json` + `merges.txt`;
 //! and SentencePiece (GGUF tokenizer model `llama`, [`spm`]), which is not a `tokenizers` model
-//! llama.cpp's way (scores, not merges, drive it), so it is our own code behind the same type.
+//! llama.cpp's way (scores, not merges, drive it), so it is our own code behind the same type, as
+//! is Gemma 4's `gemma4` model (the same loop with merge ranks, on raw UTF-8).
 //!
 //! Encoding goes through `tokenizers` (the same code runs on wasm with `unstable_wasm`), with the
 //! pre-tokenizer chosen by `tokenizer.ggml.pre` as llama.cpp chooses its regexes. Control and
@@ -178,9 +179,10 @@ impl Tokenizer {
         let model = m.get("tokenizer.ggml.model").and_then(|v| v.as_str()).ok_or_else(|| {
             Error::Tokenizer("the file has no tokenizer (missing 'tokenizer.ggml.model')".into())
         })?;
-        if model != "gpt2" && model != "llama" {
+        if !matches!(model, "gpt2" | "llama" | "gemma4") {
             return Err(Error::Tokenizer(format!(
-                "unsupported tokenizer model '{model}' (supported: gpt2 byte-level BPE, llama SentencePiece)"
+                "unsupported tokenizer model '{model}' (supported: gpt2 byte-level BPE, llama SentencePiece, \
+                 gemma4 BPE)"
             )));
         }
         let strings = |key: &str| -> Result<Vec<String>> {
@@ -210,9 +212,23 @@ impl Tokenizer {
             None => vec![TOKEN_NORMAL; tokens.len()],
         };
         if model == "llama" {
-            return Tokenizer::spm_from_gguf(m, tokens, types);
+            return Tokenizer::spm_from_gguf(m, tokens, types, None);
         }
         let merges = strings("tokenizer.ggml.merges")?;
+        if model == "gemma4" {
+            // a merge is split at its first space after the first character, as llama.cpp does;
+            // the first listing of a pair gives its rank
+            let mut ranks = spm::Ranks::new();
+            for (rank, merge) in merges.iter().enumerate() {
+                let at = merge.char_indices().skip(1).find(|&(_, c)| c == ' ').map(|(i, _)| i);
+                if let Some(at) = at {
+                    let (a, b) = (&merge[..at], &merge[at + 1..]);
+                    ranks.entry(a.to_string()).or_default().entry(b.to_string()).or_insert(rank as u32);
+                }
+            }
+            drop(merges);
+            return Tokenizer::spm_from_gguf(m, tokens, types, Some(ranks));
+        }
         let pre = m.get("tokenizer.ggml.pre").and_then(|v| v.as_str()).unwrap_or("gpt2");
         let (pre_tok, ignore_merges) = pre_tokenizer(pre)?;
 
@@ -279,10 +295,19 @@ impl Tokenizer {
 
     /// The `llama` tokenizer model: SentencePiece, as llama.cpp runs it. Without the keys, BOS is
     /// 1, EOS 2, unknown 0, BOS is added and a space is put before the text (llama.cpp's defaults
-    /// for this model).
-    fn spm_from_gguf(m: &dyn Metadata, mut tokens: Vec<String>, types: Vec<i64>) -> Result<Tokenizer> {
+    /// for this model). With `ranks`, Gemma 4's `gemma4` model: the same with BPE merges, no
+    /// default ids, no space prefix unless the file asks, and BOS always added (llama.cpp
+    /// overrides a file that says otherwise).
+    fn spm_from_gguf(
+        m: &dyn Metadata,
+        mut tokens: Vec<String>,
+        types: Vec<i64>,
+        ranks: Option<spm::Ranks>,
+    ) -> Result<Tokenizer> {
         let n = tokens.len();
+        let spm = ranks.is_none();
         let scores: Vec<f32> = match m.get("tokenizer.ggml.scores").and_then(|v| v.as_array()) {
+            _ if !spm => Vec::new(),
             Some(a) if a.len() >= n => a.iter().take(n).map(|v| v.as_f64().unwrap_or(0.0) as f32).collect(),
             Some(a) => return Err(Error::Tokenizer(format!("{} scores for {n} tokens", a.len()))),
             None => vec![0.0; n],
@@ -295,12 +320,12 @@ impl Tokenizer {
         }
         let id = |key: &str, default: u32| match m.get(key) {
             Some(v) => v.as_u64().and_then(|v| u32::try_from(v).ok()).filter(|&i| (i as usize) < n),
-            None => Some(default).filter(|&i| (i as usize) < n),
+            None => Some(default).filter(|&i| spm && (i as usize) < n),
         };
         let unk = id("tokenizer.ggml.unknown_token_id", 0);
         let add_space_prefix =
-            m.get("tokenizer.ggml.add_space_prefix").and_then(|v| v.as_bool()).unwrap_or(true);
-        let model = spm::Spm::new(&tokens, scores, &types, unk, add_space_prefix);
+            m.get("tokenizer.ggml.add_space_prefix").and_then(|v| v.as_bool()).unwrap_or(spm);
+        let model = spm::Spm::new(&tokens, scores, ranks, &types, unk, add_space_prefix);
         let pieces: Vec<Vec<u8>> = tokens.iter().zip(&types).map(|(t, &ty)| spm::piece(t, ty)).collect();
         // control and unknown tokens are hidden in decoded text unless asked for
         let control: Vec<bool> = types.iter().map(|&t| t == TOKEN_CONTROL || t == TOKEN_UNKNOWN).collect();
@@ -313,7 +338,9 @@ impl Tokenizer {
             id("tokenizer.ggml.eos_token_id", 2),
         );
         tok.strip_leading_space = add_space_prefix;
-        Ok(tok.with_gguf_flags(m, true))
+        let mut tok = tok.with_gguf_flags(m, true);
+        tok.add_bos |= !spm;
+        Ok(tok)
     }
 
     /// `add_bos_token` / `add_eos_token` (defaults: the model's), end-of-turn tokens and the

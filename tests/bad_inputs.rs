@@ -257,7 +257,7 @@ fn unsupported_tokenizer_model_is_refused_naming_it() {
     let e = err_text(load(&build(&m, &t)));
     assert!(
         e.contains(
-            "unsupported tokenizer model 'bert' (supported: gpt2 byte-level BPE, llama SentencePiece)"
+            "unsupported tokenizer model 'bert' (supported: gpt2 byte-level BPE, llama SentencePiece, gemma4 BPE)"
         ),
         "{e}"
     );

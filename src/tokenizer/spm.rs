@@ -10,6 +10,11 @@
 //! `▁` (U+2581), and with `add_space_prefix` a space is put before text that starts the prompt or
 //! follows a special token.
 //!
+//! Gemma 4's tokenizer model (`gemma4`) is the same machinery with merge ranks instead of scores:
+//! llama.cpp runs it as a BPE over raw UTF-8 with spaces as `▁`, the text cut into runs of
+//! newlines and runs of anything else (a run of newlines that is a token is taken whole), the
+//! lowest-ranked `tokenizer.ggml.merges` pair merged first, and `<0xNN>` byte fallback.
+//!
 //! Written from llama.cpp's behaviour, not its code: symbols are byte ranges of the text (always
 //! whole characters, since the input is a `&str`), and the queue is std's `BinaryHeap`.
 
@@ -30,13 +35,19 @@ pub(crate) struct Spm {
     /// Token text → id; a text listed twice maps to its last id, as llama.cpp's map does.
     ids: HashMap<String, u32>,
     scores: Vec<f32>,
-    /// The token each byte falls back to (`<0xNN>`, else the byte itself as a token).
+    /// Gemma 4: merge ranks (left → right → rank) drive the merges instead of the scores.
+    ranks: Option<Ranks>,
+    /// The token each byte falls back to (`<0xNN>`, else for SentencePiece the byte itself as a
+    /// token).
     byte_tokens: [Option<u32>; 256],
     unk: Option<u32>,
     /// Control, unknown and user-defined tokens, longest text first: matched in the text.
     specials: Vec<(String, u32)>,
     pub(super) add_space_prefix: bool,
 }
+
+/// BPE merge ranks, nested so a lookup borrows the two symbols' texts.
+pub(super) type Ranks = HashMap<String, HashMap<String, u32>>;
 
 /// A run of the text: either still text to tokenize, or a special token cut out of it.
 enum Fragment<'a> {
@@ -56,6 +67,7 @@ struct Symbol {
 /// (one of the two has changed since) from a live one.
 struct Bigram {
     score: f32,
+    rank: u32,
     left: usize,
     right: usize,
     len: usize,
@@ -73,10 +85,10 @@ impl PartialOrd for Bigram {
     }
 }
 impl Ord for Bigram {
-    /// Highest score first, then leftmost (`total_cmp`: a NaN score from a hostile file orders
-    /// instead of panicking).
+    /// Highest score (SentencePiece) or lowest rank (BPE) first, then leftmost (`total_cmp`: a
+    /// NaN score from a hostile file orders instead of panicking).
     fn cmp(&self, o: &Self) -> std::cmp::Ordering {
-        self.score.total_cmp(&o.score).then(o.left.cmp(&self.left))
+        self.score.total_cmp(&o.score).then(o.rank.cmp(&self.rank)).then(o.left.cmp(&self.left))
     }
 }
 
@@ -85,6 +97,7 @@ impl Spm {
     pub(super) fn new(
         tokens: &[String],
         scores: Vec<f32>,
+        ranks: Option<Ranks>,
         types: &[i64],
         unk: Option<u32>,
         add_space_prefix: bool,
@@ -97,7 +110,8 @@ impl Spm {
         for (b, slot) in byte_tokens.iter_mut().enumerate() {
             *slot = ids.get(&format!("<0x{b:02X}>")).copied().or_else(|| {
                 // only ASCII bytes are a string of their own
-                (b < 128).then(|| ids.get(&(b as u8 as char).to_string()).copied()).flatten()
+                let spm = ranks.is_none() && b < 128;
+                spm.then(|| ids.get(&(b as u8 as char).to_string()).copied()).flatten()
             });
         }
         let mut specials: Vec<(String, u32)> = tokens
@@ -108,7 +122,7 @@ impl Spm {
             .map(|(i, (t, _))| (t.clone(), i as u32))
             .collect();
         specials.sort_by_key(|(t, _)| std::cmp::Reverse(t.len()));
-        Spm { ids, scores, byte_tokens, unk, specials, add_space_prefix }
+        Spm { ids, scores, ranks, byte_tokens, unk, specials, add_space_prefix }
     }
 
     /// Token ids of `text` (no BOS/EOS: the caller adds those).
@@ -126,7 +140,17 @@ impl Spm {
                         s.push(' ');
                     }
                     s.push_str(t);
-                    self.tokenize(&s.replace(' ', SPACE), out)?;
+                    let s = s.replace(' ', SPACE);
+                    if self.ranks.is_none() {
+                        self.tokenize(&s, out)?;
+                    } else {
+                        for run in newline_runs(&s) {
+                            match self.ids.get(run) {
+                                Some(&id) if run.starts_with('\n') => out.push(id),
+                                _ => self.tokenize(run, out)?,
+                            }
+                        }
+                    }
                     prev_special = false;
                 }
             }
@@ -178,9 +202,14 @@ impl Spm {
         let bigram = |symbols: &[Symbol], left: Option<usize>, right: Option<usize>| -> Option<Bigram> {
             let (l, r) = (symbols[left?], symbols[right?]);
             let piece = &text[l.start..r.start + r.len];
-            let id = *self.ids.get(piece)?;
-            let score = self.scores.get(id as usize).copied().unwrap_or(0.0);
-            Some(Bigram { score, left: left?, right: right?, len: piece.len() })
+            let (score, rank) = match &self.ranks {
+                Some(ranks) => {
+                    let (a, b) = (&text[l.start..l.start + l.len], &text[r.start..r.start + r.len]);
+                    (0.0, *ranks.get(a)?.get(b)?)
+                }
+                None => (self.scores.get(*self.ids.get(piece)? as usize).copied().unwrap_or(0.0), 0),
+            };
+            Some(Bigram { score, rank, left: left?, right: right?, len: piece.len() })
         };
         for i in 1..symbols.len() {
             queue.extend(bigram(&symbols, Some(i - 1), Some(i)));
@@ -205,6 +234,10 @@ impl Spm {
             let piece = &text[s.start..s.start + s.len];
             match self.ids.get(piece) {
                 Some(&id) => out.push(id),
+                None if self.ranks.is_some() => {
+                    // llama.cpp's BPE drops a byte that has no <0xNN> token
+                    out.extend(piece.bytes().filter_map(|b| self.byte_tokens[b as usize]));
+                }
                 None => {
                     for &byte in piece.as_bytes() {
                         let id = self.byte_tokens[byte as usize].or(self.unk).ok_or_else(|| {
@@ -221,6 +254,18 @@ impl Spm {
         }
         Ok(())
     }
+}
+
+/// `text` cut into runs of newlines and runs of anything else (llama.cpp's `[^\n]+|[\n]+`).
+fn newline_runs(text: &str) -> impl Iterator<Item = &str> {
+    let mut rest = text;
+    std::iter::from_fn(move || {
+        let first = rest.chars().next()?;
+        let len = rest.find(|c: char| (c == '\n') != (first == '\n')).unwrap_or(rest.len());
+        let (run, tail) = rest.split_at(len);
+        rest = tail;
+        Some(run)
+    })
 }
 
 /// The bytes token `text` of GGUF type `ty` decodes to, as llama.cpp's `token_to_piece` gives
@@ -369,5 +414,40 @@ mod tests {
         m.insert("tokenizer.ggml.scores".into(), Value::Array(vec![Value::F32(0.0); 2]));
         let e = Tokenizer::from_gguf(&m).unwrap_err().to_string();
         assert!(e.contains("2 scores for 4 tokens"), "{e}");
+    }
+
+    #[test]
+    fn gemma4_merges_by_rank_keeps_newline_runs_whole_and_adds_bos() {
+        let s = |x: &str| Value::String(x.into());
+        let toks = ["<pad>", "<bos>", "<0x0A>", "<0xC3>", "<0xA9>", "a", "b", "▁", "ab", "▁a", "\n\n", "▁ab"];
+        let types: Vec<Value> = toks
+            .iter()
+            .map(|t| {
+                Value::I32(if t.starts_with("<0x") {
+                    6
+                } else if t.starts_with('<') {
+                    3
+                } else {
+                    1
+                })
+            })
+            .collect();
+        let mut m: HashMap<String, Value> = HashMap::new();
+        m.insert("tokenizer.ggml.model".into(), s("gemma4"));
+        m.insert("tokenizer.ggml.tokens".into(), Value::Array(toks.iter().map(|t| s(t)).collect()));
+        m.insert("tokenizer.ggml.token_type".into(), Value::Array(types));
+        // ranks: a b (0), ▁ a (1), ▁ ab (2); "▁a" + "b" has none
+        m.insert("tokenizer.ggml.merges".into(), Value::Array(vec![s("a b"), s("▁ a"), s("▁ ab")]));
+        m.insert("tokenizer.ggml.bos_token_id".into(), Value::U32(1));
+        m.insert("tokenizer.ggml.add_bos_token".into(), Value::Bool(false));
+        let t = Tokenizer::from_gguf(&m).unwrap();
+        assert!(t.add_bos, "llama.cpp always adds BOS for gemma4");
+        // a b (rank 0) merges before ▁ a (rank 1) can, then ▁ + ab (rank 2): one token
+        assert_eq!(t.encode(" ab", true).unwrap(), [1, 11]);
+        // no space prefix; a run of two newlines is a token taken whole; é falls back to bytes
+        assert_eq!(t.encode("a\n\né", false).unwrap(), [5, 10, 3, 4]);
+        // three newlines are not a token: BPE on the run, each newline as its byte token
+        assert_eq!(t.encode("\n\n\n", false).unwrap(), [2, 2, 2]);
+        assert_eq!(t.decode(&[1, 11, 10, 3, 4], false), " ab\n\né");
     }
 }
