@@ -86,6 +86,37 @@ fn tokenizer_meta(pre: &str) -> Vec<(&'static str, Value)> {
     ]
 }
 
+/// A SentencePiece (`llama`) or Gemma 4 (`gemma4`) vocabulary: `<0xNN>` byte tokens, a few
+/// scored pieces (merges for gemma4), control and user-defined tokens.
+fn spm_meta(model: &str) -> Vec<(&'static str, Value)> {
+    let mut toks: Vec<String> = vec!["<unk>".into(), "<s>".into(), "</s>".into()];
+    let mut types = vec![2, 3, 3];
+    toks.extend((0..=255u8).map(|b| format!("<0x{b:02X}>")));
+    types.extend([6; 256]);
+    let merges = ["▁ a", "a b", "▁ t", "h e", "▁t he", "\n \n"];
+    for m in merges {
+        toks.push(m.replace(' ', ""));
+        types.push(1);
+    }
+    for (t, ty) in [("▁", 1), ("a", 1), ("b", 1), ("<start_of_turn>", 3), ("[U]", 4), ("", 1)] {
+        toks.push(t.into());
+        types.push(ty);
+    }
+    let n = toks.len();
+    let mut meta = vec![
+        ("tokenizer.ggml.model", s(model)),
+        ("tokenizer.ggml.tokens", Value::Array(toks.iter().map(|t| s(t)).collect())),
+        ("tokenizer.ggml.scores", Value::Array((0..n).map(|i| Value::F32(-(i as f32) / 7.0)).collect())),
+        ("tokenizer.ggml.token_type", Value::Array(types.into_iter().map(Value::I32).collect())),
+        ("tokenizer.ggml.bos_token_id", Value::U32(1)),
+        ("tokenizer.ggml.eos_token_id", Value::U32(2)),
+    ];
+    if model == "gemma4" {
+        meta.push(("tokenizer.ggml.merges", Value::Array(merges.iter().map(|m| s(m)).collect())));
+    }
+    meta
+}
+
 /// Vocabulary size of [`tokenizer_meta`].
 const VOCAB: u64 = 256 + 8 + 4;
 
@@ -290,10 +321,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let texts =
         ["Hello, wörld!  \n\n\t 12345 ab abc 🦀 <s>x</s><|im_start|>user\nhi<|im_end|>", "", "   ", "a"];
-    for pre in ["gpt2", "smollm", "llama-bpe", "qwen2", "unknown-pre"] {
+    for pre in ["gpt2", "smollm", "llama-bpe", "qwen2", "unknown-pre", "deepseek-llm", "falcon"] {
         let header = gguf(&tokenizer_meta(pre), &[]);
         for (i, t) in texts.iter().enumerate() {
             put("tokenizer", &format!("{pre}_{i}"), &with_len_prefix(t.as_bytes(), &header))?;
+        }
+    }
+    for model in ["llama", "gemma4"] {
+        let header = gguf(&spm_meta(model), &[]);
+        for (i, t) in texts.iter().enumerate() {
+            put("tokenizer", &format!("{model}-model_{i}"), &with_len_prefix(t.as_bytes(), &header))?;
         }
     }
 
