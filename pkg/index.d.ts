@@ -57,6 +57,8 @@ export interface GenerateOptions {
   stop?: string | string[];
   /** Keep generating past end-of-generation tokens (benchmarks). */
   ignoreEos?: boolean;
+  /** Ends the call with an AbortError; a call still queued behind another rejects at once,
+   * without running. */
   signal?: AbortSignal;
 }
 

@@ -73,13 +73,29 @@ function breathe() {
   });
 }
 
+/** `promise`, or an AbortError as soon as `signal` aborts, whichever comes first. */
+function untilAborted(promise, signal) {
+  if (!signal) return promise;
+  if (signal.aborted) return Promise.reject(abortError(signal));
+  return new Promise((resolve, reject) => {
+    const onAbort = () => reject(abortError(signal));
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
+}
+
 /** Runs calls one at a time: the engine holds one conversation. */
 class Queue {
   #tail = Promise.resolve();
-  run(fn) {
-    const p = this.#tail.then(fn);
+  /** Runs `fn` after every earlier call. With `signal`, an abort while the call waits its turn
+   * rejects it at once with an AbortError, and `fn` never runs. */
+  run(fn, signal) {
+    const p = this.#tail.then(() => {
+      if (signal?.aborted) throw abortError(signal);
+      return fn();
+    });
     this.#tail = p.catch(() => {});
-    return p;
+    return untilAborted(p, signal);
   }
 }
 
@@ -142,7 +158,12 @@ async function openSource(source, { cache, signal }) {
   if (!res.ok || !res.body) throw new Error(`wisp: could not download ${url}: HTTP ${res.status}`);
   const size = Number(res.headers.get('content-length')) || null;
   if (!store) return { stream: res.body, size, cached: false, stored: Promise.resolve(cacheError) };
-  await checkSpace(size);
+  try {
+    await checkSpace(size);
+  } catch (e) {
+    res.body.cancel().catch(() => {}); // do not go on downloading a file nobody reads
+    throw e;
+  }
   navigator.storage?.persist?.().catch(() => {});
   const [mine, theirs] = res.body.tee();
   const headers = { 'content-type': 'application/octet-stream' };
@@ -395,10 +416,11 @@ export class Engine {
       const entered = new Promise((r) => { enter = r; });
       const done = new Promise((r) => { release = r; });
       self.#queue.run(() => { enter(); return done; });
-      await entered;
       let begun = false;
       let finished = false;
       try {
+        // waiting for its turn: an abort rejects at once, and the turn is skipped (released below)
+        await untilAborted(entered, signal);
         if (signal?.aborted) throw abortError(signal);
         const e = self.#engine();
         e.begin(promptIds(), JSON.stringify(wasmOptions(opts)));
@@ -432,24 +454,29 @@ export class Engine {
     if (!Array.isArray(messages) || messages.length === 0) throw new TypeError('wisp: messages must be a non-empty array');
     if (!['error', 'drop-oldest'].includes(context_overflow)) throw new TypeError(`wisp: unknown context_overflow '${context_overflow}'`);
     const maxTokens = max_completion_tokens ?? max_tokens;
-    const e = this.#engine();
-    const nCtx = e.nCtx();
-    // the prompt must leave room for max_tokens (or for at least one token when unset)
-    const room = maxTokens ?? 1;
-    let kept = messages.map((m) => ({ role: String(m.role), content: String(m.content ?? '') }));
-    let ids = e.chatPrompt(JSON.stringify(kept));
-    while (ids.length + room > nCtx) {
-      const first = kept.findIndex((m) => m.role !== 'system');
-      const last = kept.length - 1;
-      if (context_overflow !== 'drop-oldest' || first < 0 || first >= last) {
-        const err = new Error(`wisp: the conversation needs ${ids.length} prompt tokens + ${room} to generate, but the context holds ${nCtx} (context_overflow: 'drop-oldest' drops the oldest turns)`);
-        err.code = 'context_length_exceeded';
-        throw err;
+    const kept = messages.map((m) => ({ role: String(m.role), content: String(m.content ?? '') }));
+    // the prompt is rendered and tokenized in the queue: the engine is borrowed for the whole of
+    // a step (on WebGPU across its readback), so a call beside a running generation would find it busy
+    const { ids, nCtx } = await this.#queue.run(() => {
+      const e = this.#engine();
+      const nCtx = e.nCtx();
+      // the prompt must leave room for max_tokens (or for at least one token when unset)
+      const room = maxTokens ?? 1;
+      let ids = e.chatPrompt(JSON.stringify(kept));
+      while (ids.length + room > nCtx) {
+        const first = kept.findIndex((m) => m.role !== 'system');
+        const last = kept.length - 1;
+        if (context_overflow !== 'drop-oldest' || first < 0 || first >= last) {
+          const err = new Error(`wisp: the conversation needs ${ids.length} prompt tokens + ${room} to generate, but the context holds ${nCtx} (context_overflow: 'drop-oldest' drops the oldest turns)`);
+          err.code = 'context_length_exceeded';
+          throw err;
+        }
+        // drop the oldest non-system message, and the assistant reply that answered it
+        kept.splice(first, kept[first + 1]?.role === 'assistant' && first + 1 < last ? 2 : 1);
+        ids = e.chatPrompt(JSON.stringify(kept));
       }
-      // drop the oldest non-system message, and the assistant reply that answered it
-      kept.splice(first, kept[first + 1]?.role === 'assistant' && first + 1 < last ? 2 : 1);
-      ids = e.chatPrompt(JSON.stringify(kept));
-    }
+      return { ids, nCtx };
+    }, signal);
     const opts = {
       maxTokens: maxTokens ?? nCtx - ids.length, temperature, topP: top_p, topK: top_k ?? 0, minP: min_p ?? 0,
       repetitionPenalty: repetition_penalty, frequencyPenalty: frequency_penalty, presencePenalty: presence_penalty,

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
-// A static server on 127.0.0.1 for www/ (the demo page and the tutor widget), pkg/ at /pkg/ and
-// the default model at /models/default.gguf. `make serve` runs it; the browser tests import
-// serve() from here. No dependencies beyond Node.
+// A static server on 127.0.0.1 for www/ (the demo page and the tutor page), pkg/ at /pkg/ (the
+// package, the widget and its renderer included) and the default model at /models/default.gguf.
+// `make serve` runs it; the browser tests import serve() from here. No dependencies beyond Node.
 import http from 'node:http';
 import fs from 'node:fs';
 import path from 'node:path';

@@ -1,8 +1,9 @@
 // The demo chat page: load a model (URL, cached after the first visit, or a local file) with
-// progress and cancel, then chat with streaming output, a stop button and tokens/s. The engine
-// runs in a Web Worker; the service worker keeps this page available offline.
+// progress and cancel, then chat with streaming output (pkg/render.js's streamChat, the loop the
+// tutor widget uses too), a temperature (0 = greedy), a stop button and tokens/s. The engine runs
+// in a Web Worker; the service worker keeps this page available offline.
 import { createWorkerEngine } from './pkg/index.js';
-import { renderMarkdown } from './render.js';
+import { renderMarkdown, streamChat } from './pkg/render.js';
 
 const $ = (id) => document.getElementById(id);
 let engine = null;
@@ -47,7 +48,7 @@ $('loadBtn').addEventListener('click', async () => {
     });
     const i = engine.info;
     $('loadStatus').textContent = `${i.architecture}, ${(i.parameters / 1e6).toFixed(0)}M parameters, ${i.quantization}, ` +
-      `${i.backend}${i.adapter ? ` (${i.adapter})` : ''}${i.fallback ? ` — ${i.fallback}` : ''}; loaded in ${((performance.now() - t0) / 1000).toFixed(1)} s`;
+      `${i.backend}${i.adapter ? ` (${i.adapter})` : ''}${i.fallback ? ` — ${i.fallback}` : ''}; loaded${i.cached ? ' from the cache' : ''} in ${((performance.now() - t0) / 1000).toFixed(1)} s`;
     messages = [];
     setChatEnabled(true);
   } catch (e) {
@@ -70,32 +71,28 @@ $('chat').addEventListener('submit', async (e) => {
   if (!text || !engine || generating) return;
   $('input').value = '';
   append('user', text);
-  messages.push({ role: 'user', content: text });
+  const conversation = messages; // "New chat" while this reply streams starts another array
+  conversation.push({ role: 'user', content: text });
   const bubble = append('assistant', '…');
   generating = new AbortController();
   $('stop').disabled = false;
   $('send').disabled = true;
-  let reply = '';
-  try {
-    const stream = await engine.chat.completions.create({ messages, stream: true, temperature: 0.7, max_tokens: 512, signal: generating.signal, context_overflow: 'drop-oldest' });
-    for await (const chunk of stream) {
-      reply += chunk.choices[0].delta.content ?? '';
-      bubble.replaceChildren();
-      renderMarkdown(bubble, reply || '…');
-      if (chunk.usage) {
-        const t = chunk.usage.timings;
-        $('stats').textContent = `prefill ${t.prefillTokensPerSecond.toFixed(1)} tok/s · decode ${t.decodeTokensPerSecond.toFixed(1)} tok/s · ` +
-          `${chunk.usage.completion_tokens} tokens (${chunk.usage.prompt_tokens_details.cached_tokens} prompt tokens reused)`;
-      }
-    }
-  } catch (err) {
-    if (err.name !== 'AbortError') { bubble.replaceChildren(); renderMarkdown(bubble, `(error: ${err.message})`); }
-  } finally {
-    messages.push({ role: 'assistant', content: reply });
-    generating = null;
-    $('stop').disabled = true;
-    $('send').disabled = false;
-  }
+  const temperature = Number($('temperature').value);
+  const { text: reply } = await streamChat(engine, {
+    messages: conversation, temperature: Number.isFinite(temperature) && temperature >= 0 ? temperature : 0.7, max_tokens: 512,
+    signal: generating.signal, context_overflow: 'drop-oldest',
+  }, bubble, {
+    onChunk: (chunk) => {
+      if (!chunk.usage) return;
+      const t = chunk.usage.timings;
+      $('stats').textContent = `prefill ${t.prefillTokensPerSecond.toFixed(1)} tok/s · decode ${t.decodeTokensPerSecond.toFixed(1)} tok/s · ` +
+        `${chunk.usage.completion_tokens} tokens (${chunk.usage.prompt_tokens_details.cached_tokens} prompt tokens reused)`;
+    },
+  });
+  conversation.push({ role: 'assistant', content: reply });
+  generating = null;
+  $('stop').disabled = true;
+  $('send').disabled = false;
 });
 
 $('stop').addEventListener('click', () => generating?.abort());

@@ -1,10 +1,13 @@
 // wisp-llm in headless Chromium: greedy ids equal the native CLI's on both backends, streaming,
-// stop strings, aborts, the worker engine, chat KV reuse, the cache, and the CPU fallback.
+// stop strings, aborts, the worker engine (chat KV reuse, queued and aborted calls), perplexity
+// equal to the CLI's, chat KV reuse, the cache, the demo page offline, and the CPU fallback.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import fs from 'node:fs';
-import { serve, launch, open, inPageOf, nativeIds, defaultModel, root, here } from './harness.mjs';
+import os from 'node:os';
+import { serve, launch, open, inPageOf, nativeIds, nativePerplexity, requireWebGpu, defaultModel, root, here } from './harness.mjs';
+import { siteRoots } from '../../scripts/serve.mjs';
 
 const PROMPTS = [
   { prompt: 'What is the capital of France?', chat: true },
@@ -39,6 +42,7 @@ async function page() {
 async function browserIds(backend, prompts = PROMPTS, n = N, numerics = 'exact', wasmUrl = undefined) {
   const { page: pg, logs } = await page();
   try {
+    if (backend === 'webgpu') await requireWebGpu(pg);
     return await pg.evaluate(async ({ prompts, n, backend, numerics, wasmUrl }) => {
       const engine = await wisp.Engine.load('/model.gguf', { backend, cache: false, numerics, wasmUrl });
       const out = { info: engine.info, runs: [] };
@@ -221,6 +225,162 @@ test('the worker engine streams, completes like the page engine, and aborts', as
   assert.equal(got.back, prompt);
 });
 
+test("the worker engine's chat reuses the KV cache over three turns and matches a fresh conversation", async () => {
+  const got = await inPage(async () => {
+    const engine = await wisp.createWorkerEngine('/model.gguf', { backend: 'cpu', cache: false });
+    const messages = [{ role: 'system', content: 'You are a concise tutor.' }];
+    const turns = [];
+    for (const q of ['What is 2 + 2?', 'And times 3?', 'Name a prime number.']) {
+      messages.push({ role: 'user', content: q });
+      const stream = await engine.chat.completions.create({ messages, temperature: 0, max_tokens: 24, stream: true });
+      let content = '', last;
+      for await (const c of stream) { content += c.choices[0].delta.content ?? ''; last = c; }
+      turns.push({ content, usage: last.usage, cachedAfter: (await engine.stats()).cachedTokens });
+      messages.push({ role: 'assistant', content });
+    }
+    // the last turn again from an empty cache, not streamed
+    await engine.reset();
+    const emptied = (await engine.stats()).cachedTokens;
+    const fresh = await engine.chat.completions.create({ messages: messages.slice(0, -1), temperature: 0, max_tokens: 24 });
+    await engine.dispose();
+    return { turns, emptied, fresh: fresh.choices[0].message.content, freshUsage: fresh.usage };
+  });
+  const [t1, t2, t3] = got.turns;
+  assert.equal(t1.usage.prompt_tokens_details.cached_tokens, 0);
+  for (const [prev, t] of [[t1, t2], [t2, t3]]) {
+    // the whole previous prompt, and the reply the model gave to it, came from the cache
+    assert.ok(t.usage.prompt_tokens_details.cached_tokens >= prev.usage.prompt_tokens, `turn reuses the previous prompt: ${JSON.stringify(t.usage)}`);
+    assert.ok(t.usage.prompt_tokens_details.cached_tokens > prev.usage.prompt_tokens_details.cached_tokens, 'cached tokens grow');
+    assert.ok(t.usage.prompt_tokens_details.cached_tokens < t.usage.prompt_tokens, 'the new question is prefilled');
+  }
+  for (const t of got.turns) assert.ok(t.cachedAfter >= t.usage.prompt_tokens, `the KV cache holds the turn: ${t.cachedAfter}`);
+  assert.equal(got.emptied, 0, 'reset empties the cache');
+  assert.equal(got.freshUsage.prompt_tokens_details.cached_tokens, 0);
+  assert.equal(got.freshUsage.prompt_tokens, t3.usage.prompt_tokens);
+  assert.equal(t3.content, got.fresh, 'cached conversation equals a fresh one');
+  assert.ok(t3.content.length > 0);
+});
+
+test('page and worker engines: two concurrent streams are queued, each equal to running it alone; aborting a queued call rejects it at once without running', async () => {
+  const [a, b, n] = ['Once upon a time', 'The history of the printing press', 24];
+  const wantA = nativeIds(model, a, { maxTokens: n });
+  const got = await inPage(async ({ a, b, n }) => {
+    const out = {};
+    for (const kind of ['page', 'worker']) {
+      const e = kind === 'worker'
+        ? await wisp.createWorkerEngine('/model.gguf', { backend: 'cpu', cache: false })
+        : await wisp.Engine.load('/model.gguf', { backend: 'cpu', cache: false });
+      const greedy = { temperature: 0, maxTokens: n };
+      const sampled = { temperature: 0.9, seed: 7, maxTokens: n };
+      const ids = (chunks) => chunks.filter((c) => c.token !== null).map((c) => c.token);
+      // each alone; the KV cache then holds b's conversation, after a's
+      const aloneA = (await e.complete(a, greedy)).tokens;
+      const cachedA = (await e.stats()).cachedTokens;
+      const aloneB = (await e.complete(b, sampled)).tokens;
+      const cachedB = (await e.stats()).cachedTokens;
+      // two streams consumed at once, each recording when its chunks arrive
+      const order = [];
+      const drain = async (prompt, opts, tag) => {
+        const chunks = [];
+        for await (const c of e.generate(prompt, opts)) { chunks.push(c); order.push(tag); }
+        order.push(`${tag} end`);
+        return chunks;
+      };
+      const [ca, cb] = await Promise.all([drain(a, greedy, 'a'), drain(b, sampled, 'b')]);
+      // a runs; a complete() and a generate() of b wait behind it and are aborted after a's first chunk
+      const events = [];
+      let first;
+      const firstChunk = new Promise((r) => { first = r; });
+      const ctlB = new AbortController();
+      const ctlC = new AbortController();
+      const runA = (async () => {
+        const chunks = [];
+        for await (const c of e.generate(a, greedy)) { chunks.push(c); if (chunks.length === 1) first(); }
+        events.push('a done');
+        return chunks;
+      })();
+      const runB = e.complete(b, { ...greedy, signal: ctlB.signal })
+        .then(() => 'ran', (err) => { events.push('b rejected'); return err.name; });
+      let cChunks = 0;
+      const runC = (async () => {
+        try {
+          for await (const c of e.generate(b, { ...greedy, signal: ctlC.signal })) cChunks++;
+          return 'ran';
+        } catch (err) {
+          events.push('c rejected');
+          return err.name;
+        }
+      })();
+      await firstChunk;
+      ctlB.abort();
+      ctlC.abort();
+      const [outA, resB, resC] = await Promise.all([runA, runB, runC]);
+      // b and c never ran: the KV cache holds a's conversation, as after a alone
+      const cachedAfter = (await e.stats()).cachedTokens;
+      const after = (await e.complete(b, sampled)).tokens;
+      await e.dispose();
+      out[kind] = { aloneA, aloneB, cachedA, cachedB, ca: ids(ca), cb: ids(cb), order, outA: ids(outA), resB, resC, cChunks, events, cachedAfter, after };
+    }
+    return out;
+  }, { a, b, n });
+  for (const kind of ['page', 'worker']) {
+    const r = got[kind];
+    const at = `${kind} engine`;
+    assert.deepEqual(r.aloneA, wantA.ids, `${at}: a alone equals the native CLI`);
+    assert.equal(r.aloneB.length, n, `${at}: b alone`);
+    assert.notEqual(r.cachedA, r.cachedB, `${at}: the two conversations fill the cache differently`);
+    assert.deepEqual(r.ca, r.aloneA, `${at}: concurrent a equals a alone`);
+    assert.deepEqual(r.cb, r.aloneB, `${at}: concurrent b (sampled, seeded) equals b alone`);
+    const firstB = r.order.indexOf('b');
+    assert.ok(firstB > r.order.indexOf('a end'), `${at}: b streamed only after a ended: ${r.order.join(' ')}`);
+    assert.deepEqual(r.outA, r.aloneA, `${at}: a unaffected by the aborted calls`);
+    assert.equal(r.resB, 'AbortError', `${at}: queued complete()`);
+    assert.equal(r.resC, 'AbortError', `${at}: queued generate()`);
+    assert.equal(r.cChunks, 0, `${at}: the queued generate() yielded nothing`);
+    assert.deepEqual(r.events.slice(-1), ['a done'], `${at}: the queued calls rejected while a still ran: ${r.events.join(', ')}`);
+    assert.equal(r.cachedAfter, r.cachedA, `${at}: the aborted calls never reached the engine`);
+    assert.deepEqual(r.after, r.aloneB, `${at}: the engine generates as before`);
+  }
+});
+
+test("perplexity in the page engine and in the worker engine equals the native CLI's", async () => {
+  // a slice of the public-domain fixture (whole words), three windows of 128 tokens
+  const full = fs.readFileSync(path.join(root, 'tests', 'fixtures', 'declaration.txt'), 'utf8');
+  const text = full.slice(0, full.indexOf(' ', 2000));
+  const ctx = 128;
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wisp-ppl-'));
+  let want;
+  try {
+    fs.writeFileSync(path.join(dir, 'text.txt'), text);
+    want = nativePerplexity(model, path.join(dir, 'text.txt'), ctx);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+  const got = await inPage(async ({ text, ctx }) => {
+    const page = await wisp.Engine.load('/model.gguf', { backend: 'cpu', cache: false });
+    const p = await page.perplexity(text, { ctx });
+    const tokens = (await page.tokenize(text)).length;
+    await page.dispose();
+    const worker = await wisp.createWorkerEngine('/model.gguf', { backend: 'cpu', cache: false });
+    const w = await worker.perplexity(text, { ctx });
+    await worker.dispose();
+    return { p, w, tokens };
+  }, { text, ctx });
+  console.log(`# perplexity over ${want.tokens_scored} tokens (ctx ${ctx}): native ${want.ppl}, page ${got.p.ppl}, worker ${got.w.ppl}`);
+  assert.ok(want.tokens_scored >= 3 * (ctx - 1), `three windows scored: ${JSON.stringify(want)}`);
+  assert.equal(got.tokens, want.tokens, 'the same tokens');
+  // the wasm CPU path's 'exact' numerics are bit-identical to the native build's, so the logits
+  // are; only the f64 exp/ln of the log-softmax come from different libms (wasm's is Rust's
+  // libm, natively glibc's): a relative 1e-12 allows their last-bit differences, while any
+  // difference in a logit moves the result by far more
+  for (const [name, r] of [['page', got.p], ['worker', got.w]]) {
+    assert.equal(r.tokensScored, want.tokens_scored, `${name}: tokens scored`);
+    const rel = Math.abs(r.ppl - want.ppl) / want.ppl;
+    assert.ok(rel <= 1e-12, `${name}: perplexity ${r.ppl} vs native ${want.ppl} (relative ${rel})`);
+  }
+  assert.equal(got.w.ppl, got.p.ppl, 'the worker computes what the page does');
+});
+
 test('an aborted download throws AbortError and caches nothing', async () => {
   server.state.slow = 4e6; // 4 MB/s: the 98 MB model takes ~25 s
   try {
@@ -274,8 +434,71 @@ test('a cached model loads with the server stopped; evict removes it', async () 
   }
 });
 
+test('the demo page works offline: the shell from its service worker, the model from the cache, a greedy reply equal to the native CLI', async () => {
+  const question = 'What is the capital of France?';
+  const want = nativeIds(model, question, { chat: true, maxTokens: 512 });
+  const own = await serve(siteRoots(root, model)); // as `make serve`: www/ at /, pkg/ at /pkg/
+  const { page: pg, logs } = await open(browser.context, own.url + '/');
+  try {
+    // first visit: the service worker installs (caching the page, the widget and the package);
+    // loading the model downloads it into the package's cache
+    await pg.waitForFunction(() => navigator.serviceWorker.controller !== null, null, { timeout: 60_000 });
+    await pg.selectOption('#backend', 'cpu');
+    await pg.click('#loadBtn');
+    await pg.locator('#input:not([disabled])').waitFor({ timeout: 120_000 });
+    assert.doesNotMatch(await pg.textContent('#loadStatus'), /from the cache/);
+    assert.ok(own.state.requests.includes('/models/default.gguf'), 'the model was downloaded once');
+    await own.close();
+
+    // offline: nothing answers on that port any more
+    const responses = [];
+    pg.on('response', (r) => responses.push({ url: new URL(r.url()).pathname, sw: r.fromServiceWorker(), ok: r.ok() }));
+    await pg.reload();
+    await pg.selectOption('#backend', 'cpu');
+    await pg.fill('#temperature', '0');
+    await pg.click('#loadBtn');
+    await pg.locator('#input:not([disabled])').waitFor({ timeout: 120_000 });
+    const status = await pg.textContent('#loadStatus');
+    assert.match(status, /^llama, .*; loaded from the cache in/, status);
+    await pg.fill('#input', question);
+    await pg.click('#send');
+    await pg.locator('#send:not([disabled])').waitFor({ timeout: 120_000 });
+    const got = await pg.evaluate(async (text) => {
+      const { renderMarkdown } = await import('./pkg/render.js');
+      const bubbles = [...document.querySelectorAll('#log .msg')];
+      return {
+        bubbles: bubbles.map((b) => b.className),
+        reply: bubbles.at(-1).innerHTML,
+        replyText: bubbles.at(-1).textContent,
+        want: renderMarkdown(document.createElement('div'), text).innerHTML,
+        stats: document.getElementById('stats').textContent,
+        controlled: Boolean(navigator.serviceWorker.controller),
+      };
+    }, want.text);
+    assert.ok(got.controlled, 'the page is controlled by its service worker');
+    assert.deepEqual(got.bubbles, ['msg user', 'msg assistant']);
+    assert.ok(got.replyText.trim().length > 0, 'a reply');
+    assert.equal(got.reply, got.want, `the greedy reply renders the native CLI's text: ${JSON.stringify(want.text)}`);
+    assert.match(got.stats, new RegExp(`· ${want.ids.length} tokens `), got.stats);
+    // the page, its scripts and the package came from the service worker's cache
+    for (const f of ['/', '/app.js', '/pkg/index.js', '/pkg/render.js']) {
+      assert.ok(responses.some((r) => r.url === f && r.sw && r.ok), `${f} from the service worker: ${JSON.stringify(responses)}`);
+    }
+    assert.deepEqual(responses.filter((r) => !r.sw || !r.ok), [], 'responses not from the service worker');
+
+    // the widget's page and scripts are in the service worker's cache too
+    const widget = await pg.evaluate(() => Promise.all(['/tutor.html', '/tutor.js', '/pkg/tutor.js'].map((u) => fetch(u).then((r) => r.status, (e) => e.message))));
+    assert.deepEqual(widget, [200, 200, 200], 'the widget offline');
+  } catch (e) {
+    throw new Error(`${e.message}\npage log:\n${logs.join('\n')}`);
+  } finally {
+    await pg.close();
+    await own.close();
+  }
+});
+
 test('a model over the adapter\'s storage-binding limit: webgpu names the limit, auto falls back to the CPU', async () => {
-  const got = await inPage(async () => {
+  const got = await inPageOf(browser.context, server.url, async () => {
     // an adapter that allows 1 MiB storage bindings (the model's embedding is 28 MB)
     const real = Object.getOwnPropertyDescriptor(GPUAdapter.prototype, 'limits').get;
     Object.defineProperty(GPUAdapter.prototype, 'limits', {
@@ -290,24 +513,35 @@ test('a model over the adapter\'s storage-binding limit: webgpu names the limit,
     const r = await e.complete('Once upon a time', { temperature: 0, maxTokens: 8 });
     await e.dispose();
     return { strict, info: e.info, tokens: r.tokens };
-  });
+  }, undefined, { onPage: requireWebGpu });
   assert.match(got.strict ?? '', /max_storage_buffer_binding_size.*needs \d+ but this adapter allows 1048576/, got.strict);
   assert.equal(got.info.backend, 'cpu');
   assert.match(got.info.fallback, /WebGPU failed .*max_storage_buffer_binding_size/);
   assert.deepEqual(got.tokens, nativeIds(model, 'Once upon a time', { maxTokens: 8 }).ids);
 });
 
-test('without WebGPU, auto falls back to the CPU and says so', async () => {
+test('without WebGPU, auto falls back to the CPU and says so; webgpu and the WebGPU tests\' guard fail naming the adapter', async () => {
   const plain = await launch({ webgpu: false });
   try {
     const got = await inPage(async () => {
+      let strict = null;
+      try { await wisp.Engine.load('/model.gguf', { backend: 'webgpu', cache: false }); } catch (err) { strict = String(err.message ?? err); }
       const e = await wisp.Engine.load('/model.gguf', { cache: false });
       const r = await e.complete('Once upon a time', { temperature: 0, maxTokens: 8 });
-      return { info: e.info, tokens: r.tokens };
+      return { strict, info: e.info, tokens: r.tokens };
     }, undefined, plain.context);
+    // backend: 'webgpu' is strict: no silent CPU run
+    assert.match(got.strict ?? 'no error', /^wisp: WebGPU requested but (this browser has no WebGPU \(navigator\.gpu is missing\)|no WebGPU adapter is available)$/);
     assert.equal(got.info.backend, 'cpu');
     assert.match(got.info.fallback, /WebGPU|adapter/);
     assert.deepEqual(got.tokens, nativeIds(model, 'Once upon a time', { maxTokens: 8 }).ids);
+    // every WebGPU test starts with requireWebGpu: here it must fail, naming what is missing
+    const p = await open(plain.context, server.url + '/');
+    try {
+      await assert.rejects(requireWebGpu(p.page), /needs a WebGPU adapter.*(navigator\.gpu is missing|requestAdapter\(\) returned null: no WebGPU adapter)/);
+    } finally {
+      await p.page.close();
+    }
   } finally {
     assert.deepEqual(plain.offsite, []);
     await plain.close();

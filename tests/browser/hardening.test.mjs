@@ -1,11 +1,13 @@
 // Hardening in headless Chromium: every bad input through the JS API answered with a clear error
-// (the engine usable afterwards), long use with flat memory and GPU objects, aborts at every
-// stage of a load, a lost WebGPU device, a cache that cannot store, a strict CSP for the demo and
-// the widget, no request beyond the model URL, and cache entries that stay with their own URL.
+// (the engine usable afterwards), long use with flat memory and GPU objects (WebGPU with decode
+// steps), aborts at every stage of a load, a lost WebGPU device, a cache that cannot store, too
+// little storage reported, a strict CSP for the demo and the widget, no request beyond the model
+// URL, and cache entries that stay with their own URL. Each WebGPU test first requires an adapter.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { serve, launch, inPageOf, nativeIds, defaultModel, root, here } from './harness.mjs';
+import fs from 'node:fs';
+import { serve, launch, inPageOf, nativeIds, requireWebGpu, defaultModel, root, here } from './harness.mjs';
 import { siteRoots } from '../../scripts/serve.mjs';
 
 const tiny = path.join(root, 'fuzz', 'seeds', 'gguf_engine', 'llama_f32.gguf');
@@ -168,7 +170,7 @@ test('bad model files through the JS API: architecture, tokenizer, tensor type, 
   assert.equal(got.stillWorks, 2, 'the engine generates after a template error');
 });
 
-test('long use: 200 generations in one engine keep wasm memory flat; WebGPU creates no objects per token', async () => {
+test('long use: 200 generations in one engine keep wasm memory flat', async () => {
   const got = await inPage(async () => {
     const e = await wisp.Engine.load('/model.gguf', { backend: 'cpu', cache: false, ctx: 256 });
     const prompts = ['Once upon a time', 'The capital of France is', 'def add(a, b):', 'Why is the sky blue?'];
@@ -192,28 +194,76 @@ test('long use: 200 generations in one engine keep wasm memory flat; WebGPU crea
       if ((i + 1) % 20 === 0) samples.push({ generation: i + 1, ms: Math.round(performance.now()), ...(await e.stats()) });
     }
     await e.dispose();
-    // WebGPU: SwiftShader takes seconds per token, so a few one-token generations on one-token
-    // prompts, greedy (argmax on the GPU) and sampled (logits read back)
-    const g = await wisp.Engine.load('/model.gguf', { backend: 'webgpu', cache: false, ctx: 64 });
-    const gpu = [];
-    for (const [i, p] of ['Hi', 'Why', 'Hello'].entries()) {
-      await g.complete(p, { maxTokens: 1, temperature: i % 2 ? 0.8 : 0 });
-      gpu.push(await g.stats());
-    }
-    await g.dispose();
-    return { samples, gpu };
+    return { samples };
   });
   for (const s of got.samples) console.log(`# after ${s.generation} generations (${s.ms} ms): wasm memory ${(s.wasmMemoryBytes / 1e6).toFixed(1)} MB, ${s.cachedTokens} cached tokens`);
   const first = got.samples[0];
   const last = got.samples.at(-1);
   assert.equal(got.samples.length, 10);
   assert.equal(last.wasmMemoryBytes, first.wasmMemoryBytes, 'wasm memory grew after the first 20 generations');
-  console.log(`# WebGPU: ${got.gpu[0].gpuBuffers} buffers, ${got.gpu[0].gpuBindGroups} bind groups after load`);
-  assert.ok(got.gpu[0].gpuBuffers > 10);
-  for (const s of got.gpu) {
-    assert.equal(s.gpuBuffers, got.gpu[0].gpuBuffers, 'GPU buffers created per generation');
-    assert.equal(s.gpuBindGroups, got.gpu[0].gpuBindGroups, 'bind groups created per generation');
+});
+
+test('WebGPU long use with decode steps: greedy and sampled generations of several tokens, and a chat arriving mid-step, create no GPU objects', async () => {
+  const n = 4;
+  const want = nativeIds(model, 'Hi', { maxTokens: n }).ids;
+  const wantChat = nativeIds(model, 'Hi', { chat: true, maxTokens: 2 }).text;
+  const got = await inPage(async ({ n }) => {
+    // SwiftShader takes seconds per token: one-token prompts, a few tokens each, so every
+    // generation runs decode steps after its prefill
+    const g = await wisp.Engine.load('/model.gguf', { backend: 'webgpu', cache: false, ctx: 64 });
+    const stats = [{ after: 'load', ...(await g.stats()) }];
+    const runs = [];
+    const plan = [
+      ['greedy (argmax on the GPU)', 'Hi', { temperature: 0 }],
+      ['sampled on the GPU (top-k)', 'Why', { temperature: 0.8, topK: 40, seed: 1, ignoreEos: true }],
+      ['sampled on the host (no top-k, no min-p: logits read back)', 'Hello', { temperature: 0.8, topK: 0, minP: 0, seed: 2, ignoreEos: true }],
+    ];
+    for (const [name, p, o] of plan) {
+      const r = await g.complete(p, { maxTokens: n, ...o });
+      runs.push({ name, tokens: r.tokens, finish: r.finishReason });
+      stats.push({ after: name, ...(await g.stats()) });
+    }
+    // greedy again, streamed; a chat request arrives while a decode step waits for its readback
+    // (the engine is borrowed across it): made when that step maps its readback buffer, it must
+    // wait its turn, not find the engine busy
+    let chat = null;
+    let chatAt = null;
+    let armed = false;
+    const mapAsync = GPUBuffer.prototype.mapAsync;
+    GPUBuffer.prototype.mapAsync = function (...args) {
+      if (armed) {
+        armed = false;
+        queueMicrotask(() => {
+          chatAt = streamed.length;
+          chat = g.chat.completions.create({ messages: [{ role: 'user', content: 'Hi' }], temperature: 0, max_tokens: 2 })
+            .then((r) => r.choices[0].message.content, (e) => `error: ${e.message}`);
+        });
+      }
+      return mapAsync.apply(this, args);
+    };
+    const streamed = [];
+    for await (const c of g.generate('Hi', { temperature: 0, maxTokens: n })) {
+      if (c.token !== null) streamed.push(c.token);
+      if (streamed.length === 1 && chatAt === null && !armed) armed = true;
+    }
+    GPUBuffer.prototype.mapAsync = mapAsync;
+    const chatText = await chat;
+    stats.push({ after: 'streamed greedy + chat', ...(await g.stats()) });
+    await g.dispose();
+    return { stats, runs, streamed, chatText, chatAt };
+  }, { n }, { onPage: requireWebGpu });
+  for (const s of got.stats) console.log(`# WebGPU after ${s.after}: ${s.gpuBuffers} buffers, ${s.gpuBindGroups} bind groups, ${s.cachedTokens} cached tokens`);
+  const [load] = got.stats;
+  assert.ok(load.gpuBuffers > 10, 'the weights and activations are on the GPU');
+  for (const s of got.stats) {
+    assert.equal(s.gpuBuffers, load.gpuBuffers, `GPU buffers created by ${s.after}`);
+    assert.equal(s.gpuBindGroups, load.gpuBindGroups, `bind groups created by ${s.after}`);
   }
+  for (const r of got.runs) assert.equal(r.tokens.length, n, `${r.name}: ${n} tokens, so ${n - 1} decode steps`);
+  assert.deepEqual(got.runs[0].tokens, want, 'greedy equals the native CLI');
+  assert.deepEqual(got.streamed, want, 'greedy again after the sampled runs');
+  assert.equal(got.chatAt, 1, 'the chat arrived during the second token\'s decode step');
+  assert.equal(got.chatText, wantChat, 'the chat that arrived mid-step');
 });
 
 test('aborting a load while it parses, uploads or builds leaves the page able to load again', async () => {
@@ -236,7 +286,7 @@ test('aborting a load while it parses, uploads or builds leaves the page able to
     out.tokens = (await e.complete('Once upon a time', { temperature: 0, maxTokens: 8 })).tokens;
     await e.dispose();
     return out;
-  });
+  }, undefined, { onPage: requireWebGpu });
   for (const k of ['webgpu stream', 'cpu stream', 'cpu build', 'webgpu build']) {
     assert.equal(got[k].err, 'AbortError', `${k}: ${JSON.stringify(got[k])}`);
   }
@@ -261,7 +311,7 @@ test('a lost WebGPU device is a clear error, and Engine.load works again afterwa
     const after = (await e2.complete('Hi', { temperature: 0, maxTokens: 2 })).tokens;
     await e2.dispose();
     return { before, lost, again, after };
-  });
+  }, undefined, { onPage: requireWebGpu });
   assert.match(got.lost ?? 'no error', /GPU device was lost.*load the model again/);
   assert.match(got.again ?? 'no error', /GPU device was lost/);
   assert.deepEqual(got.after, got.before);
@@ -285,6 +335,39 @@ test('a cache that cannot store (quota exceeded) still lets the model run', asyn
   assert.deepEqual(got.tokens2, want);
   assert.match(got.info.cacheError ?? '', /QuotaExceededError|Quota/);
   assert.match(got.info2.cacheError ?? '', /insecure|SecurityError/);
+});
+
+test('too little storage reported before a cached download: a clear error, nothing cached, and loading works again', async () => {
+  const got = await inPage(async () => {
+    const msg = async (f) => { try { await f(); return null; } catch (e) { return `${e.name}: ${e.message}`; } };
+    await Promise.all((await caches.keys()).map((k) => caches.delete(k)));
+    const real = StorageManager.prototype.estimate;
+    StorageManager.prototype.estimate = async () => ({ quota: 50e6, usage: 10e6 });
+    const err = await msg(() => wisp.Engine.load('/model.gguf', { backend: 'cpu', cache: true }));
+    const cachedAfterError = await wisp.Engine.cached();
+    // the same storage, without the cache: the model loads
+    const e = await wisp.Engine.load('/model.gguf', { backend: 'cpu', cache: false });
+    const tokens = (await e.complete('Once upon a time', { temperature: 0, maxTokens: 8 })).tokens;
+    await e.dispose();
+    // with the browser's own estimate the cached load works, and keeps the file
+    StorageManager.prototype.estimate = real;
+    const e2 = await wisp.Engine.load('/model.gguf', { backend: 'cpu', cache: true });
+    const tokens2 = (await e2.complete('Once upon a time', { temperature: 0, maxTokens: 8 })).tokens;
+    const info2 = e2.info;
+    await e2.dispose();
+    const cached = (await wisp.Engine.cached()).map((u) => new URL(u).pathname);
+    await wisp.Engine.evict('/model.gguf');
+    return { err, cachedAfterError, tokens, tokens2, info2, cached };
+  });
+  const mb = (fs.statSync(model).size / 1e6).toFixed(1);
+  assert.equal(got.err, `Error: wisp: not enough storage to cache the model: it needs ${mb} MB, 40.0 MB is free; free some space or pass cache: false`);
+  assert.deepEqual(got.cachedAfterError, [], 'nothing cached');
+  const want = nativeIds(model, 'Once upon a time', { maxTokens: 8 }).ids;
+  assert.deepEqual(got.tokens, want, 'cache: false loads');
+  assert.deepEqual(got.tokens2, want, 'a real estimate loads');
+  assert.equal(got.info2.cached, false);
+  assert.equal(got.info2.cacheError, undefined);
+  assert.deepEqual(got.cached, ['/model.gguf']);
 });
 
 test('the package requests nothing but its own files and the model URL; cache entries stay with their URL', async () => {

@@ -2,6 +2,7 @@
 // (the package, www/, these pages, and the model at /model.gguf), Debian's headless Chromium via
 // playwright-core, and a guard that fails any request leaving 127.0.0.1.
 import { chromium } from 'playwright-core';
+import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import os from 'node:os';
@@ -90,4 +91,53 @@ export function nativeIds(model, prompt, { chat = false, maxTokens = 64, numeric
   if (chat) args.push('--chat');
   const out = execFileSync(wispBin, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
   return JSON.parse(out);
+}
+
+/**
+ * Fails, naming what is missing, unless the page's browser has a WebGPU adapter: a WebGPU test
+ * must never pass (or skip) without one. Returns the adapter's description.
+ */
+export async function requireWebGpu(page) {
+  const got = await page.evaluate(async () => {
+    if (!navigator.gpu) return { missing: 'navigator.gpu is missing (this browser has no WebGPU)' };
+    let adapter;
+    try {
+      adapter = await navigator.gpu.requestAdapter();
+    } catch (e) {
+      return { missing: `navigator.gpu.requestAdapter() threw ${e.name}: ${e.message}` };
+    }
+    if (!adapter) return { missing: 'navigator.gpu.requestAdapter() returned null: no WebGPU adapter' };
+    const i = adapter.info ?? {};
+    return { adapter: [i.vendor, i.architecture, i.device, i.description].filter(Boolean).join(' ') || 'unnamed' };
+  });
+  assert.ok(!got.missing, `this WebGPU test needs a WebGPU adapter in Chromium (SwiftShader, --enable-unsafe-webgpu): ${got.missing}`);
+  return got.adapter;
+}
+
+/** The native CLI's perplexity of `file` in windows of `ctx` tokens (CPU backend, exact numerics). */
+export function nativePerplexity(model, file, ctx) {
+  const out = execFileSync(wispBin, ['perplexity', '--model', model, '--file', file, '--ctx', String(ctx), '--backend', 'cpu', '--json'],
+    { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  return JSON.parse(out.trim().split('\n').pop());
+}
+
+/**
+ * `npm pack` of pkg/ installed (offline, from the tarball) into a fresh project, as a page's
+ * build would get it: `{ project, installed, tarball, files, cleanup }`, `installed` being
+ * node_modules/wisp-llm and `files` the tarball's paths.
+ */
+export function installPacked() {
+  const project = fs.mkdtempSync(path.join(os.tmpdir(), 'wisp-pack-'));
+  const cleanup = () => fs.rmSync(project, { recursive: true, force: true });
+  try {
+    const npm = (args, cwd) => execFileSync('npm', [...args, '--no-audit', '--no-fund', '--offline', '--silent'], { cwd, encoding: 'utf8' });
+    const [info] = JSON.parse(npm(['pack', '--json', '--pack-destination', project], path.join(root, 'pkg')));
+    const tarball = path.join(project, info.filename);
+    fs.writeFileSync(path.join(project, 'package.json'), JSON.stringify({ name: 'wisp-pack-check', private: true, type: 'module' }));
+    npm(['install', tarball], project);
+    return { project, installed: path.join(project, 'node_modules', 'wisp-llm'), tarball, files: info.files.map((f) => f.path), cleanup };
+  } catch (e) {
+    cleanup();
+    throw e;
+  }
 }
