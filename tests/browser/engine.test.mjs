@@ -165,37 +165,56 @@ test('streaming chunks add up to the text, stop strings cut it, and abort leaves
   assert.deepEqual(got.after.tokens, want.ids, 'usable after aborts');
 });
 
-test('chat reuses the KV cache over three turns and matches a fresh engine', async () => {
+test('chat reuses the KV cache over three turns in the page and the worker engine, matches a fresh conversation, and handles a conversation over the context', async () => {
   const got = await inPage(async () => {
-    const engine = await wisp.Engine.load('/model.gguf', { backend: 'cpu', cache: false });
-    const messages = [{ role: 'system', content: 'You are a concise tutor.' }];
-    const turns = [];
-    for (const q of ['What is 2 + 2?', 'And times 3?', 'Name a prime number.']) {
-      messages.push({ role: 'user', content: q });
-      const stream = await engine.chat.completions.create({ messages, temperature: 0, max_tokens: 24, stream: true });
-      let content = '', last;
-      for await (const c of stream) { content += c.choices[0].delta.content ?? ''; last = c; }
-      turns.push({ content, usage: last.usage, finish: last.choices[0].finish_reason });
-      messages.push({ role: 'assistant', content });
+    const out = {};
+    for (const kind of ['page', 'worker']) {
+      const engine = kind === 'worker'
+        ? await wisp.createWorkerEngine('/model.gguf', { backend: 'cpu', cache: false })
+        : await wisp.Engine.load('/model.gguf', { backend: 'cpu', cache: false });
+      const messages = [{ role: 'system', content: 'You are a concise tutor.' }];
+      const turns = [];
+      for (const q of ['What is 2 + 2?', 'And times 3?', 'Name a prime number.']) {
+        messages.push({ role: 'user', content: q });
+        const stream = await engine.chat.completions.create({ messages, temperature: 0, max_tokens: 24, stream: true });
+        let content = '', last;
+        for await (const c of stream) { content += c.choices[0].delta.content ?? ''; last = c; }
+        turns.push({ content, usage: last.usage, cachedAfter: (await engine.stats()).cachedTokens });
+        messages.push({ role: 'assistant', content });
+      }
+      // the last turn again from an empty cache, not streamed
+      await engine.reset();
+      const emptied = (await engine.stats()).cachedTokens;
+      const fresh = await engine.chat.completions.create({ messages: messages.slice(0, -1), temperature: 0, max_tokens: 24 });
+      // a conversation that cannot fit: an error by default, dropped turns on request
+      let overflow = null;
+      const huge = [{ role: 'user', content: 'word '.repeat(5000) }, { role: 'assistant', content: 'ok' }, { role: 'user', content: 'hi' }];
+      try { await engine.chat.completions.create({ messages: huge, max_tokens: 8 }); } catch (e) { overflow = e.code; }
+      const dropped = await engine.chat.completions.create({ messages: huge, max_tokens: 4, temperature: 0, context_overflow: 'drop-oldest' });
+      await engine.dispose();
+      out[kind] = { turns, emptied, fresh: fresh.choices[0].message.content, freshUsage: fresh.usage, overflow, dropped: dropped.usage.prompt_tokens };
     }
-    // the last turn again from an empty cache
-    await engine.reset();
-    const fresh = await engine.chat.completions.create({ messages: messages.slice(0, -1), temperature: 0, max_tokens: 24 });
-    // a conversation that cannot fit: an error by default, dropped turns on request
-    let overflow = null;
-    const huge = [{ role: 'user', content: 'word '.repeat(5000) }, { role: 'assistant', content: 'ok' }, { role: 'user', content: 'hi' }];
-    try { await engine.chat.completions.create({ messages: huge, max_tokens: 8 }); } catch (e) { overflow = e.code; }
-    const dropped = await engine.chat.completions.create({ messages: huge, max_tokens: 4, temperature: 0, context_overflow: 'drop-oldest' });
-    return { turns, fresh: fresh.choices[0].message.content, overflow, dropped: dropped.usage.prompt_tokens };
+    return out;
   });
-  const [t1, t2, t3] = got.turns;
-  assert.equal(t1.usage.prompt_tokens_details.cached_tokens, 0);
-  for (const [prev, t] of [[t1, t2], [t2, t3]]) {
-    assert.ok(t.usage.prompt_tokens_details.cached_tokens >= prev.usage.prompt_tokens, `turn reuses the previous prompt: ${JSON.stringify(t.usage)}`);
+  for (const [kind, r] of Object.entries(got)) {
+    const [t1, t2, t3] = r.turns;
+    assert.equal(t1.usage.prompt_tokens_details.cached_tokens, 0, kind);
+    for (const [prev, t] of [[t1, t2], [t2, t3]]) {
+      // the whole previous prompt, and the reply the model gave to it, came from the cache
+      assert.ok(t.usage.prompt_tokens_details.cached_tokens >= prev.usage.prompt_tokens, `${kind}: turn reuses the previous prompt: ${JSON.stringify(t.usage)}`);
+      assert.ok(t.usage.prompt_tokens_details.cached_tokens > prev.usage.prompt_tokens_details.cached_tokens, `${kind}: cached tokens grow`);
+      assert.ok(t.usage.prompt_tokens_details.cached_tokens < t.usage.prompt_tokens, `${kind}: the new question is prefilled`);
+    }
+    for (const t of r.turns) assert.ok(t.cachedAfter >= t.usage.prompt_tokens, `${kind}: the KV cache holds the turn: ${t.cachedAfter}`);
+    assert.equal(r.emptied, 0, `${kind}: reset empties the cache`);
+    assert.equal(r.freshUsage.prompt_tokens_details.cached_tokens, 0, kind);
+    assert.equal(r.freshUsage.prompt_tokens, t3.usage.prompt_tokens, kind);
+    assert.equal(t3.content, r.fresh, `${kind}: cached conversation equals a fresh one`);
+    assert.ok(t3.content.length > 0, kind);
+    assert.equal(r.overflow, 'context_length_exceeded', kind);
+    assert.ok(r.dropped < 100, `${kind}: oldest turn dropped`);
   }
-  assert.equal(t3.content, got.fresh, 'cached conversation equals a fresh one');
-  assert.equal(got.overflow, 'context_length_exceeded');
-  assert.ok(got.dropped < 100, 'oldest turn dropped');
+  assert.deepEqual(got.worker.turns.map((t) => t.content), got.page.turns.map((t) => t.content), 'the worker answers as the page does');
 });
 
 test('the worker engine streams, completes like the page engine, and aborts', async () => {
@@ -223,42 +242,6 @@ test('the worker engine streams, completes like the page engine, and aborts', as
   assert.equal(got.aborted, 'AbortError');
   assert.deepEqual(got.ids, want.prompt_ids);
   assert.equal(got.back, prompt);
-});
-
-test("the worker engine's chat reuses the KV cache over three turns and matches a fresh conversation", async () => {
-  const got = await inPage(async () => {
-    const engine = await wisp.createWorkerEngine('/model.gguf', { backend: 'cpu', cache: false });
-    const messages = [{ role: 'system', content: 'You are a concise tutor.' }];
-    const turns = [];
-    for (const q of ['What is 2 + 2?', 'And times 3?', 'Name a prime number.']) {
-      messages.push({ role: 'user', content: q });
-      const stream = await engine.chat.completions.create({ messages, temperature: 0, max_tokens: 24, stream: true });
-      let content = '', last;
-      for await (const c of stream) { content += c.choices[0].delta.content ?? ''; last = c; }
-      turns.push({ content, usage: last.usage, cachedAfter: (await engine.stats()).cachedTokens });
-      messages.push({ role: 'assistant', content });
-    }
-    // the last turn again from an empty cache, not streamed
-    await engine.reset();
-    const emptied = (await engine.stats()).cachedTokens;
-    const fresh = await engine.chat.completions.create({ messages: messages.slice(0, -1), temperature: 0, max_tokens: 24 });
-    await engine.dispose();
-    return { turns, emptied, fresh: fresh.choices[0].message.content, freshUsage: fresh.usage };
-  });
-  const [t1, t2, t3] = got.turns;
-  assert.equal(t1.usage.prompt_tokens_details.cached_tokens, 0);
-  for (const [prev, t] of [[t1, t2], [t2, t3]]) {
-    // the whole previous prompt, and the reply the model gave to it, came from the cache
-    assert.ok(t.usage.prompt_tokens_details.cached_tokens >= prev.usage.prompt_tokens, `turn reuses the previous prompt: ${JSON.stringify(t.usage)}`);
-    assert.ok(t.usage.prompt_tokens_details.cached_tokens > prev.usage.prompt_tokens_details.cached_tokens, 'cached tokens grow');
-    assert.ok(t.usage.prompt_tokens_details.cached_tokens < t.usage.prompt_tokens, 'the new question is prefilled');
-  }
-  for (const t of got.turns) assert.ok(t.cachedAfter >= t.usage.prompt_tokens, `the KV cache holds the turn: ${t.cachedAfter}`);
-  assert.equal(got.emptied, 0, 'reset empties the cache');
-  assert.equal(got.freshUsage.prompt_tokens_details.cached_tokens, 0);
-  assert.equal(got.freshUsage.prompt_tokens, t3.usage.prompt_tokens);
-  assert.equal(t3.content, got.fresh, 'cached conversation equals a fresh one');
-  assert.ok(t3.content.length > 0);
 });
 
 test('page and worker engines: two concurrent streams are queued, each equal to running it alone; aborting a queued call rejects it at once without running', async () => {
