@@ -15,6 +15,7 @@
 //! [`weights::WeightSource`]; [`model`] names tensors and shapes; [`cpu`] computes (and specifies what [`gpu`]'s WGSL kernels must compute); [`session`] is
 //! what callers drive.
 
+mod backend;
 pub mod chat;
 pub mod cpu;
 pub mod error;

@@ -6,7 +6,8 @@
 //! `performance.now()` in the browser), since wasm has no std clock.
 
 use crate::chat::{ChatTemplate, Message};
-use crate::cpu::{forward, KvCache, Logits, Numerics, Scratch, UBATCH};
+use crate::backend::Backend;
+use crate::cpu::{Numerics, UBATCH};
 use crate::error::{Error, Result};
 use crate::gpu::forward::Picked;
 use crate::model::Model;
@@ -188,15 +189,12 @@ pub struct Engine {
     pub model: Model,
     pub tokenizer: Tokenizer,
     pub template: ChatTemplate,
-    cache: KvCache,
-    scratch: Scratch,
-    /// Tokens whose keys/values are in `cache`, in order.
+    /// Where the forward pass runs, with its KV cache.
+    backend: Backend,
+    n_ctx: usize,
+    /// Tokens whose keys/values are in the backend's cache, in order.
     tokens: Vec<u32>,
     numerics: Numerics,
-    /// When set, the forward pass runs on the GPU.
-    gpu: Option<crate::gpu::forward::GpuForward>,
-    /// False when the loader streamed the matrices to the GPU: the CPU path then cannot run.
-    host_weights: bool,
     /// On the GPU, sampled generations pick their tokens there (off: logits read back).
     device_sampling: bool,
     clock: fn() -> f64,
@@ -236,17 +234,14 @@ impl Engine {
         if n_ctx > train {
             return Err(Error::arg("ctx", format!("{n_ctx} exceeds the model's trained context {train}")));
         }
-        let cache = KvCache::new(&model, n_ctx);
         Ok(Engine {
-            host_weights: model.weights_on_host(),
+            backend: Backend::cpu(&model, n_ctx),
+            n_ctx,
             model,
             tokenizer,
             template,
-            cache,
-            scratch: Scratch::default(),
             tokens: Vec::new(),
             numerics: Numerics::default(),
-            gpu: None,
             device_sampling: true,
             clock: native_clock,
         })
@@ -273,19 +268,16 @@ impl Engine {
 
     /// Runs the forward pass on the GPU from now on (the conversation is dropped).
     pub fn use_gpu(&mut self, gpu: crate::gpu::forward::GpuForward) -> Result<()> {
-        if gpu.n_ctx() < self.cache.n_ctx {
-            return Err(Error::arg(
-                "ctx",
-                format!("GPU context {} < engine context {}", gpu.n_ctx(), self.cache.n_ctx),
-            ));
+        if gpu.n_ctx() < self.n_ctx {
+            return Err(Error::arg("ctx", format!("GPU context {} < engine context {}", gpu.n_ctx(), self.n_ctx)));
         }
-        self.gpu = Some(gpu);
+        self.backend = Backend::Gpu { forward: Box::new(gpu), logits: Vec::new() };
         self.reset();
         Ok(())
     }
 
     pub fn gpu(&self) -> Option<&crate::gpu::forward::GpuForward> {
-        self.gpu.as_ref()
+        self.backend.gpu()
     }
 
     /// Whether sampled generations on the GPU pick their tokens there (the default) or read the
@@ -305,19 +297,16 @@ impl Engine {
     }
 
     pub fn n_ctx(&self) -> usize {
-        self.cache.n_ctx
+        self.n_ctx
     }
 
     pub fn info(&self) -> Info {
         let cfg = &self.model.cfg;
-        let per_layer = 4 * cfg.n_embd * cfg.n_embd + 3 * cfg.n_embd * cfg.n_ff;
-        let params = self.model.n_vocab * cfg.n_embd * if self.model.output.is_some() { 2 } else { 1 }
-            + cfg.n_layer * per_layer;
         Info {
             architecture: cfg.arch.name().into(),
-            parameters: params as u64,
+            parameters: self.model.parameters(),
             quantization: self.model.quantization().into(),
-            context: self.cache.n_ctx,
+            context: self.n_ctx,
             n_layer: cfg.n_layer,
             n_embd: cfg.n_embd,
             n_vocab: self.model.n_vocab,
@@ -327,7 +316,6 @@ impl Engine {
 
     /// Forgets the conversation.
     pub fn reset(&mut self) {
-        self.cache.truncate(0);
         self.tokens.clear();
     }
 
@@ -340,36 +328,11 @@ impl Engine {
         self.tokenizer.encode(text, true)
     }
 
-    /// Evaluates `ids` after the cached tokens; fills the last row of logits when `logits`.
+    /// Evaluates `ids` after the cached tokens; keeps the last row's logits when `logits`.
     async fn eval(&mut self, ids: &[u32], logits: bool) -> Result<()> {
-        if let Some(gf) = &self.gpu {
-            // matrix products over the prompt, then its last token as a decode step when its
-            // logits are wanted
-            let (body, last) =
-                if logits { ids.split_at(ids.len().saturating_sub(1)) } else { (ids, &[][..]) };
-            gf.prefill(body, self.tokens.len())?;
-            self.tokens.extend_from_slice(body);
-            self.cache.len = self.tokens.len();
-            if let Some(&t) = last.first() {
-                let l = gf.step_logits(t, self.tokens.len()).await?;
-                self.scratch.logits.clear();
-                self.scratch.logits.extend_from_slice(&l);
-                self.tokens.push(t);
-                self.cache.len = self.tokens.len();
-            }
-            return Ok(());
-        }
-        for (i, chunk) in ids.chunks(UBATCH).enumerate() {
-            let last = (i + 1) * UBATCH >= ids.len();
-            let which = if last && logits { Logits::Last } else { Logits::None };
-            let (model, cache, scratch, numerics) =
-                (&self.model, &mut self.cache, &mut self.scratch, self.numerics);
-            if !self.host_weights {
-                return Err(cpu_unavailable());
-            }
-            forward(model, cache, scratch, chunk, which, numerics)?;
-            self.tokens.extend_from_slice(chunk);
-        }
+        let pos = self.tokens.len();
+        self.backend.eval(&self.model, ids, pos, logits, self.numerics).await?;
+        self.tokens.extend_from_slice(ids);
         Ok(())
     }
 
@@ -390,7 +353,7 @@ impl Engine {
         while s.prefilling() {
             pollster::block_on(self.advance(&mut s))?;
         }
-        Ok(&self.scratch.logits[..self.model.n_vocab])
+        Ok(&self.backend.logits()[..self.model.n_vocab])
     }
 
     /// Evaluates one more token (after `prefill`) and returns its logits.
@@ -400,7 +363,7 @@ impl Engine {
             return Err(Error::State("step() called before prefill()".into()));
         }
         pollster::block_on(self.eval_or_reset(&[token], true))?;
-        Ok(&self.scratch.logits[..self.model.n_vocab])
+        Ok(&self.backend.logits()[..self.model.n_vocab])
     }
 
     /// Begins generating from `prompt` ids: checks the request and drops the part of the cache
@@ -412,8 +375,8 @@ impl Engine {
         if prompt.is_empty() {
             return Err(Error::arg("prompt", "is empty"));
         }
-        if prompt.len() > self.cache.n_ctx {
-            return Err(Error::PromptTooLong { prompt: prompt.len(), ctx: self.cache.n_ctx });
+        if prompt.len() > self.n_ctx {
+            return Err(Error::PromptTooLong { prompt: prompt.len(), ctx: self.n_ctx });
         }
         if let Some(&bad) = prompt.iter().find(|&&t| t as usize >= self.model.n_vocab) {
             return Err(Error::arg(
@@ -426,14 +389,13 @@ impl Engine {
         if common == prompt.len() {
             common -= 1; // re-evaluate the last token to get its logits
         }
-        self.cache.truncate(common);
         self.tokens.truncate(common);
         let sp = &opts.sampling;
         // a pool the GPU can sort: greedy, top-k within it, or a min-p floor that narrows it
         let poolable = sp.temperature == 0.0
             || (1..=crate::gpu::forward::SAMPLE_POOL).contains(&sp.top_k)
             || sp.min_p > 0.0;
-        let gpu_pick = match &self.gpu {
+        let gpu_pick = match self.backend.gpu() {
             Some(_) if sp.is_plain_argmax() => GpuPick::Argmax,
             Some(_) if self.device_sampling && poolable => GpuPick::Sample,
             _ => GpuPick::Host,
@@ -486,8 +448,7 @@ impl Engine {
                 match self.gpu_step(tok, draw.as_ref()).await? {
                     Picked::Token(t) => s.next = Some(t),
                     Picked::Logits(l) => {
-                        self.scratch.logits.clear();
-                        self.scratch.logits.extend_from_slice(&l);
+                        *self.backend.logits() = l;
                         s.drawn = draw.map(|d| d.r);
                     }
                 }
@@ -495,7 +456,7 @@ impl Engine {
             s.decoded += 1;
         }
         let n_vocab = self.model.n_vocab;
-        let logits = &mut self.scratch.logits[..n_vocab];
+        let logits = &mut self.backend.logits()[..n_vocab];
         let tok = match (s.next.take(), s.drawn.take()) {
             (Some(t), _) => t,
             (None, Some(r)) => s.sampler.sample_drawn(logits, &s.history, r),
@@ -511,7 +472,7 @@ impl Engine {
         s.text.push_str(&piece);
         if s.decoder.stopped {
             s.end(FinishReason::Stop, (self.clock)());
-        } else if s.ids.len() >= s.opts.max_tokens || self.tokens.len() >= self.cache.n_ctx {
+        } else if s.ids.len() >= s.opts.max_tokens || self.tokens.len() >= self.n_ctx {
             s.end(FinishReason::Length, (self.clock)());
         } else {
             s.pending = Some(tok);
@@ -551,16 +512,9 @@ impl Engine {
     /// Evaluates `tok` on the GPU and picks its successor there: greedily, or with the sampler's
     /// `draw` (which may hand the logits back).
     async fn gpu_step(&mut self, tok: u32, draw: Option<&DeviceDraw>) -> Result<Picked> {
-        let gf = self.gpu.as_ref().ok_or_else(|| Error::State("no GPU forward".into()))?;
-        let pos = self.tokens.len();
-        let r = match draw {
-            Some(d) => gf.step_sampled(tok, pos, d).await,
-            None => gf.step(tok, pos).await.map(Picked::Token),
-        };
-        match r {
+        match self.backend.step(tok, self.tokens.len(), draw).await {
             Ok(next) => {
                 self.tokens.push(tok);
-                self.cache.len = self.tokens.len();
                 Ok(next)
             }
             Err(e) => {
@@ -598,8 +552,8 @@ impl Engine {
 
     /// [`Engine::perplexity`] for hosts that must await the GPU (the browser).
     pub async fn perplexity_async(&mut self, ids: &[u32], ctx: usize, half: bool) -> Result<(f64, usize)> {
-        if ctx < 2 || ctx > self.cache.n_ctx {
-            return Err(Error::arg("ctx", format!("{ctx} must be in 2..={}", self.cache.n_ctx)));
+        if ctx < 2 || ctx > self.n_ctx {
+            return Err(Error::arg("ctx", format!("{ctx} must be in 2..={}", self.n_ctx)));
         }
         let windows = ids.len() / ctx;
         if windows == 0 {
@@ -616,38 +570,19 @@ impl Engine {
                     window[0] = b;
                 }
             }
-            if let Some(gf) = &self.gpu {
-                // every row's logits, a batch of matrix products at a time
-                for (ci, chunk) in window[..ctx - 1].chunks(crate::gpu::forward::BATCH).enumerate() {
-                    let pos0 = ci * crate::gpu::forward::BATCH;
-                    let rows = gf.prefill_logits(chunk, pos0).await?;
-                    for (r, row) in rows.chunks_exact(n_vocab).enumerate() {
-                        if pos0 + r >= first {
-                            let (l, c) = score(row, window[pos0 + r + 1] as usize);
-                            nll += l;
-                            count += c;
-                        }
+            // every row's logits but the last token's (nothing follows it), a batch at a time
+            let batch = self.backend.batch();
+            for (ci, chunk) in window[..ctx - 1].chunks(batch).enumerate() {
+                let pos0 = ci * batch;
+                let rows = self.backend.eval_all(&self.model, chunk, pos0, self.numerics).await?;
+                for (r, row) in rows.chunks_exact(n_vocab).enumerate() {
+                    if pos0 + r >= first {
+                        let (l, c) = score(row, window[pos0 + r + 1] as usize);
+                        nll += l;
+                        count += c;
                     }
                 }
-                continue;
-            }
-            if !self.host_weights {
-                return Err(cpu_unavailable());
-            }
-            for (ci, chunk) in window.chunks(UBATCH).enumerate() {
-                let (model, cache, scratch, numerics) =
-                    (&self.model, &mut self.cache, &mut self.scratch, self.numerics);
-                forward(model, cache, scratch, chunk, Logits::All, numerics)?;
                 self.tokens.extend_from_slice(chunk);
-                for (r, row) in self.scratch.logits.chunks_exact(n_vocab).take(chunk.len()).enumerate() {
-                    let pos = ci * UBATCH + r;
-                    if pos < first || pos + 1 >= ctx {
-                        continue;
-                    }
-                    let (l, c) = score(row, window[pos + 1] as usize);
-                    nll += l;
-                    count += c;
-                }
             }
         }
         self.reset();
@@ -656,13 +591,6 @@ impl Engine {
         }
         Ok(((nll / count as f64).exp(), count))
     }
-}
-
-fn cpu_unavailable() -> Error {
-    Error::State(
-        "the weights were streamed to the GPU, so the CPU path has none; load again with the CPU backend"
-            .into(),
-    )
 }
 
 /// The negative log-likelihood of `target` under `logits` (softmax in f64), and 1 token scored.

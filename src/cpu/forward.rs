@@ -8,7 +8,8 @@ use super::matmul::{matmul, Input};
 use super::ops::{add_assign, gelu_tanh, layer_norm, rms_norm, rope, silu, softmax};
 use super::{par_chunks, Numerics};
 use crate::error::{Error, Result};
-use crate::model::{Arch, Attention, FeedForward, Model, Norm};
+use crate::model::ops::{Act, Activation, NormKind, Ops, Rope};
+use crate::model::{Attention, Config, FeedForward, Linear, Matrix, Model, Norm};
 use crate::quant::{dequantize, BlockQ8, GgmlType};
 use half::f16;
 
@@ -137,14 +138,22 @@ impl KvCache {
 /// Activation buffers, reused across calls (sized on first use for the largest batch).
 #[derive(Default)]
 pub struct Scratch {
+    /// residual stream, normed copy, queries: `[n, n_embd]`, `[n, n_embd]`, `[n, q_dim]`
     x: Vec<f32>,
     xb: Vec<f32>,
     q: Vec<f32>,
+    /// keys and values `[n, kv_dim]`
     k: Vec<f32>,
     v: Vec<f32>,
+    /// attention's output `[n, q_dim]`
+    att: Vec<f32>,
+    /// a fused projection's output before it is split `[n, q_dim + 2·kv_dim]`
     qkv: Vec<f32>,
+    /// feed-forward hidden `[n, n_ff]` (and the up half `[n, n_ff]`, or a stacked `[n, 2·n_ff]`)
     hb: Vec<f32>,
     hb2: Vec<f32>,
+    /// a product's output before it is added to the residual stream `[n, n_embd]`
+    o: Vec<f32>,
     q8: Vec<BlockQ8>,
     tmp: Vec<f32>,
     pub logits: Vec<f32>,
@@ -156,13 +165,6 @@ pub enum Logits {
     None,
     Last,
     All,
-}
-
-fn norm(arch: Arch, x: &[f32], n: &Norm, eps: f32, out: &mut [f32]) {
-    match arch {
-        Arch::Llama => rms_norm(x, n, eps, out),
-        Arch::Gpt2 => layer_norm(x, n, eps, out),
-    }
 }
 
 /// Runs `tokens` (at most [`UBATCH`]) at positions `cache.len..`, appends them to the cache and
@@ -190,122 +192,229 @@ pub fn forward(
             format!("token id {bad} is outside the vocabulary of {}", model.n_vocab),
         ));
     }
-    if cfg.arch == Arch::Gpt2 && pos0 + n > cfg.n_ctx_train {
-        return Err(Error::ContextFull { used: pos0 + n, ctx: cfg.n_ctx_train });
+    if pos0 + n > model.max_positions() {
+        return Err(Error::ContextFull { used: pos0 + n, ctx: model.max_positions() });
     }
     cache.reserve(pos0 + n);
-    let (d, kv_dim, hd) = (cfg.n_embd, cfg.kv_dim(), cfg.head_dim);
-    for b in [&mut s.x, &mut s.xb, &mut s.q] {
-        b.resize(n * d, 0.0);
+    let (d, q_dim, kv_dim) = (cfg.n_embd, cfg.q_dim(), cfg.kv_dim());
+    for (b, w) in [(&mut s.x, d), (&mut s.xb, d), (&mut s.o, d), (&mut s.q, q_dim), (&mut s.att, q_dim)] {
+        b.resize(n * w, 0.0);
     }
     s.k.resize(n * kv_dim, 0.0);
     s.v.resize(n * kv_dim, 0.0);
-    s.hb.resize(n * cfg.n_ff, 0.0);
-    s.hb2.resize(n * cfg.n_ff, 0.0);
-
-    // token (and position) embeddings
-    for (t, &tok) in tokens.iter().enumerate() {
-        let xr = &mut s.x[t * d..(t + 1) * d];
-        dequantize(model.tok_embd.ty, model.tok_embd.row(tok as usize), xr);
-        if let Some(pe) = &model.pos_embd {
-            // xb is free until the first norm
-            let p = &mut s.xb[t * d..(t + 1) * d];
-            dequantize(pe.ty, pe.row(pos0 + t), p);
-            add_assign(xr, p);
-        }
-    }
-
-    for (li, layer) in model.layers.iter().enumerate() {
-        // attention block
-        norm(cfg.arch, &s.x, &layer.attn_norm, cfg.norm_eps, &mut s.xb);
-        {
-            let inp = Input::new(&s.xb, n, d, numerics, &mut s.q8);
-            match &layer.attn {
-                Attention::Separate { q, k, v } => {
-                    matmul(&q.w, q.b.as_deref(), &inp, &mut s.q, &mut s.tmp);
-                    matmul(&k.w, k.b.as_deref(), &inp, &mut s.k, &mut s.tmp);
-                    matmul(&v.w, v.b.as_deref(), &inp, &mut s.v, &mut s.tmp);
-                }
-                Attention::Fused(qkv) => {
-                    s.qkv.resize(n * 3 * d, 0.0);
-                    matmul(&qkv.w, qkv.b.as_deref(), &inp, &mut s.qkv, &mut s.tmp);
-                    for t in 0..n {
-                        let row = &s.qkv[t * 3 * d..(t + 1) * 3 * d];
-                        s.q[t * d..(t + 1) * d].copy_from_slice(&row[..d]);
-                        s.k[t * kv_dim..(t + 1) * kv_dim].copy_from_slice(&row[d..2 * d]);
-                        s.v[t * kv_dim..(t + 1) * kv_dim].copy_from_slice(&row[2 * d..3 * d]);
-                    }
-                }
-            }
-        }
-        if cfg.arch == Arch::Llama {
-            for t in 0..n {
-                for h in s.q[t * d..(t + 1) * d].chunks_exact_mut(hd) {
-                    rope(h, pos0 + t, cfg.rope_dims, cfg.rope_base, cfg.rope_style);
-                }
-                for h in s.k[t * kv_dim..(t + 1) * kv_dim].chunks_exact_mut(hd) {
-                    rope(h, pos0 + t, cfg.rope_dims, cfg.rope_base, cfg.rope_style);
-                }
-            }
-        }
-        // append to the cache, then causal attention (output overwrites xb)
-        match &mut cache.store {
-            KvStore::F16 { k, v } => {
-                append(&mut k[li], &mut v[li], &s.k, &s.v, pos0 * kv_dim);
-                attention(cfg, &s.q, &k[li], &v[li], pos0, numerics, &mut s.xb);
-            }
-            KvStore::F32 { k, v } => {
-                append(&mut k[li], &mut v[li], &s.k, &s.v, pos0 * kv_dim);
-                attention(cfg, &s.q, &k[li], &v[li], pos0, numerics, &mut s.xb);
-            }
-        }
-        {
-            let inp = Input::new(&s.xb, n, d, numerics, &mut s.q8);
-            matmul(&layer.attn_out.w, layer.attn_out.b.as_deref(), &inp, &mut s.q, &mut s.tmp);
-        }
-        add_assign(&mut s.x, &s.q);
-
-        // feed-forward block
-        norm(cfg.arch, &s.x, &layer.ffn_norm, cfg.norm_eps, &mut s.xb);
-        let down = {
-            let inp = Input::new(&s.xb, n, d, numerics, &mut s.q8);
-            match &layer.ffn {
-                FeedForward::SwiGlu { gate, up, down } => {
-                    matmul(&gate.w, gate.b.as_deref(), &inp, &mut s.hb, &mut s.tmp);
-                    matmul(&up.w, up.b.as_deref(), &inp, &mut s.hb2, &mut s.tmp);
-                    for (g, u) in s.hb.iter_mut().zip(&s.hb2) {
-                        *g = silu(*g) * u;
-                    }
-                    down
-                }
-                FeedForward::Gelu { up, down } => {
-                    matmul(&up.w, up.b.as_deref(), &inp, &mut s.hb, &mut s.tmp);
-                    for g in s.hb.iter_mut() {
-                        *g = gelu_tanh(*g);
-                    }
-                    down
-                }
-            }
-        };
-        {
-            let inp = Input::new(&s.hb, n, cfg.n_ff, numerics, &mut s.q8);
-            matmul(&down.w, down.b.as_deref(), &inp, &mut s.q, &mut s.tmp);
-        }
-        add_assign(&mut s.x, &s.q);
-    }
+    let mut ops = CpuOps { cfg, cache, s, tokens, pos0, which, numerics, n_vocab: model.n_vocab };
+    model.forward(&mut ops)?;
     cache.len = pos0 + n;
-
-    let (first, rows) = match which {
-        Logits::None => return Ok(()),
-        Logits::Last => (n - 1, 1),
-        Logits::All => (0, n),
-    };
-    let xs = &s.x[first * d..(first + rows) * d];
-    norm(cfg.arch, xs, &model.output_norm, cfg.norm_eps, &mut s.xb[..rows * d]);
-    s.logits.resize(rows * model.n_vocab, 0.0);
-    let inp = Input::new(&s.xb, rows, d, numerics, &mut s.q8);
-    matmul(model.head(), None, &inp, &mut s.logits, &mut s.tmp);
     Ok(())
+}
+
+/// The CPU backend of the ops seam: each call runs at once over the batch.
+struct CpuOps<'a> {
+    cfg: &'a Config,
+    cache: &'a mut KvCache,
+    s: &'a mut Scratch,
+    tokens: &'a [u32],
+    pos0: usize,
+    which: Logits,
+    numerics: Numerics,
+    n_vocab: usize,
+}
+
+impl Scratch {
+    fn buf(&mut self, a: Act) -> &mut Vec<f32> {
+        match a {
+            Act::X => &mut self.x,
+            Act::Xb => &mut self.xb,
+            Act::Q => &mut self.q,
+            Act::K => &mut self.k,
+            Act::V => &mut self.v,
+            Act::Att => &mut self.att,
+            Act::Hb => &mut self.hb,
+        }
+    }
+
+    /// `y = W·x + b`, `y` of width `l.w.rows` (`y` may not be `x`).
+    fn product(&mut self, l: &Linear, x: Act, y: &mut Vec<f32>, numerics: Numerics) -> Result<()> {
+        let xs = std::mem::take(self.buf(x));
+        let n = xs.len() / l.w.cols;
+        y.resize(n * l.w.rows, 0.0);
+        let inp = Input::new(&xs, n, l.w.cols, numerics, &mut self.q8);
+        matmul(&l.w, l.b.as_deref(), &inp, y, &mut self.tmp);
+        *self.buf(x) = xs;
+        Ok(())
+    }
+}
+
+impl<'m> Ops<'m> for CpuOps<'_> {
+    fn embed(&mut self, table: &Matrix, scale: f32) -> Result<()> {
+        let d = self.cfg.n_embd;
+        for (t, &tok) in self.tokens.iter().enumerate() {
+            let xr = &mut self.s.x[t * d..(t + 1) * d];
+            dequantize(table.ty, table.row(tok as usize), xr);
+            if scale != 1.0 {
+                xr.iter_mut().for_each(|v| *v *= scale);
+            }
+        }
+        Ok(())
+    }
+
+    fn add_positions(&mut self, table: &Matrix) -> Result<()> {
+        let d = self.cfg.n_embd;
+        for t in 0..self.tokens.len() {
+            let p = &mut self.s.o[t * d..(t + 1) * d];
+            dequantize(table.ty, table.row(self.pos0 + t), p);
+            add_assign(&mut self.s.x[t * d..(t + 1) * d], p);
+        }
+        Ok(())
+    }
+
+    fn norm(&mut self, kind: NormKind, n: &Norm, eps: f32, x: Act, out: Act) -> Result<()> {
+        let xs = std::mem::take(self.s.buf(x));
+        let mut o = if out == x { xs.clone() } else { std::mem::take(self.s.buf(out)) };
+        match kind {
+            NormKind::Rms => rms_norm(&xs, n, eps, &mut o),
+            NormKind::Layer => layer_norm(&xs, n, eps, &mut o),
+        }
+        *self.s.buf(x) = xs;
+        *self.s.buf(out) = o;
+        Ok(())
+    }
+
+    fn head_norm(&mut self, n: &Norm, eps: f32, x: Act) -> Result<()> {
+        let xs = self.s.buf(x);
+        let src = xs.clone();
+        rms_norm(&src, n, eps, xs);
+        Ok(())
+    }
+
+    fn qkv(&mut self, attn: &Attention, x: Act) -> Result<()> {
+        let (q_dim, kv_dim) = (self.cfg.q_dim(), self.cfg.kv_dim());
+        let s = &mut *self.s;
+        match attn {
+            Attention::Separate { q, k, v } => {
+                for (l, out) in [(q, Act::Q), (k, Act::K), (v, Act::V)] {
+                    let mut y = std::mem::take(s.buf(out));
+                    s.product(l, x, &mut y, self.numerics)?;
+                    *s.buf(out) = y;
+                }
+            }
+            Attention::Fused(qkv) => {
+                let mut y = std::mem::take(&mut s.qkv);
+                s.product(qkv, x, &mut y, self.numerics)?;
+                let w = q_dim + 2 * kv_dim;
+                for (t, row) in y.chunks_exact(w).enumerate() {
+                    s.q[t * q_dim..(t + 1) * q_dim].copy_from_slice(&row[..q_dim]);
+                    s.k[t * kv_dim..(t + 1) * kv_dim].copy_from_slice(&row[q_dim..q_dim + kv_dim]);
+                    s.v[t * kv_dim..(t + 1) * kv_dim].copy_from_slice(&row[q_dim + kv_dim..]);
+                }
+                s.qkv = y;
+            }
+        }
+        Ok(())
+    }
+
+    fn rope_and_store(&mut self, layer: usize, r: Option<Rope<'m>>) -> Result<()> {
+        let (hd, pos0) = (self.cfg.head_dim, self.pos0);
+        if let Some(r) = r {
+            for (t, row) in self.s.q.chunks_exact_mut(self.cfg.q_dim()).enumerate() {
+                for h in row.chunks_exact_mut(hd) {
+                    rope(h, pos0 + t, r.dims, r.base, r.style);
+                }
+            }
+            for (t, row) in self.s.k.chunks_exact_mut(self.cfg.kv_dim()).enumerate() {
+                for h in row.chunks_exact_mut(hd) {
+                    rope(h, pos0 + t, r.dims, r.base, r.style);
+                }
+            }
+        }
+        let at = pos0 * self.cfg.kv_dim();
+        match &mut self.cache.store {
+            KvStore::F16 { k, v } => append(&mut k[layer], &mut v[layer], &self.s.k, &self.s.v, at),
+            KvStore::F32 { k, v } => append(&mut k[layer], &mut v[layer], &self.s.k, &self.s.v, at),
+        }
+        Ok(())
+    }
+
+    fn attention(&mut self, layer: usize) -> Result<()> {
+        let (cfg, s, pos0, nu) = (self.cfg, &mut *self.s, self.pos0, self.numerics);
+        match &self.cache.store {
+            KvStore::F16 { k, v } => attention(cfg, &s.q, &k[layer], &v[layer], pos0, nu, &mut s.att),
+            KvStore::F32 { k, v } => attention(cfg, &s.q, &k[layer], &v[layer], pos0, nu, &mut s.att),
+        }
+        Ok(())
+    }
+
+    fn linear(&mut self, l: &Linear, x: Act, y: Act) -> Result<()> {
+        let mut out = std::mem::take(self.s.buf(y));
+        self.s.product(l, x, &mut out, self.numerics)?;
+        *self.s.buf(y) = out;
+        Ok(())
+    }
+
+    fn linear_add(&mut self, l: &Linear, x: Act, y: Act) -> Result<()> {
+        let mut o = std::mem::take(&mut self.s.o);
+        self.s.product(l, x, &mut o, self.numerics)?;
+        add_assign(self.s.buf(y), &o);
+        self.s.o = o;
+        Ok(())
+    }
+
+    fn ffn_up(&mut self, act: Activation, ffn: &FeedForward, x: Act, y: Act) -> Result<()> {
+        let f = match act {
+            Activation::Silu => silu,
+            Activation::GeluTanh => gelu_tanh,
+        };
+        let s = &mut *self.s;
+        let mut hb = std::mem::take(s.buf(y));
+        match ffn {
+            FeedForward::Gated { gate, up } => {
+                let mut hb2 = std::mem::take(&mut s.hb2);
+                s.product(gate, x, &mut hb, self.numerics)?;
+                s.product(up, x, &mut hb2, self.numerics)?;
+                for (g, u) in hb.iter_mut().zip(&hb2) {
+                    *g = f(*g) * u;
+                }
+                s.hb2 = hb2;
+            }
+            FeedForward::GatedStacked(gate_up) => {
+                let mut gu = std::mem::take(&mut s.hb2);
+                s.product(gate_up, x, &mut gu, self.numerics)?;
+                let ff = gate_up.w.rows / 2;
+                hb.resize(gu.len() / 2, 0.0);
+                for (h, row) in hb.chunks_exact_mut(ff).zip(gu.chunks_exact(2 * ff)) {
+                    for (o, (g, u)) in h.iter_mut().zip(row[..ff].iter().zip(&row[ff..])) {
+                        *o = f(*g) * u;
+                    }
+                }
+                s.hb2 = gu;
+            }
+            FeedForward::Plain { up } => {
+                s.product(up, x, &mut hb, self.numerics)?;
+                hb.iter_mut().for_each(|g| *g = f(*g));
+            }
+        }
+        *s.buf(y) = hb;
+        Ok(())
+    }
+
+    fn logits(&mut self, kind: NormKind, n: &Norm, eps: f32, head: &Matrix) -> Result<()> {
+        let (d, len) = (self.cfg.n_embd, self.tokens.len());
+        let (first, rows) = match self.which {
+            Logits::None => return Ok(()),
+            Logits::Last => (len - 1, 1),
+            Logits::All => (0, len),
+        };
+        let s = &mut *self.s;
+        let xs = &s.x[first * d..(first + rows) * d];
+        match kind {
+            NormKind::Rms => rms_norm(xs, n, eps, &mut s.xb[..rows * d]),
+            NormKind::Layer => layer_norm(xs, n, eps, &mut s.xb[..rows * d]),
+        }
+        s.logits.resize(rows * self.n_vocab, 0.0);
+        let inp = Input::new(&s.xb[..rows * d], rows, d, self.numerics, &mut s.q8);
+        matmul(head, None, &inp, &mut s.logits, &mut s.tmp);
+        Ok(())
+    }
 }
 
 fn append<T: KvElem>(kc: &mut [T], vc: &mut [T], k: &[f32], v: &[f32], at: usize) {
@@ -320,7 +429,7 @@ fn append<T: KvElem>(kc: &mut [T], vc: &mut [T], k: &[f32], v: &[f32], at: usize
 /// `out[t, h] = softmax(q[t,h]·K[0..=pos0+t, kvh] / √hd) · V[.., kvh]` with `kvh = h / group`
 /// (consecutive query heads share a KV head, as ggml broadcasts).
 fn attention<T: KvElem>(
-    cfg: &crate::model::Config,
+    cfg: &Config,
     q: &[f32],
     kc: &[T],
     vc: &[T],
@@ -330,7 +439,7 @@ fn attention<T: KvElem>(
 ) {
     // llama.cpp's flash attention rounds the query and the softmax weights to the cache type
     let round = |x: f32| if numerics == Numerics::LlamaCpp { T::round_operand(x) } else { x };
-    let (d, kv_dim, hd) = (cfg.n_embd, cfg.kv_dim(), cfg.head_dim);
+    let (d, kv_dim, hd) = (cfg.q_dim(), cfg.kv_dim(), cfg.head_dim);
     let group = cfg.n_head / cfg.n_head_kv;
     let scale = 1.0 / (hd as f32).sqrt();
     let n = out.len() / d;

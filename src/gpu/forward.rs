@@ -23,8 +23,10 @@ use super::{
     as_bytes, grid, shaders, split_variant, Gpu, GpuMatrix, MATMUL_BN, MAX_GROUPS, PRODUCT_CONSTANTS,
 };
 use crate::error::{Error, Result};
-use crate::model::{Arch, Attention, FeedForward, Linear, Matrix, Model, Norm, RopeStyle};
+use crate::model::ops::{Act, Activation, NormKind, Ops, Rope};
+use crate::model::{Attention, FeedForward, Linear, Matrix, Model, Norm, RopeStyle};
 use crate::sampling::DeviceDraw;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -267,22 +269,10 @@ impl Builder<'_> {
         self.product(l, x, y, Plan::Prefill, false).await
     }
 
-    /// A layer's `y += W·x (+ b)`: the projection into the residual stream `y`, with the residual
-    /// add fused.
-    async fn linear_add(
-        &mut self,
-        l: &(&GpuMatrix, Option<wgpu::Buffer>),
-        x: &wgpu::Buffer,
-        y: &wgpu::Buffer,
-    ) -> Result<()> {
-        self.product(l, x, y, Plan::Prefill, true).await
-    }
-
-    /// RMSNorm (Llama) or LayerNorm (GPT-2) of each batch row of `n`, in both lists (the final
-    /// norm, before the head, in the decode list only).
+    /// RMSNorm or LayerNorm of each batch row of `x` into `out`, in the lists of `plan`.
     async fn norm(
         &mut self,
-        arch: Arch,
+        kind: NormKind,
         x: &wgpu::Buffer,
         n: &Norm,
         out: &wgpu::Buffer,
@@ -292,12 +282,12 @@ impl Builder<'_> {
         let w = self.gpu.storage_f32("norm weight", &n.w)?;
         // rows numbered y · groups_x + x, with x < BATCH ≤ groups_x: row = x
         let params = self.uniform(&[n.w.len() as u32, BATCH as u32, MAX_GROUPS, eps.to_bits()]);
-        match arch {
-            Arch::Llama => {
+        match kind {
+            NormKind::Rms => {
                 let bufs = [x, &w, out, &params];
                 self.push_grid(&shaders::RMS_NORM, &[], &[], &bufs, Groups::RowsX, plan).await
             }
-            Arch::Gpt2 => {
+            NormKind::Layer => {
                 let zeros = vec![0.0; n.w.len()];
                 let b = self.gpu.storage_f32("norm bias", n.b.as_deref().unwrap_or(&zeros))?;
                 let bufs = [x, &w, &b, out, &params];
@@ -323,15 +313,149 @@ impl Builder<'_> {
     }
 }
 
+/// The activation buffers the ops name, `[BATCH, width]` each.
+struct Acts {
+    x: wgpu::Buffer,
+    xb: wgpu::Buffer,
+    q: wgpu::Buffer,
+    k: wgpu::Buffer,
+    v: wgpu::Buffer,
+    att: wgpu::Buffer,
+    hb: wgpu::Buffer,
+}
+
+impl Acts {
+    fn get(&self, a: Act) -> &wgpu::Buffer {
+        match a {
+            Act::X => &self.x,
+            Act::Xb => &self.xb,
+            Act::Q => &self.q,
+            Act::K => &self.k,
+            Act::V => &self.v,
+            Act::Att => &self.att,
+            Act::Hb => &self.hb,
+        }
+    }
+}
+
+/// One call of the ops seam, as the architecture made it.
+enum Rec<'m> {
+    Embed(&'m Matrix, f32),
+    Positions(&'m Matrix),
+    Norm(NormKind, &'m Norm, f32, Act, Act),
+    HeadNorm(&'m Norm, f32, Act),
+    Qkv(&'m Attention, Act),
+    RopeStore(usize, Option<Rope<'m>>),
+    Attention(usize),
+    /// `y (+)= W·x + b`, adding when the flag is set.
+    Linear(&'m Linear, Act, Act, bool),
+    FfnUp(Activation, &'m FeedForward, Act, Act),
+    Logits(NormKind, &'m Norm, f32, &'m Matrix),
+}
+
+impl<'m> Rec<'m> {
+    /// The matrices this op reads, for counting each one's uses.
+    fn matrices(&self) -> Vec<&'m Matrix> {
+        fn lin<'m>(l: &[&'m Linear]) -> Vec<&'m Matrix> {
+            l.iter().map(|l| &l.w).collect()
+        }
+        match *self {
+            Rec::Embed(m, _) | Rec::Positions(m) | Rec::Logits(.., m) => vec![m],
+            Rec::Qkv(Attention::Separate { q, k, v }, _) => lin(&[q, k, v]),
+            Rec::Qkv(Attention::Fused(l), _) => lin(&[l]),
+            Rec::Linear(l, ..) => lin(&[l]),
+            Rec::FfnUp(_, FeedForward::Gated { gate, up }, ..) => lin(&[gate, up]),
+            Rec::FfnUp(_, FeedForward::GatedStacked(l) | FeedForward::Plain { up: l }, ..) => lin(&[l]),
+            Rec::Norm(..) | Rec::HeadNorm(..) | Rec::RopeStore(..) | Rec::Attention(_) => vec![],
+        }
+    }
+}
+
+/// The GPU backend of the ops seam: it records the op sequence, which [`GpuForward::new`] then
+/// turns into the dispatch lists (building pipelines is asynchronous, which a trait method
+/// cannot await).
+#[derive(Default)]
+struct Recorder<'m> {
+    ops: Vec<Rec<'m>>,
+}
+
+impl<'m> Ops<'m> for Recorder<'m> {
+    fn embed(&mut self, table: &'m Matrix, scale: f32) -> Result<()> {
+        self.ops.push(Rec::Embed(table, scale));
+        Ok(())
+    }
+    fn add_positions(&mut self, table: &'m Matrix) -> Result<()> {
+        self.ops.push(Rec::Positions(table));
+        Ok(())
+    }
+    fn norm(&mut self, kind: NormKind, n: &'m Norm, eps: f32, x: Act, out: Act) -> Result<()> {
+        self.ops.push(Rec::Norm(kind, n, eps, x, out));
+        Ok(())
+    }
+    fn head_norm(&mut self, n: &'m Norm, eps: f32, x: Act) -> Result<()> {
+        self.ops.push(Rec::HeadNorm(n, eps, x));
+        Ok(())
+    }
+    fn qkv(&mut self, attn: &'m Attention, x: Act) -> Result<()> {
+        self.ops.push(Rec::Qkv(attn, x));
+        Ok(())
+    }
+    fn rope_and_store(&mut self, layer: usize, rope: Option<Rope<'m>>) -> Result<()> {
+        self.ops.push(Rec::RopeStore(layer, rope));
+        Ok(())
+    }
+    fn attention(&mut self, layer: usize) -> Result<()> {
+        self.ops.push(Rec::Attention(layer));
+        Ok(())
+    }
+    fn linear(&mut self, l: &'m Linear, x: Act, y: Act) -> Result<()> {
+        self.ops.push(Rec::Linear(l, x, y, false));
+        Ok(())
+    }
+    fn linear_add(&mut self, l: &'m Linear, x: Act, y: Act) -> Result<()> {
+        self.ops.push(Rec::Linear(l, x, y, true));
+        Ok(())
+    }
+    fn ffn_up(&mut self, act: Activation, ffn: &'m FeedForward, x: Act, y: Act) -> Result<()> {
+        self.ops.push(Rec::FfnUp(act, ffn, x, y));
+        Ok(())
+    }
+    fn logits(&mut self, kind: NormKind, n: &'m Norm, eps: f32, head: &'m Matrix) -> Result<()> {
+        self.ops.push(Rec::Logits(kind, n, eps, head));
+        Ok(())
+    }
+}
+
 /// Where the GPU copies of the model's matrices come from: uploaded while the file streamed
-/// ([`GpuWeights`]), or uploaded now from the model's host data.
+/// ([`GpuWeights`]), or uploaded now from the model's host data. A matrix the op sequence uses
+/// more than once (a head tied to the embedding) is kept until its last use.
 struct Uploader<'a> {
     gpu: &'a Gpu,
     streamed: Option<&'a mut GpuWeights>,
+    /// Uses left of each matrix, by tensor name, and the copies still wanted.
+    uses: HashMap<String, usize>,
+    kept: HashMap<String, Arc<GpuMatrix>>,
 }
 
 impl Uploader<'_> {
-    fn matrix(&mut self, m: &Matrix) -> Result<GpuMatrix> {
+    fn matrix(&mut self, m: &Matrix) -> Result<Arc<GpuMatrix>> {
+        let left = self.uses.get_mut(&m.name).map(|n| {
+            *n = n.saturating_sub(1);
+            *n
+        });
+        let g = match self.kept.get(&m.name) {
+            Some(g) => g.clone(),
+            None => Arc::new(self.upload(m)?),
+        };
+        if left.unwrap_or(0) > 0 {
+            self.kept.insert(m.name.clone(), g.clone());
+        } else {
+            self.kept.remove(&m.name);
+        }
+        Ok(g)
+    }
+
+    fn upload(&mut self, m: &Matrix) -> Result<GpuMatrix> {
         if let Some(g) = self.streamed.as_mut().and_then(|w| w.take(&m.name)) {
             if (g.rows, g.cols, g.ty) != (m.rows, m.cols, m.ty) {
                 return Err(Error::malformed(format!("tensor '{}'", m.name), "GPU copy has another shape"));
@@ -348,7 +472,7 @@ impl Uploader<'_> {
     }
 
     /// A linear layer: its matrix and optional bias.
-    fn linear(&mut self, l: &Linear) -> Result<(GpuMatrix, Option<wgpu::Buffer>)> {
+    fn linear(&mut self, l: &Linear) -> Result<(Arc<GpuMatrix>, Option<wgpu::Buffer>)> {
         let m = self.matrix(&l.w)?;
         let b = l.b.as_ref().map(|b| self.gpu.storage_f32(&format!("{} bias", l.w.name), b)).transpose()?;
         Ok((m, b))
@@ -360,12 +484,12 @@ impl Uploader<'_> {
 fn stack_unbiased(
     gpu: &Gpu,
     label: &str,
-    parts: &[&(GpuMatrix, Option<wgpu::Buffer>)],
+    parts: &[&(Arc<GpuMatrix>, Option<wgpu::Buffer>)],
 ) -> Result<Option<GpuMatrix>> {
     if parts.iter().any(|p| p.1.is_some()) {
         return Ok(None);
     }
-    GpuMatrix::stack(gpu, label, &parts.iter().map(|p| &p.0).collect::<Vec<_>>())
+    GpuMatrix::stack(gpu, label, &parts.iter().map(|p| &*p.0).collect::<Vec<_>>())
 }
 
 impl GpuForward {
@@ -397,13 +521,20 @@ impl GpuForward {
             )));
         }
         let g = &*gpu;
-        let (d, kv_dim, hd, ff) = (cfg.n_embd, cfg.kv_dim(), cfg.head_dim, cfg.n_ff);
+        let (d, q_dim, kv_dim, hd, ff) = (cfg.n_embd, cfg.q_dim(), cfg.kv_dim(), cfg.head_dim, cfg.n_ff);
         let f32buf = |name: &str, n: usize| g.storage(name, 4 * (BATCH * n) as u64, None);
-        // activations, BATCH rows each: x [d] residual, xb [d] normed, q [d], k/v [kv_dim],
-        // att [d], o [d], hb/hb2 [ff]; logits [n_vocab] (decode) or [BATCH · n_vocab]
-        let (x, xb, q, k, v) =
-            (f32buf("x", d)?, f32buf("xb", d)?, f32buf("q", d)?, f32buf("k", kv_dim)?, f32buf("v", kv_dim)?);
-        let (att, o, hb, hb2) = (f32buf("att", d)?, f32buf("o", d)?, f32buf("hb", ff)?, f32buf("hb2", ff)?);
+        // activations, BATCH rows each: x [d] residual, xb [d] normed, q [q_dim], k/v [kv_dim],
+        // att [q_dim], o [d], hb/hb2 [ff]; logits [n_vocab] (decode) or [BATCH · n_vocab]
+        let acts = Acts {
+            x: f32buf("x", d)?,
+            xb: f32buf("xb", d)?,
+            q: f32buf("q", q_dim)?,
+            k: f32buf("k", kv_dim)?,
+            v: f32buf("v", kv_dim)?,
+            att: f32buf("att", q_dim)?,
+            hb: f32buf("hb", ff)?,
+        };
+        let (o, hb2) = (f32buf("o", d)?, f32buf("hb2", ff)?);
         // decode attention's partial softmax per (head, chunk of 64 positions): acc [hd], m, l
         let max_chunks = n_ctx.div_ceil(64);
         let partials =
@@ -417,36 +548,16 @@ impl GpuForward {
         let pen = g.storage("penalties", 8 * pen_cap as u64, None)?;
         let sample_params = g.uniform("sample params", &[0; 12]);
 
-        let mut b = Builder { gpu: g, state: &state, steps: Vec::new(), weight_bytes: 0 };
-        let mut wts = Uploader { gpu: g, streamed };
-        let e = &model.tok_embd;
-        let embd = wts.matrix(e)?;
-        let params = b.uniform(&[d as u32, embd.row_words as u32, model.n_vocab as u32, 0]);
-        let bufs = [&embd.buf, &state, &x, &params];
-        b.push_rows(&shaders::EMBED, &[shaders::type_define(e.ty)], &bufs, (d as u32).div_ceil(64)).await?;
-        b.weight_bytes += (embd.row_words * 4) as u64;
-        if let Some(pe) = &model.pos_embd {
-            let pm = wts.matrix(pe)?;
-            let params = b.uniform(&[d as u32, pm.row_words as u32, pm.rows as u32, 0]);
-            let defs = [shaders::type_define(pe.ty), "POSITION"];
-            b.push_rows(&shaders::EMBED, &defs, &[&pm.buf, &state, &o, &params], (d as u32).div_ceil(64))
-                .await?;
-            b.elementwise("ADD", &x, &o, d).await?;
-            b.weight_bytes += (pm.row_words * 4) as u64;
+        // the architecture states its op sequence; it is turned into dispatches below
+        let mut rec = Recorder::default();
+        model.forward(&mut rec)?;
+        let mut uses = HashMap::new();
+        for m in rec.ops.iter().flat_map(Rec::matrices) {
+            *uses.entry(m.name.clone()).or_insert(0) += 1;
         }
 
-        let theta_scale = cfg.rope_base.powf(-2.0 / cfg.rope_dims as f32);
-        let rope_params = b.uniform(&[
-            cfg.n_head as u32,
-            cfg.n_head_kv as u32,
-            hd as u32,
-            cfg.rope_dims as u32,
-            theta_scale.to_bits(),
-            n_ctx as u32,
-            0,
-            0,
-        ]);
-        let rope_def: &[&str] = if cfg.rope_style == RopeStyle::Neox { &["NEOX"] } else { &[] };
+        let mut b = Builder { gpu: g, state: &state, steps: Vec::new(), weight_bytes: 0 };
+        let mut wts = Uploader { gpu: g, streamed, uses, kept: HashMap::new() };
         let group = (cfg.n_head / cfg.n_head_kv) as u32;
         // decode attention's workgroups per chunk of positions: KV heads × subgroups of ≤ 8 heads
         let head_groups = (cfg.n_head_kv as u32) * group.div_ceil(ATTN_GROUP);
@@ -461,83 +572,160 @@ impl GpuForward {
             0,
         ]);
         let kv_params = b.uniform(&[kv_dim as u32, n_ctx as u32, 0, 0]);
+        // each layer's K and V cache [n_ctx, kv_dim] f16, made when the sequence first stores
+        let mut caches: Vec<Option<(wgpu::Buffer, wgpu::Buffer)>> = (0..cfg.n_layer).map(|_| None).collect();
+        let cache_of = |caches: &[Option<(wgpu::Buffer, wgpu::Buffer)>], li: usize| {
+            caches.get(li).and_then(|c| c.clone()).ok_or_else(|| {
+                Error::Gpu(format!("layer {li}: attention before its keys and values were stored"))
+            })
+        };
 
-        for (li, layer) in model.layers.iter().enumerate() {
-            b.norm(cfg.arch, &x, &layer.attn_norm, &xb, cfg.norm_eps, Plan::Both).await?;
-            // Q, K and V as one product split three ways (GPT-2's fused matrix as it is; Llama's
-            // three stacked at load unless their types differ or the stack is over the limit)
-            let splits = [d, d + kv_dim];
-            match &layer.attn {
-                Attention::Fused(qkv) => {
-                    let (m, bias) = wts.linear(qkv)?;
-                    b.split(&(&m, bias), &xb, [&q, &k, &v], splits).await?;
+        for op in &rec.ops {
+            match *op {
+                Rec::Embed(e, scale) => {
+                    if scale != 1.0 {
+                        return Err(Error::Gpu(format!("a scaled embedding ({}) on the GPU", e.name)));
+                    }
+                    let embd = wts.matrix(e)?;
+                    let params = b.uniform(&[d as u32, embd.row_words as u32, e.rows as u32, 0]);
+                    let bufs = [&embd.buf, &state, &acts.x, &params];
+                    let defs = [shaders::type_define(e.ty)];
+                    b.push_rows(&shaders::EMBED, &defs, &bufs, (d as u32).div_ceil(64)).await?;
+                    b.weight_bytes += (embd.row_words * 4) as u64;
                 }
-                Attention::Separate { q: wq, k: wk, v: wv } => {
-                    let parts = [wts.linear(wq)?, wts.linear(wk)?, wts.linear(wv)?];
-                    let stacked =
-                        stack_unbiased(g, &format!("blk.{li}.attn_qkv"), &[&parts[0], &parts[1], &parts[2]])?;
-                    if let Some(qkv) = stacked {
-                        b.split(&(&qkv, None), &xb, [&q, &k, &v], splits).await?;
-                    } else {
-                        for ((m, bias), out) in parts.into_iter().zip([&q, &k, &v]) {
-                            b.linear(&(&m, bias), &xb, out).await?;
+                Rec::Positions(pe) => {
+                    let pm = wts.matrix(pe)?;
+                    let params = b.uniform(&[d as u32, pm.row_words as u32, pm.rows as u32, 0]);
+                    let defs = [shaders::type_define(pe.ty), "POSITION"];
+                    let bufs = [&pm.buf, &state, &o, &params];
+                    b.push_rows(&shaders::EMBED, &defs, &bufs, (d as u32).div_ceil(64)).await?;
+                    b.elementwise("ADD", &acts.x, &o, d).await?;
+                    b.weight_bytes += (pm.row_words * 4) as u64;
+                }
+                Rec::Norm(kind, n, eps, x, out) => {
+                    b.norm(kind, acts.get(x), n, acts.get(out), eps, Plan::Both).await?;
+                }
+                Rec::HeadNorm(..) => {
+                    return Err(Error::Gpu("per-head norms of queries and keys on the GPU".into()));
+                }
+                Rec::Qkv(attn, x) => {
+                    // Q, K and V as one product split three ways (a fused matrix as it is;
+                    // separate ones stacked at load unless their types differ or the stack is
+                    // over the limit)
+                    let (xb, ys) = (acts.get(x), [&acts.q, &acts.k, &acts.v]);
+                    let splits = [q_dim, q_dim + kv_dim];
+                    match attn {
+                        Attention::Fused(qkv) => {
+                            let (m, bias) = wts.linear(qkv)?;
+                            b.split(&(&*m, bias), xb, ys, splits).await?;
+                        }
+                        Attention::Separate { q: wq, k: wk, v: wv } => {
+                            let parts = [wts.linear(wq)?, wts.linear(wk)?, wts.linear(wv)?];
+                            let label = wq.w.name.replace("attn_q", "attn_qkv");
+                            let stacked = stack_unbiased(g, &label, &[&parts[0], &parts[1], &parts[2]])?;
+                            if let Some(qkv) = stacked {
+                                b.split(&(&qkv, None), xb, ys, splits).await?;
+                            } else {
+                                for ((m, bias), out) in parts.into_iter().zip(ys) {
+                                    b.linear(&(&*m, bias), xb, out).await?;
+                                }
+                            }
                         }
                     }
                 }
-            }
-            let cache_bytes = (n_ctx * kv_dim * 2) as u64;
-            let kc = g.storage(&format!("k cache {li}"), cache_bytes, None)?;
-            let vc = g.storage(&format!("v cache {li}"), cache_bytes, None)?;
-            if cfg.arch == Arch::Llama {
-                // RoPE on q in place, and on k on its way into the cache with v: one dispatch
-                let threads = (cfg.n_head * cfg.rope_dims / 2 + kv_dim / 2) as u32;
-                let bufs = [&q, &k, &v, &kc, &vc, &state, &rope_params];
-                b.push_rows(&shaders::ROPE, rope_def, &bufs, threads.div_ceil(64)).await?;
-            } else {
-                let bufs = [&k, &v, &kc, &vc, &state, &kv_params];
-                b.push_rows(&shaders::KV_APPEND, &[], &bufs, (kv_dim as u32 / 2).div_ceil(64)).await?;
-            }
-            let nh = cfg.n_head as u32;
-            let bufs = [&q, &kc, &vc, &partials, &state, &attn_params];
-            let grid = Groups::Positions(head_groups);
-            b.push_grid(&shaders::ATTN_DECODE, &[], &[], &bufs, grid, Plan::Decode).await?;
-            let bufs = [&partials, &att, &state, &attn_params];
-            b.push_grid(&shaders::ATTN_MERGE, &[], &[], &bufs, Groups::Fixed(nh, 1), Plan::Decode).await?;
-            let bufs = [&q, &kc, &vc, &att, &state, &attn_params];
-            b.push_grid(&shaders::ATTN_PREFILL, &[], &[], &bufs, Groups::Rows(nh, 1), Plan::Prefill).await?;
-            let (wo, bo) = wts.linear(&layer.attn_out)?;
-            b.linear_add(&(&wo, bo), &att, &x).await?;
-
-            b.norm(cfg.arch, &x, &layer.ffn_norm, &xb, cfg.norm_eps, Plan::Both).await?;
-            match &layer.ffn {
-                FeedForward::SwiGlu { gate, up, down } => {
-                    let (gate, up, down) = (wts.linear(gate)?, wts.linear(up)?, wts.linear(down)?);
-                    // gate and up stacked into one matrix: one kernel for both products and silu·mul
-                    let stacked = stack_unbiased(g, &format!("blk.{li}.ffn_gate+up"), &[&gate, &up])?;
-                    if let Some(gu) = stacked {
-                        b.swiglu(&gu, &xb, &hb).await?;
-                    } else {
-                        b.linear(&(&gate.0, gate.1), &xb, &hb).await?;
-                        b.linear(&(&up.0, up.1), &xb, &hb2).await?;
-                        b.elementwise("SILU_MUL", &hb, &hb2, ff).await?;
+                Rec::RopeStore(li, rope) => {
+                    let cache_bytes = (n_ctx * kv_dim * 2) as u64;
+                    let kc = g.storage(&format!("k cache {li}"), cache_bytes, None)?;
+                    let vc = g.storage(&format!("v cache {li}"), cache_bytes, None)?;
+                    let (q, k, v) = (&acts.q, &acts.k, &acts.v);
+                    match rope {
+                        Some(r) => {
+                            if r.factors.is_some() || r.dims > hd || r.dims % 2 != 0 {
+                                return Err(Error::Gpu("RoPE with frequency factors on the GPU".into()));
+                            }
+                            // RoPE on q in place, and on k on its way into the cache with v: one
+                            // dispatch
+                            let theta_scale = r.base.powf(-2.0 / r.dims as f32);
+                            let params = b.uniform(&[
+                                cfg.n_head as u32,
+                                cfg.n_head_kv as u32,
+                                hd as u32,
+                                r.dims as u32,
+                                theta_scale.to_bits(),
+                                n_ctx as u32,
+                                0,
+                                0,
+                            ]);
+                            let defs: &[&str] = if r.style == RopeStyle::Neox { &["NEOX"] } else { &[] };
+                            let threads = (cfg.n_head * r.dims / 2 + kv_dim / 2) as u32;
+                            let bufs = [q, k, v, &kc, &vc, &state, &params];
+                            b.push_rows(&shaders::ROPE, defs, &bufs, threads.div_ceil(64)).await?;
+                        }
+                        None => {
+                            let bufs = [k, v, &kc, &vc, &state, &kv_params];
+                            let groups = (kv_dim as u32 / 2).div_ceil(64);
+                            b.push_rows(&shaders::KV_APPEND, &[], &bufs, groups).await?;
+                        }
                     }
-                    b.linear_add(&(&down.0, down.1), &hb, &x).await?;
+                    caches[li] = Some((kc, vc));
                 }
-                FeedForward::Gelu { up, down } => {
-                    let (up, down) = (wts.linear(up)?, wts.linear(down)?);
-                    b.linear(&(&up.0, up.1), &xb, &hb).await?;
-                    b.gelu(&hb, ff).await?;
-                    b.linear_add(&(&down.0, down.1), &hb, &x).await?;
+                Rec::Attention(li) => {
+                    let (kc, vc) = cache_of(&caches, li)?;
+                    let (q, att, nh) = (&acts.q, &acts.att, cfg.n_head as u32);
+                    let bufs = [q, &kc, &vc, &partials, &state, &attn_params];
+                    let grid = Groups::Positions(head_groups);
+                    b.push_grid(&shaders::ATTN_DECODE, &[], &[], &bufs, grid, Plan::Decode).await?;
+                    let bufs = [&partials, att, &state, &attn_params];
+                    let grid = Groups::Fixed(nh, 1);
+                    b.push_grid(&shaders::ATTN_MERGE, &[], &[], &bufs, grid, Plan::Decode).await?;
+                    let bufs = [q, &kc, &vc, att, &state, &attn_params];
+                    let grid = Groups::Rows(nh, 1);
+                    b.push_grid(&shaders::ATTN_PREFILL, &[], &[], &bufs, grid, Plan::Prefill).await?;
+                }
+                Rec::Linear(l, x, y, add) => {
+                    let (m, bias) = wts.linear(l)?;
+                    b.product(&(&*m, bias), acts.get(x), acts.get(y), Plan::Prefill, add).await?;
+                }
+                Rec::FfnUp(act, ffn, x, y) => {
+                    let (xb, hb) = (acts.get(x), acts.get(y));
+                    let unsupported =
+                        || Error::Gpu(format!("the feed-forward activation {act:?} in this form on the GPU"));
+                    match (act, ffn) {
+                        (Activation::Silu, FeedForward::Gated { gate, up }) => {
+                            let label = format!("{}+up", gate.w.name);
+                            let (gate, up) = (wts.linear(gate)?, wts.linear(up)?);
+                            // gate and up stacked into one matrix: one kernel for both products
+                            // and silu·mul
+                            let stacked = stack_unbiased(g, &label, &[&gate, &up])?;
+                            if let Some(gu) = stacked {
+                                b.swiglu(&gu, xb, hb).await?;
+                            } else {
+                                b.linear(&(&*gate.0, gate.1), xb, hb).await?;
+                                b.linear(&(&*up.0, up.1), xb, &hb2).await?;
+                                b.elementwise("SILU_MUL", hb, &hb2, ff).await?;
+                            }
+                        }
+                        (Activation::Silu, FeedForward::GatedStacked(gate_up)) if gate_up.b.is_none() => {
+                            let gu = wts.matrix(&gate_up.w)?;
+                            b.swiglu(&gu, xb, hb).await?;
+                        }
+                        (Activation::GeluTanh, FeedForward::Plain { up }) => {
+                            let up = wts.linear(up)?;
+                            b.linear(&(&*up.0, up.1), xb, hb).await?;
+                            b.gelu(hb, ff).await?;
+                        }
+                        _ => return Err(unsupported()),
+                    }
+                }
+                Rec::Logits(kind, n, eps, head) => {
+                    // the final norm of the decode row, or of every row when all logits are wanted
+                    b.norm(kind, &acts.x, n, &acts.xb, eps, Plan::Decode).await?;
+                    b.norm(kind, &acts.x, n, &acts.xb, eps, Plan::Logits).await?;
+                    let head = wts.matrix(head)?;
+                    b.product(&(&*head, None), &acts.xb, &logits, Plan::Logits, false).await?;
                 }
             }
         }
-        b.norm(cfg.arch, &x, &model.output_norm, &xb, cfg.norm_eps, Plan::Decode).await?;
-        b.norm(cfg.arch, &x, &model.output_norm, &xb, cfg.norm_eps, Plan::Logits).await?;
-        let head = match &model.output {
-            Some(m) => wts.matrix(m)?,
-            None => embd,
-        };
-        b.product(&(&head, None), &xb, &logits, Plan::Logits, false).await?;
         let params = b.uniform(&[model.n_vocab as u32, 0, 0, 0]);
         let bufs = [&logits, &state, &token, &params];
         b.push_grid(&shaders::ARGMAX, &[], &[], &bufs, Groups::Fixed(1, 1), Plan::Argmax).await?;

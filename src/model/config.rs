@@ -110,7 +110,7 @@ fn refuse_unsupported(m: &dyn Metadata, arch: &str, head_dim: usize) -> Result<(
 }
 
 impl Config {
-    pub fn from_metadata(m: &dyn Metadata, rope_style: RopeStyle) -> Result<Config> {
+    pub fn from_metadata(m: &dyn Metadata) -> Result<Config> {
         let arch_name = m
             .get("general.architecture")
             .ok_or_else(|| Error::MissingKey { key: "general.architecture".into() })?
@@ -162,12 +162,19 @@ impl Config {
             norm_eps: get_f(m, &k(eps_key))?.unwrap_or(default_eps),
             rope_base: get_f(m, &k("rope.freq_base"))?.unwrap_or(10000.0),
             rope_dims,
-            rope_style,
+            // llama.cpp's default; an architecture's loader sets its own
+            rope_style: RopeStyle::Interleaved,
         })
     }
 
+    /// Width of the keys (and values) of one position: `n_head_kv · head_dim`.
     pub fn kv_dim(&self) -> usize {
         self.n_head_kv * self.head_dim
+    }
+
+    /// Width of the queries (and of attention's output): `n_head · head_dim`.
+    pub fn q_dim(&self) -> usize {
+        self.n_head * self.head_dim
     }
 }
 

@@ -1,9 +1,14 @@
-//! Model definitions: which tensors an architecture has, their names and shapes, and how they are
-//! grouped into layers. No bytes are interpreted here (weights stay in their file encoding inside
-//! [`Matrix`]) and nothing here knows a compute backend; `cpu::forward` and the GPU forward run
-//! the op sequence per architecture.
+//! Model definitions: which tensors an architecture has, their names and shapes, and its forward
+//! pass as an op sequence over the [`ops::Ops`] seam. Each architecture is one file here
+//! (`llama.rs`, `gpt2.rs`, ...) holding its tensor list, its Hugging Face names and its forward
+//! pass; this file holds what they share. No bytes are interpreted here (weights stay in their
+//! file encoding inside [`Matrix`]) and nothing here knows a compute backend. Nothing outside
+//! this directory asks which architecture a model is.
 
 pub mod config;
+mod gpt2;
+mod llama;
+pub mod ops;
 
 pub use config::{Arch, Config, RopeStyle};
 
@@ -47,27 +52,35 @@ pub struct Norm {
 
 #[derive(Clone, Debug)]
 pub enum Attention {
-    /// Llama: separate projections; K/V have `n_head_kv · head_dim` rows.
+    /// Separate projections; Q has `n_head · head_dim` rows, K and V `n_head_kv · head_dim`.
     Separate { q: Linear, k: Linear, v: Linear },
-    /// GPT-2: one `[3·n_embd, n_embd]` projection, rows ordered q, k, v.
+    /// One projection whose rows are Q's, then K's, then V's (GPT-2, Phi-3).
     Fused(Linear),
 }
 
+/// The feed-forward's first half (its second is `Layer::ffn_down`).
 #[derive(Clone, Debug)]
 pub enum FeedForward {
-    /// `down(silu(gate·x) ⊙ up·x)`
-    SwiGlu { gate: Linear, up: Linear, down: Linear },
-    /// `down(gelu_tanh(up·x))`
-    Gelu { up: Linear, down: Linear },
+    /// `act(gate·x) ⊙ (up·x)`
+    Gated { gate: Linear, up: Linear },
+    /// The same with gate and up in one `[2·n_ff, n_embd]` matrix, the gate's rows first (Phi-3).
+    GatedStacked(Linear),
+    /// `act(up·x)`
+    Plain { up: Linear },
 }
 
+/// One transformer block's weights; an architecture uses the ones it has (as llama.cpp's layers).
 #[derive(Clone, Debug)]
 pub struct Layer {
     pub attn_norm: Norm,
     pub attn: Attention,
+    /// Per-head RMSNorm of the queries and keys (Qwen3), `[head_dim]`.
+    pub attn_q_norm: Option<Norm>,
+    pub attn_k_norm: Option<Norm>,
     pub attn_out: Linear,
     pub ffn_norm: Norm,
     pub ffn: FeedForward,
+    pub ffn_down: Linear,
 }
 
 #[derive(Clone, Debug)]
@@ -76,7 +89,7 @@ pub struct Model {
     pub n_vocab: usize,
     /// `[n_vocab, n_embd]`
     pub tok_embd: Matrix,
-    /// GPT-2 only: `[n_ctx_train, n_embd]`
+    /// Learned positions (GPT-2): `[n_ctx_train, n_embd]`
     pub pos_embd: Option<Matrix>,
     pub layers: Vec<Layer>,
     pub output_norm: Norm,
@@ -84,51 +97,35 @@ pub struct Model {
     pub output: Option<Matrix>,
 }
 
-/// Name of a GGUF tensor in a Hugging Face checkpoint, and whether HF stores it transposed
-/// (GPT-2's Conv1D keeps `[in, out]`).
-fn hf_name(arch: Arch, gguf: &str) -> (String, bool) {
+/// How an architecture's tensors are named in Hugging Face checkpoints.
+pub(crate) struct HfNames {
+    /// Prefix of block `N`'s tensors, before `N`.
+    layer_prefix: &'static str,
+    /// (GGUF base name, Hugging Face name, stored transposed as GPT-2's Conv1D `[in, out]`).
+    names: &'static [(&'static str, &'static str, bool)],
+}
+
+/// Name of a GGUF tensor in a Hugging Face checkpoint, and whether HF stores it transposed.
+fn hf_name(hf: &HfNames, gguf: &str) -> (String, bool) {
     let (layer, rest) = match gguf.strip_prefix("blk.").and_then(|s| s.split_once('.')) {
         Some((n, rest)) => (Some(n), rest),
         None => (None, gguf),
     };
     let (base, suffix) = rest.rsplit_once('.').unwrap_or((rest, "weight"));
-    let (hf, transpose) = match (arch, base) {
-        (Arch::Llama, "token_embd") => ("model.embed_tokens", false),
-        (Arch::Llama, "output_norm") => ("model.norm", false),
-        (Arch::Llama, "output") => ("lm_head", false),
-        (Arch::Llama, "attn_norm") => ("input_layernorm", false),
-        (Arch::Llama, "attn_q") => ("self_attn.q_proj", false),
-        (Arch::Llama, "attn_k") => ("self_attn.k_proj", false),
-        (Arch::Llama, "attn_v") => ("self_attn.v_proj", false),
-        (Arch::Llama, "attn_output") => ("self_attn.o_proj", false),
-        (Arch::Llama, "ffn_norm") => ("post_attention_layernorm", false),
-        (Arch::Llama, "ffn_gate") => ("mlp.gate_proj", false),
-        (Arch::Llama, "ffn_up") => ("mlp.up_proj", false),
-        (Arch::Llama, "ffn_down") => ("mlp.down_proj", false),
-        (Arch::Gpt2, "token_embd") => ("wte", false),
-        (Arch::Gpt2, "position_embd") => ("wpe", false),
-        (Arch::Gpt2, "output_norm") => ("ln_f", false),
-        (Arch::Gpt2, "output") => ("lm_head", false),
-        (Arch::Gpt2, "attn_norm") => ("ln_1", false),
-        (Arch::Gpt2, "attn_qkv") => ("attn.c_attn", true),
-        (Arch::Gpt2, "attn_output") => ("attn.c_proj", true),
-        (Arch::Gpt2, "ffn_norm") => ("ln_2", false),
-        (Arch::Gpt2, "ffn_up") => ("mlp.c_fc", true),
-        (Arch::Gpt2, "ffn_down") => ("mlp.c_proj", true),
-        (_, other) => (other, false),
-    };
+    let (name, transpose) =
+        hf.names.iter().find(|(g, _, _)| *g == base).map_or((base, false), |&(_, h, t)| (h, t));
     let transpose = transpose && suffix == "weight";
-    let name = match (arch, layer) {
-        (Arch::Llama, Some(n)) => format!("model.layers.{n}.{hf}.{suffix}"),
-        (Arch::Gpt2, Some(n)) => format!("h.{n}.{hf}.{suffix}"),
-        (_, None) => format!("{hf}.{suffix}"),
+    let name = match layer {
+        Some(n) => format!("{}{n}.{name}.{suffix}", hf.layer_prefix),
+        None => format!("{name}.{suffix}"),
     };
     (name, transpose)
 }
 
-struct Loader<'a> {
+/// Takes an architecture's tensors from a source by their GGUF names, checking shapes.
+pub(crate) struct Loader<'a> {
     src: &'a mut dyn WeightSource,
-    arch: Arch,
+    hf: &'static HfNames,
 }
 
 impl Loader<'_> {
@@ -136,7 +133,7 @@ impl Loader<'_> {
         match self.src.naming() {
             Naming::Gguf => (gguf.to_string(), false),
             Naming::HuggingFace => {
-                let (name, t) = hf_name(self.arch, gguf);
+                let (name, t) = hf_name(self.hf, gguf);
                 // GPT2LMHeadModel checkpoints prefix everything with "transformer."
                 if !self.src.has(&name) && self.src.has(&format!("transformer.{name}")) {
                     (format!("transformer.{name}"), t)
@@ -147,13 +144,13 @@ impl Loader<'_> {
         }
     }
 
-    fn has(&self, gguf: &str) -> bool {
+    pub(crate) fn has(&self, gguf: &str) -> bool {
         let (n, _) = self.resolve(gguf);
         self.src.has(&n)
     }
 
     /// Takes a tensor and checks its ggml-order `dims`.
-    fn tensor(&mut self, gguf: &str, dims: &[usize]) -> Result<Tensor> {
+    pub(crate) fn tensor(&mut self, gguf: &str, dims: &[usize]) -> Result<Tensor> {
         let (name, transpose) = self.resolve(gguf);
         let mut t = self.src.take(&name)?;
         if transpose {
@@ -175,11 +172,11 @@ impl Loader<'_> {
         Ok(t)
     }
 
-    fn vector(&mut self, gguf: &str, n: usize) -> Result<Vec<f32>> {
+    pub(crate) fn vector(&mut self, gguf: &str, n: usize) -> Result<Vec<f32>> {
         Ok(self.tensor(gguf, &[n])?.to_f32())
     }
 
-    fn matrix(&mut self, gguf: &str, rows: usize, cols: usize) -> Result<Matrix> {
+    pub(crate) fn matrix(&mut self, gguf: &str, rows: usize, cols: usize) -> Result<Matrix> {
         let t = self.tensor(gguf, &[cols, rows])?;
         if !cols.is_multiple_of(t.ty.block_size()) {
             return Err(Error::malformed(format!("tensor '{gguf}'"), "row is not whole blocks"));
@@ -187,13 +184,13 @@ impl Loader<'_> {
         Ok(Matrix { name: t.name, ty: t.ty, rows, cols, data: t.data })
     }
 
-    fn linear(&mut self, prefix: &str, rows: usize, cols: usize, bias: bool) -> Result<Linear> {
+    pub(crate) fn linear(&mut self, prefix: &str, rows: usize, cols: usize, bias: bool) -> Result<Linear> {
         let w = self.matrix(&format!("{prefix}.weight"), rows, cols)?;
         let b = if bias { Some(self.vector(&format!("{prefix}.bias"), rows)?) } else { None };
         Ok(Linear { w, b })
     }
 
-    fn norm(&mut self, prefix: &str, n: usize, bias: bool) -> Result<Norm> {
+    pub(crate) fn norm(&mut self, prefix: &str, n: usize, bias: bool) -> Result<Norm> {
         let w = self.vector(&format!("{prefix}.weight"), n)?;
         let b = if bias { Some(self.vector(&format!("{prefix}.bias"), n)?) } else { None };
         Ok(Norm { w, b })
@@ -203,16 +200,15 @@ impl Loader<'_> {
 impl Model {
     /// Builds the model named by the source's metadata.
     pub fn load(src: &mut dyn WeightSource) -> Result<Model> {
-        let rope_style = match src.naming() {
-            Naming::Gguf => RopeStyle::Interleaved,
-            Naming::HuggingFace => RopeStyle::Neox,
-        };
-        let cfg = Config::from_metadata(src.metadata(), rope_style)?;
+        let naming = src.naming();
+        let mut cfg = Config::from_metadata(src.metadata())?;
         let tied_hint = src.metadata().get("wisp.tie_word_embeddings").and_then(|v| v.as_bool());
-        let arch = cfg.arch;
-        let mut l = Loader { src, arch };
-        let (n_embd, kv_dim, n_ff) = (cfg.n_embd, cfg.kv_dim(), cfg.n_ff);
-        let gpt2 = arch == Arch::Gpt2;
+        let hf = match cfg.arch {
+            Arch::Llama => &llama::HF_NAMES,
+            Arch::Gpt2 => &gpt2::HF_NAMES,
+        };
+        let mut l = Loader { src, hf };
+        let n_embd = cfg.n_embd;
 
         // the vocabulary size comes from the embedding itself
         let (emb_name, _) = l.resolve("token_embd.weight");
@@ -222,39 +218,10 @@ impl Model {
             return Err(Error::malformed("token_embd.weight", "empty vocabulary"));
         }
         let tok_embd = l.matrix("token_embd.weight", n_vocab, n_embd)?;
-        let pos_embd =
-            if gpt2 { Some(l.matrix("position_embd.weight", cfg.n_ctx_train, n_embd)?) } else { None };
-
-        let mut layers = Vec::with_capacity(cfg.n_layer);
-        for i in 0..cfg.n_layer {
-            let p = |s: &str| format!("blk.{i}.{s}");
-            let attn_norm = l.norm(&p("attn_norm"), n_embd, gpt2)?;
-            let attn = if gpt2 {
-                Attention::Fused(l.linear(&p("attn_qkv"), 3 * n_embd, n_embd, true)?)
-            } else {
-                Attention::Separate {
-                    q: l.linear(&p("attn_q"), n_embd, n_embd, false)?,
-                    k: l.linear(&p("attn_k"), kv_dim, n_embd, false)?,
-                    v: l.linear(&p("attn_v"), kv_dim, n_embd, false)?,
-                }
-            };
-            let attn_out = l.linear(&p("attn_output"), n_embd, n_embd, gpt2)?;
-            let ffn_norm = l.norm(&p("ffn_norm"), n_embd, gpt2)?;
-            let ffn = if gpt2 {
-                FeedForward::Gelu {
-                    up: l.linear(&p("ffn_up"), n_ff, n_embd, true)?,
-                    down: l.linear(&p("ffn_down"), n_embd, n_ff, true)?,
-                }
-            } else {
-                FeedForward::SwiGlu {
-                    gate: l.linear(&p("ffn_gate"), n_ff, n_embd, false)?,
-                    up: l.linear(&p("ffn_up"), n_ff, n_embd, false)?,
-                    down: l.linear(&p("ffn_down"), n_embd, n_ff, false)?,
-                }
-            };
-            layers.push(Layer { attn_norm, attn, attn_out, ffn_norm, ffn });
-        }
-        let output_norm = l.norm("output_norm", n_embd, gpt2)?;
+        let parts = match cfg.arch {
+            Arch::Llama => llama::load(&mut l, &mut cfg, naming)?,
+            Arch::Gpt2 => gpt2::load(&mut l, &cfg)?,
+        };
         let output = if l.has("output.weight") && tied_hint != Some(true) {
             Some(l.matrix("output.weight", n_vocab, n_embd)?)
         } else {
@@ -263,12 +230,21 @@ impl Model {
         // a GGUF tensor this definition did not take would be silently ignored (llama.cpp
         // refuses such files too: "wrong number of tensors"); Hugging Face checkpoints carry
         // buffers that are not weights (GPT-2's attention masks, rotary `inv_freq`), so only GGUF
-        if l.src.naming() == Naming::Gguf {
+        if naming == Naming::Gguf {
             if let Some(name) = l.src.remaining().into_iter().next() {
-                return Err(Error::UnsupportedTensor { name, arch: arch.name().into() });
+                return Err(Error::UnsupportedTensor { name, arch: cfg.arch.name().into() });
             }
         }
+        let Parts { pos_embd, layers, output_norm } = parts;
         Ok(Model { cfg, n_vocab, tok_embd, pos_embd, layers, output_norm, output })
+    }
+
+    /// States the forward pass, this architecture's op sequence, to a backend.
+    pub fn forward<'m>(&'m self, ops: &mut dyn ops::Ops<'m>) -> Result<()> {
+        match self.cfg.arch {
+            Arch::Llama => llama::forward(self, ops),
+            Arch::Gpt2 => gpt2::forward(self, ops),
+        }
     }
 
     /// The matrix producing logits.
@@ -276,42 +252,61 @@ impl Model {
         self.output.as_ref().unwrap_or(&self.tok_embd)
     }
 
+    /// Every matrix of the model, each once (a tied head is the embedding).
+    pub fn matrices(&self) -> Vec<&Matrix> {
+        self.linears().into_iter().map(|l| &l.w).chain(self.tables()).collect()
+    }
+
+    /// The embedding tables and the head.
+    fn tables(&self) -> impl Iterator<Item = &Matrix> {
+        std::iter::once(&self.tok_embd).chain(self.pos_embd.iter()).chain(self.output.iter())
+    }
+
+    /// Every linear layer of the blocks.
+    fn linears(&self) -> Vec<&Linear> {
+        let mut out = Vec::new();
+        for layer in &self.layers {
+            match &layer.attn {
+                Attention::Separate { q, k, v } => out.extend([q, k, v]),
+                Attention::Fused(qkv) => out.push(qkv),
+            }
+            out.push(&layer.attn_out);
+            match &layer.ffn {
+                FeedForward::Gated { gate, up } => out.extend([gate, up]),
+                FeedForward::GatedStacked(gate_up) => out.push(gate_up),
+                FeedForward::Plain { up } => out.push(up),
+            }
+            out.push(&layer.ffn_down);
+        }
+        out
+    }
+
+    /// Every norm of the model.
+    fn norms(&self) -> Vec<&Norm> {
+        let mut out = vec![&self.output_norm];
+        for layer in &self.layers {
+            out.extend([&layer.attn_norm, &layer.ffn_norm]);
+            out.extend(layer.attn_q_norm.iter().chain(layer.attn_k_norm.iter()));
+        }
+        out
+    }
+
     /// Bytes of all weights as held in memory.
     pub fn weight_bytes(&self) -> usize {
-        let lin = |l: &Linear| l.w.data.len() + l.b.as_ref().map_or(0, |b| b.len() * 4);
-        let norm = |n: &Norm| (n.w.len() + n.b.as_ref().map_or(0, |b| b.len())) * 4;
-        let mut n = self.tok_embd.data.len() + self.pos_embd.as_ref().map_or(0, |m| m.data.len());
-        n += self.output.as_ref().map_or(0, |m| m.data.len()) + norm(&self.output_norm);
-        for layer in &self.layers {
-            n += norm(&layer.attn_norm) + norm(&layer.ffn_norm) + lin(&layer.attn_out);
-            n += match &layer.attn {
-                Attention::Separate { q, k, v } => lin(q) + lin(k) + lin(v),
-                Attention::Fused(qkv) => lin(qkv),
-            };
-            n += match &layer.ffn {
-                FeedForward::SwiGlu { gate, up, down } => lin(gate) + lin(up) + lin(down),
-                FeedForward::Gelu { up, down } => lin(up) + lin(down),
-            };
-        }
+        let vec = |v: &Option<Vec<f32>>| v.as_ref().map_or(0, |b| b.len() * 4);
+        let mut n: usize = self.tables().map(|m| m.data.len()).sum();
+        n += self.linears().iter().map(|l| l.w.data.len() + vec(&l.b)).sum::<usize>();
+        n += self.norms().iter().map(|nm| nm.w.len() * 4 + vec(&nm.b)).sum::<usize>();
         n
     }
 
-    /// Every matrix of the model, for checks over all of them.
-    pub fn matrices(&self) -> Vec<&Matrix> {
-        let mut out = vec![&self.tok_embd];
-        out.extend(self.pos_embd.iter().chain(self.output.iter()));
-        for layer in &self.layers {
-            out.push(&layer.attn_out.w);
-            match &layer.attn {
-                Attention::Separate { q, k, v } => out.extend([&q.w, &k.w, &v.w]),
-                Attention::Fused(qkv) => out.push(&qkv.w),
-            }
-            match &layer.ffn {
-                FeedForward::SwiGlu { gate, up, down } => out.extend([&gate.w, &up.w, &down.w]),
-                FeedForward::Gelu { up, down } => out.extend([&up.w, &down.w]),
-            }
-        }
-        out
+    /// Number of parameters, counted from the tensors themselves (a tied head counts once).
+    pub fn parameters(&self) -> u64 {
+        let vec = |v: &Option<Vec<f32>>| v.as_ref().map_or(0, |b| b.len());
+        let mut n: usize = self.tables().map(|m| m.rows * m.cols).sum();
+        n += self.linears().iter().map(|l| l.w.rows * l.w.cols + vec(&l.b)).sum::<usize>();
+        n += self.norms().iter().map(|nm| nm.w.len() + vec(&nm.b)).sum::<usize>();
+        n as u64
     }
 
     /// Whether every matrix has its bytes on the host (not when the loader streamed them to the
@@ -329,4 +324,16 @@ impl Model {
     pub fn quantization(&self) -> &'static str {
         self.weight_type().name()
     }
+
+    /// Positions the model can take: learned position tables end at their last row.
+    pub fn max_positions(&self) -> usize {
+        self.pos_embd.as_ref().map_or(usize::MAX, |p| p.rows)
+    }
+}
+
+/// What an architecture's loader returns beside the embedding and the head.
+pub(crate) struct Parts {
+    pub pos_embd: Option<Matrix>,
+    pub layers: Vec<Layer>,
+    pub output_norm: Norm,
 }

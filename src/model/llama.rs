@@ -1,0 +1,77 @@
+//! Llama (Llama 2/3.x, Mistral, TinyLlama, SmolLM2): RMSNorm before attention and the
+//! feed-forward, grouped-query attention with RoPE, SwiGLU, an untied or tied head.
+//!
+//! RoPE pairs adjacent dimensions in GGUF files (llama.cpp's converter permuted the Q/K rows
+//! for it) and halves in Hugging Face checkpoints (`rotate_half`): the same model either way.
+
+use super::ops::{Act, Activation, NormKind, Ops, Rope};
+use super::{Attention, Config, FeedForward, HfNames, Layer, Loader, Model, Parts, RopeStyle};
+use crate::error::Result;
+use crate::weights::Naming;
+
+pub(super) static HF_NAMES: HfNames = HfNames {
+    layer_prefix: "model.layers.",
+    names: &[
+        ("token_embd", "model.embed_tokens", false),
+        ("output_norm", "model.norm", false),
+        ("output", "lm_head", false),
+        ("attn_norm", "input_layernorm", false),
+        ("attn_q", "self_attn.q_proj", false),
+        ("attn_k", "self_attn.k_proj", false),
+        ("attn_v", "self_attn.v_proj", false),
+        ("attn_output", "self_attn.o_proj", false),
+        ("ffn_norm", "post_attention_layernorm", false),
+        ("ffn_gate", "mlp.gate_proj", false),
+        ("ffn_up", "mlp.up_proj", false),
+        ("ffn_down", "mlp.down_proj", false),
+    ],
+};
+
+pub(super) fn load(l: &mut Loader, cfg: &mut Config, naming: Naming) -> Result<Parts> {
+    cfg.rope_style = match naming {
+        Naming::Gguf => RopeStyle::Interleaved,
+        Naming::HuggingFace => RopeStyle::Neox,
+    };
+    let (d, q_dim, kv_dim, ff) = (cfg.n_embd, cfg.q_dim(), cfg.kv_dim(), cfg.n_ff);
+    let mut layers = Vec::with_capacity(cfg.n_layer);
+    for i in 0..cfg.n_layer {
+        let p = |s: &str| format!("blk.{i}.{s}");
+        layers.push(Layer {
+            attn_norm: l.norm(&p("attn_norm"), d, false)?,
+            attn: Attention::Separate {
+                q: l.linear(&p("attn_q"), q_dim, d, false)?,
+                k: l.linear(&p("attn_k"), kv_dim, d, false)?,
+                v: l.linear(&p("attn_v"), kv_dim, d, false)?,
+            },
+            attn_q_norm: None,
+            attn_k_norm: None,
+            attn_out: l.linear(&p("attn_output"), d, q_dim, false)?,
+            ffn_norm: l.norm(&p("ffn_norm"), d, false)?,
+            ffn: FeedForward::Gated {
+                gate: l.linear(&p("ffn_gate"), ff, d, false)?,
+                up: l.linear(&p("ffn_up"), ff, d, false)?,
+            },
+            ffn_down: l.linear(&p("ffn_down"), d, ff, false)?,
+        });
+    }
+    Ok(Parts { pos_embd: None, layers, output_norm: l.norm("output_norm", d, false)? })
+}
+
+pub(super) fn forward<'m>(m: &'m Model, ops: &mut dyn Ops<'m>) -> Result<()> {
+    let cfg = &m.cfg;
+    let eps = cfg.norm_eps;
+    let rope = Rope { dims: cfg.rope_dims, base: cfg.rope_base, style: cfg.rope_style, factors: None };
+    ops.embed(&m.tok_embd, 1.0)?;
+    for (i, layer) in m.layers.iter().enumerate() {
+        ops.norm(NormKind::Rms, &layer.attn_norm, eps, Act::X, Act::Xb)?;
+        ops.qkv(&layer.attn, Act::Xb)?;
+        ops.rope_and_store(i, Some(rope))?;
+        ops.attention(i)?;
+        ops.linear_add(&layer.attn_out, Act::Att, Act::X)?;
+
+        ops.norm(NormKind::Rms, &layer.ffn_norm, eps, Act::X, Act::Xb)?;
+        ops.ffn_up(Activation::Silu, &layer.ffn, Act::Xb, Act::Hb)?;
+        ops.linear_add(&layer.ffn_down, Act::Hb, Act::X)?;
+    }
+    ops.logits(NormKind::Rms, &m.output_norm, eps, m.head())
+}
