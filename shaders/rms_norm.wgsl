@@ -1,5 +1,7 @@
 // out[r, :] = x[r, :] / sqrt(mean(x[r, :]²) + eps) · weight: RMSNorm, one workgroup per row
 // (rows along x, then y, of the dispatch grid). The sum of squares is reduced in workgroup memory.
+// #ifdef INPLACE the rows of x are normalised where they are (Qwen3's per-head norm of the
+// queries and keys: a row is one head), with no `out` binding.
 
 struct Params {
     n: u32,         // row length
@@ -8,9 +10,13 @@ struct Params {
     eps: f32,
 }
 
+#ifdef INPLACE
+@group(0) @binding(0) var<storage, read_write> x: array<f32>;    // [rows · n]
+#else
 @group(0) @binding(0) var<storage, read> x: array<f32>;          // [rows · n]
-@group(0) @binding(1) var<storage, read> weight: array<f32>;     // [n]
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;  // [rows · n]
+#endif
+@group(0) @binding(1) var<storage, read> weight: array<f32>;     // [n]
 @group(0) @binding(3) var<uniform> p: Params;
 
 const WG: u32 = 256u;
@@ -38,7 +44,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     if (live) {
         let scale = inverseSqrt(partial[0] / f32(p.n) + p.eps);
         for (var i = li; i < p.n; i += WG) {
+#ifdef INPLACE
+            x[o + i] = x[o + i] * scale * weight[i];
+#else
             out[o + i] = x[o + i] * scale * weight[i];
+#endif
         }
     }
 }

@@ -2,7 +2,9 @@
 // state[0] + t: the query heads are rotated in place, the key heads rotated on their way into the
 // layer's f16 key cache, and the values copied into the value cache (as `kv_append.wgsl` does for
 // models without RoPE). Angles as the CPU path (and llama.cpp): θ₀ = pos, θᵢ₊₁ = θᵢ · theta_scale, in
-// f32. #ifdef NEOX rotates pairs (i, i + rope_dims/2), otherwise adjacent pairs (2i, 2i + 1);
+// f32, then as ggml's rope: θ = freq_scale · θ / factor[i] (#ifdef FACTORS, Llama 3.x's
+// rope_freqs and Phi-3.5's LongRoPE factors; otherwise θ = freq_scale · θ), and cos θ, sin θ times
+// attn_factor. #ifdef NEOX rotates pairs (i, i + rope_dims/2), otherwise adjacent pairs (2i, 2i + 1);
 // elements past rope_dims pass through.
 // Threads: one per (query head, pair), then one per cache word (two adjacent key and value
 // elements, which is how the cache packs them; each of the two keys is rotated on its own from
@@ -15,8 +17,8 @@ struct Params {
     rope_dims: u32,
     theta_scale: f32,  // base^(−2 / rope_dims)
     n_ctx: u32,        // positions the caches hold
-    _pad0: u32,
-    _pad1: u32,
+    freq_scale: f32,   // 1 / the linear scaling factor
+    attn_factor: f32,  // scales cos and sin
 }
 
 @group(0) @binding(0) var<storage, read_write> q: array<f32>;  // [batch · n_head · head_dim]
@@ -26,6 +28,9 @@ struct Params {
 @group(0) @binding(4) var<storage, read_write> vc: array<u32>; // [n_ctx · kv_dim / 2] f16 pairs
 @group(0) @binding(5) var<storage, read> state: array<u32>;    // [pos0, n, tokens…]
 @group(0) @binding(6) var<uniform> p: Params;
+#ifdef FACTORS
+@group(0) @binding(7) var<storage, read> factors: array<f32>;  // [rope_dims / 2]
+#endif
 
 // cos and sin of pair i's angle at position pos
 fn angle(pos: u32, i: u32) -> vec2<f32> {
@@ -33,7 +38,11 @@ fn angle(pos: u32, i: u32) -> vec2<f32> {
     for (var j = 0u; j < i; j++) {
         theta *= p.theta_scale;
     }
-    return vec2<f32>(cos(theta), sin(theta));
+#ifdef FACTORS
+    theta = theta / factors[i];
+#endif
+    theta = p.freq_scale * theta;
+    return vec2<f32>(cos(theta) * p.attn_factor, sin(theta) * p.attn_factor);
 }
 
 // the pair of element indices rotated by pair i of the head starting at `base`

@@ -10,6 +10,8 @@ use crate::gpu::forward::{GpuForward, Picked, BATCH};
 use crate::model::Model;
 use crate::sampling::DeviceDraw;
 
+// one per engine, made once: the variants' sizes do not matter
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Backend {
     /// The CPU path: its KV cache and activation buffers. Without the weights on the host
     /// (streamed to the GPU) it cannot run.

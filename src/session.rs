@@ -5,8 +5,8 @@
 //! Time comes from a clock function the host provides (`std::time::Instant` natively,
 //! `performance.now()` in the browser), since wasm has no std clock.
 
-use crate::chat::{ChatTemplate, Message};
 use crate::backend::Backend;
+use crate::chat::{ChatTemplate, Message};
 use crate::cpu::{Numerics, UBATCH};
 use crate::error::{Error, Result};
 use crate::gpu::forward::Picked;
@@ -230,9 +230,15 @@ impl Engine {
             &token(tokenizer.eos),
         )?;
         let train = model.cfg.n_ctx_train;
-        let n_ctx = if n_ctx == 0 { train.min(DEFAULT_CTX) } else { n_ctx };
+        let n_ctx = if n_ctx == 0 { train.min(DEFAULT_CTX).min(model.max_positions()) } else { n_ctx };
         if n_ctx > train {
             return Err(Error::arg("ctx", format!("{n_ctx} exceeds the model's trained context {train}")));
+        }
+        if let Some((limit, why)) = model.ctx_limit.as_ref().filter(|l| n_ctx > l.0) {
+            return Err(Error::arg(
+                "ctx",
+                format!("{n_ctx} exceeds {limit}, the longest this model runs exactly: {why}"),
+            ));
         }
         Ok(Engine {
             backend: Backend::cpu(&model, n_ctx),
@@ -269,7 +275,10 @@ impl Engine {
     /// Runs the forward pass on the GPU from now on (the conversation is dropped).
     pub fn use_gpu(&mut self, gpu: crate::gpu::forward::GpuForward) -> Result<()> {
         if gpu.n_ctx() < self.n_ctx {
-            return Err(Error::arg("ctx", format!("GPU context {} < engine context {}", gpu.n_ctx(), self.n_ctx)));
+            return Err(Error::arg(
+                "ctx",
+                format!("GPU context {} < engine context {}", gpu.n_ctx(), self.n_ctx),
+            ));
         }
         self.backend = Backend::Gpu { forward: Box::new(gpu), logits: Vec::new() };
         self.reset();

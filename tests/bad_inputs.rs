@@ -269,13 +269,15 @@ fn unsupported_tokenizer_model_is_refused_naming_it() {
     assert!(e.contains("no-such-pre"), "an unknown pre-tokenizer is named: {e}");
 }
 
-/// A tensor the architecture does not use (Llama 3.x's RoPE frequency factors, a bias) would be
-/// silently ignored: refused, naming it.
+/// A tensor the architecture does not use (a bias on a Llama projection, Qwen3's head norms)
+/// would be silently ignored: refused, naming it.
 #[test]
 fn unused_tensors_are_refused_naming_them() {
-    for extra in ["rope_freqs.weight", "blk.0.attn_q.bias"] {
+    for (extra, len) in
+        [("blk.0.attn_q.bias", D), ("blk.0.attn_q_norm.weight", D / 2), ("rope_factors_long.weight", 8)]
+    {
         let (m, mut t) = tiny();
-        t.push((extra.to_string(), vec![D], GgmlType::F32, f32s(D)));
+        t.push((extra.to_string(), vec![len], GgmlType::F32, f32s(len)));
         let e = err_text(load(&build(&m, &t)));
         assert!(
             e.contains(&format!("tensor '{extra}' is not supported for architecture 'llama'")),
@@ -284,18 +286,43 @@ fn unused_tensors_are_refused_naming_them() {
     }
 }
 
-/// Hyper-parameters not implemented (RoPE scaling, head sizes other than n_embd / n_head) are
-/// refused naming the key; their neutral values load.
+/// Llama 3.x's `rope_freqs.weight` is read and used: factors of 1 change nothing, other factors
+/// change the logits; one of the wrong length is refused naming it.
+#[test]
+fn rope_frequency_factors_are_used() {
+    let logits = |factors: Option<Vec<f32>>| {
+        let (m, mut t) = tiny();
+        if let Some(f) = factors {
+            let bytes = f.iter().flat_map(|x| x.to_le_bytes()).collect();
+            t.push(("rope_freqs.weight".to_string(), vec![f.len() as u64], GgmlType::F32, bytes));
+        }
+        let mut e = load(&build(&m, &t)).unwrap();
+        e.prefill(&[1, 2, 3, 4, 5]).unwrap().to_vec()
+    };
+    // head size 16: 8 pairs
+    let plain = logits(None);
+    assert_eq!(plain, logits(Some(vec![1.0; 8])));
+    assert_ne!(plain, logits(Some((0..8).map(|i| 1.0 + i as f32).collect())));
+    let (m, mut t) = tiny();
+    t.push(("rope_freqs.weight".to_string(), vec![D], GgmlType::F32, f32s(D)));
+    let e = err_text(load(&build(&m, &t)));
+    assert!(e.contains("rope_freqs.weight"), "{e}");
+}
+
+/// Hyper-parameters not implemented (RoPE scaling other than linear, values of another size
+/// than keys) are refused naming the key; what is implemented loads.
 #[test]
 fn unsupported_hyper_parameters_are_refused_naming_the_key() {
     let s = |x: &str| Value::String(x.into());
-    let cases: [(&str, Value, bool); 7] = [
+    let cases: [(&str, Value, bool); 9] = [
         ("llama.rope.scaling.type", s("yarn"), false),
-        ("llama.rope.scaling.type", s("linear"), false),
+        ("llama.rope.scaling.type", s("longrope"), false),
+        ("llama.rope.scaling.type", s("linear"), true),
         ("llama.rope.scaling.type", s("none"), true),
-        ("llama.rope.scaling.factor", Value::F32(8.0), false),
-        ("llama.rope.scaling.factor", Value::F32(1.0), true),
-        ("llama.attention.key_length", Value::U32(2 * D as u32), false),
+        ("llama.rope.scaling.factor", Value::F32(8.0), true),
+        ("llama.rope.scaling.factor", Value::F32(-1.0), false),
+        ("llama.attention.value_length", Value::U32(D as u32), false),
+        ("llama.attention.value_length", Value::U32(D as u32 / 2), true),
         ("llama.attention.key_length", Value::U32(D as u32 / 2), true),
     ];
     for (key, value, loads) in cases {

@@ -413,7 +413,9 @@ fn embed_matches_cpu_dequantize_for_every_type() {
 
 /// RoPE fused with the cache append (`rope.wgsl`): queries rotated in place, keys rotated into
 /// the f16 key cache and values copied into the value cache, for two batch rows at positions
-/// `pos`, `pos + 1` (the cache's last two), both pairings, full and partial rotary dimensions.
+/// `pos`, `pos + 1` (the cache's last two), both pairings, full and partial rotary dimensions,
+/// plain and with ggml's extensions (per-pair frequency factors, linear scaling, attention factor:
+/// Llama 3.x's `rope_freqs`, Phi-3.5's LongRoPE).
 #[test]
 fn rope_and_cache_append_match_cpu_in_both_pairings() {
     let Some(g) = gpu() else { return };
@@ -421,19 +423,33 @@ fn rope_and_cache_append_match_cpu_in_both_pairings() {
     let (n_head, n_head_kv, hd, n) = (9usize, 3usize, 64usize, 2usize);
     let kv_dim = n_head_kv * hd;
     for style in [RopeStyle::Interleaved, RopeStyle::Neox] {
-        for (pos, rope_dims) in [(0usize, 64usize), (1, 64), (4094, 64), (17, 32)] {
+        for (pos, rope_dims, scaled) in [
+            (0usize, 64usize, false),
+            (1, 64, false),
+            (4094, 64, false),
+            (17, 32, false),
+            (4094, 64, true),
+            (9, 32, true),
+        ] {
             let n_ctx = pos + n;
+            let factors: Vec<f32> = (0..rope_dims / 2).map(|_| 1.0 + 7.0 * rng.f().abs()).collect();
+            let r = wisp::model::ops::Rope {
+                dims: rope_dims,
+                base: 10000.0,
+                style,
+                factors: scaled.then_some(&factors[..]),
+                freq_scale: if scaled { 0.25 } else { 1.0 },
+                attn_factor: if scaled { 1.19 } else { 1.0 },
+            };
             let q: Vec<f32> = (0..n * n_head * hd).map(|_| rng.f()).collect();
             let k: Vec<f32> = (0..n * kv_dim).map(|_| rng.f()).collect();
             let v: Vec<f32> = (0..n * kv_dim).map(|_| rng.f()).collect();
             let (mut wq, mut wk) = (q.clone(), k.clone());
             for (t, row) in wq.chunks_exact_mut(n_head * hd).enumerate() {
-                row.chunks_exact_mut(hd)
-                    .for_each(|h| wisp::cpu::ops::rope(h, pos + t, rope_dims, 10000.0, style));
+                row.chunks_exact_mut(hd).for_each(|h| wisp::cpu::ops::rope_ext(h, pos + t, &r));
             }
             for (t, row) in wk.chunks_exact_mut(kv_dim).enumerate() {
-                row.chunks_exact_mut(hd)
-                    .for_each(|h| wisp::cpu::ops::rope(h, pos + t, rope_dims, 10000.0, style));
+                row.chunks_exact_mut(hd).for_each(|h| wisp::cpu::ops::rope_ext(h, pos + t, &r));
             }
             let (qb, kb, vb) = (
                 g.storage_f32("q", &q).unwrap(),
@@ -454,17 +470,24 @@ fn rope_and_cache_append_match_cpu_in_both_pairings() {
                     rope_dims as u32,
                     ts.to_bits(),
                     n_ctx as u32,
-                    0,
-                    0,
+                    r.freq_scale.to_bits(),
+                    r.attn_factor.to_bits(),
                 ],
             );
-            let defines: &[&str] = if style == RopeStyle::Neox { &["NEOX"] } else { &[] };
+            let mut defines = vec![];
+            defines.extend((style == RopeStyle::Neox).then_some("NEOX"));
+            defines.extend(scaled.then_some("FACTORS"));
+            let fb = g.storage_f32("factors", &factors).unwrap();
             let threads = (n_head * rope_dims / 2 + kv_dim / 2) as u32;
             let st = batch_state(&g, pos as u32, &[0; 2]);
-            let p = pollster::block_on(g.pipeline(&shaders::ROPE, defines, &[])).unwrap();
-            let bind = g.bind(&p, &[&qb, &kb, &vb, &kcb, &vcb, &st, &params]);
+            let p = pollster::block_on(g.pipeline(&shaders::ROPE, &defines, &[])).unwrap();
+            let mut bufs = vec![&qb, &kb, &vb, &kcb, &vcb, &st, &params];
+            if scaled {
+                bufs.push(&fb);
+            }
+            let bind = g.bind(&p, &bufs);
             g.dispatch_xyz(&p, &bind, (threads.div_ceil(64), 1, n as u32));
-            let what = format!("rope {style:?} pos {pos} dims {rope_dims}");
+            let what = format!("rope {style:?} pos {pos} dims {rope_dims} scaled {scaled}");
             // GPU cos/sin of angles up to 4095 rad differ from libm's by ~1e-4
             assert_close(&what, &pollster::block_on(g.read_f32(&qb, q.len())).unwrap(), &wq, 5e-4, 1e-4);
             // the cache's rows pos, pos + 1: f16 of the rotated keys and of the values

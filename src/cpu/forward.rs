@@ -5,7 +5,7 @@
 //! to the context length, so a short generation never pays for an 8k context.
 
 use super::matmul::{matmul, Input};
-use super::ops::{add_assign, gelu_tanh, layer_norm, rms_norm, rope, silu, softmax};
+use super::ops::{add_assign, gelu_tanh, layer_norm, rms_norm, rope_ext, silu, softmax};
 use super::{par_chunks, Numerics};
 use crate::error::{Error, Result};
 use crate::model::ops::{Act, Activation, NormKind, Ops, Rope};
@@ -318,12 +318,12 @@ impl<'m> Ops<'m> for CpuOps<'_> {
         if let Some(r) = r {
             for (t, row) in self.s.q.chunks_exact_mut(self.cfg.q_dim()).enumerate() {
                 for h in row.chunks_exact_mut(hd) {
-                    rope(h, pos0 + t, r.dims, r.base, r.style);
+                    rope_ext(h, pos0 + t, &r);
                 }
             }
             for (t, row) in self.s.k.chunks_exact_mut(self.cfg.kv_dim()).enumerate() {
                 for h in row.chunks_exact_mut(hd) {
-                    rope(h, pos0 + t, r.dims, r.base, r.style);
+                    rope_ext(h, pos0 + t, &r);
                 }
             }
         }

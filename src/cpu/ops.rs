@@ -3,6 +3,7 @@
 //! track llama.cpp's closely. Transcendental functions come from the `libm` crate, so native
 //! and wasm builds compute the same bits (the platform's libm and wasm's differ in the last bit).
 
+use crate::model::ops::Rope;
 use crate::model::{Norm, RopeStyle};
 
 /// RMSNorm of each row of `x` (`[n, d]`) into `out`: `x / sqrt(mean(x²) + eps) · w`.
@@ -31,15 +32,26 @@ pub fn layer_norm(x: &[f32], norm: &Norm, eps: f32, out: &mut [f32]) {
     }
 }
 
-/// Rotary position embedding on one head vector `x` (`head_dim`) at position `pos`.
-/// Angles follow llama.cpp: θ₀ = pos, θᵢ₊₁ = θᵢ · base^(−2/rope_dims).
+/// Rotary position embedding on one head vector `x` (`head_dim`) at position `pos`, without
+/// factors or scaling.
 pub fn rope(x: &mut [f32], pos: usize, rope_dims: usize, base: f32, style: RopeStyle) {
-    let theta_scale = libm::powf(base, -2.0 / rope_dims as f32);
+    let r = Rope { dims: rope_dims, base, style, factors: None, freq_scale: 1.0, attn_factor: 1.0 };
+    rope_ext(x, pos, &r);
+}
+
+/// Rotary position embedding as ggml's `rope_ext` computes it (without YaRN's ramp): θ₀ = pos,
+/// θᵢ₊₁ = θᵢ · base^(−2/rope_dims); pair i turns by `freq_scale · θᵢ / factors[i]`, and cos and
+/// sin are scaled by `attn_factor`. With no factors and both scales 1 every step is exact, so
+/// the plain rotation's bits are unchanged.
+pub fn rope_ext(x: &mut [f32], pos: usize, r: &Rope) {
+    let theta_scale = libm::powf(r.base, -2.0 / r.dims as f32);
     let mut theta = pos as f32;
-    let half = rope_dims / 2;
+    let half = r.dims / 2;
     for i in 0..half {
-        let (c, s) = (libm::cosf(theta), libm::sinf(theta));
-        let (a, b) = match style {
+        let ff = r.factors.map_or(1.0, |f| f[i]);
+        let t = r.freq_scale * (theta / ff);
+        let (c, s) = (libm::cosf(t) * r.attn_factor, libm::sinf(t) * r.attn_factor);
+        let (a, b) = match r.style {
             RopeStyle::Interleaved => (2 * i, 2 * i + 1),
             RopeStyle::Neox => (i, i + half),
         };

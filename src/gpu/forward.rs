@@ -90,6 +90,8 @@ enum Groups {
     Rows(u32, u32),
     /// One workgroup per batch row along x (the norms).
     RowsX,
+    /// One workgroup per (batch row, head) along x: per-head norms.
+    RowsTimes(u32),
     /// (x, y) over tiles of weight rows, tiles of MATMUL_BN batch rows along z.
     Tiles(u32, u32),
     /// ((pos + 1) / 64 rounded up, y): decode attention over the chunks of 64 positions written
@@ -104,6 +106,7 @@ impl Groups {
             Groups::Fixed(x, y) => (x, y, 1),
             Groups::Rows(x, y) => (x, y, n),
             Groups::RowsX => (n, 1, 1),
+            Groups::RowsTimes(h) => (n * h, 1, 1),
             Groups::Tiles(x, y) => (x, y, n.div_ceil(MATMUL_BN)),
             Groups::Positions(y) => ((pos as u32 + 1).div_ceil(64), y, 1),
         }
@@ -605,8 +608,16 @@ impl GpuForward {
                 Rec::Norm(kind, n, eps, x, out) => {
                     b.norm(kind, acts.get(x), n, acts.get(out), eps, Plan::Both).await?;
                 }
-                Rec::HeadNorm(..) => {
-                    return Err(Error::Gpu("per-head norms of queries and keys on the GPU".into()));
+                Rec::HeadNorm(n, eps, x) => {
+                    // one row per head, normalised in place
+                    let heads = if x == Act::Q { cfg.n_head } else { cfg.n_head_kv };
+                    let w = g.storage_f32("head norm weight", &n.w)?;
+                    let params =
+                        b.uniform(&[n.w.len() as u32, (BATCH * heads) as u32, MAX_GROUPS, eps.to_bits()]);
+                    let pipeline = g.pipeline(&shaders::RMS_NORM, &["INPLACE"], &[]).await?;
+                    let bind = g.bind_at(&pipeline, &[(0, acts.get(x)), (1, &w), (3, &params)]);
+                    let grid = Groups::RowsTimes(heads as u32);
+                    b.push(&shaders::RMS_NORM, &["INPLACE"], pipeline, bind, grid, Plan::Both);
                 }
                 Rec::Qkv(attn, x) => {
                     // Q, K and V as one product split three ways (a fused matrix as it is;
@@ -622,9 +633,22 @@ impl GpuForward {
                         Attention::Separate { q: wq, k: wk, v: wv } => {
                             let parts = [wts.linear(wq)?, wts.linear(wk)?, wts.linear(wv)?];
                             let label = wq.w.name.replace("attn_q", "attn_qkv");
-                            let stacked = stack_unbiased(g, &label, &[&parts[0], &parts[1], &parts[2]])?;
+                            let mats: Vec<&GpuMatrix> = parts.iter().map(|p| &*p.0).collect();
+                            // biases on all three (Qwen2) stack into one bias too
+                            let biases: Option<Vec<f32>> = [wq, wk, wv]
+                                .iter()
+                                .map(|l| l.b.as_deref())
+                                .collect::<Option<Vec<_>>>()
+                                .map(|b| b.concat());
+                            let stacked = match (&biases, parts.iter().any(|p| p.1.is_some())) {
+                                (None, true) => None,
+                                _ => GpuMatrix::stack(g, &label, &mats)?,
+                            };
                             if let Some(qkv) = stacked {
-                                b.split(&(&qkv, None), xb, ys, splits).await?;
+                                let bias = biases
+                                    .map(|b| g.storage_f32(&format!("{label} bias"), &b))
+                                    .transpose()?;
+                                b.split(&(&qkv, bias), xb, ys, splits).await?;
                             } else {
                                 for ((m, bias), out) in parts.into_iter().zip(ys) {
                                     b.linear(&(&*m, bias), xb, out).await?;
@@ -640,8 +664,8 @@ impl GpuForward {
                     let (q, k, v) = (&acts.q, &acts.k, &acts.v);
                     match rope {
                         Some(r) => {
-                            if r.factors.is_some() || r.dims > hd || r.dims % 2 != 0 {
-                                return Err(Error::Gpu("RoPE with frequency factors on the GPU".into()));
+                            if r.dims > hd || r.dims % 2 != 0 {
+                                return Err(Error::Gpu(format!("RoPE over {} of {hd} dimensions", r.dims)));
                             }
                             // RoPE on q in place, and on k on its way into the cache with v: one
                             // dispatch
@@ -653,13 +677,29 @@ impl GpuForward {
                                 r.dims as u32,
                                 theta_scale.to_bits(),
                                 n_ctx as u32,
-                                0,
-                                0,
+                                r.freq_scale.to_bits(),
+                                r.attn_factor.to_bits(),
                             ]);
-                            let defs: &[&str] = if r.style == RopeStyle::Neox { &["NEOX"] } else { &[] };
+                            let mut defs = vec![];
+                            defs.extend((r.style == RopeStyle::Neox).then_some("NEOX"));
                             let threads = (cfg.n_head * r.dims / 2 + kv_dim / 2) as u32;
-                            let bufs = [q, k, v, &kc, &vc, &state, &params];
-                            b.push_rows(&shaders::ROPE, defs, &bufs, threads.div_ceil(64)).await?;
+                            let mut bufs = vec![q, k, v, &kc, &vc, &state, &params];
+                            let factors = match r.factors {
+                                Some(f) if f.len() == r.dims / 2 => Some(g.storage_f32("rope factors", f)?),
+                                Some(f) => {
+                                    return Err(Error::Gpu(format!(
+                                        "{} RoPE factors for {} dims",
+                                        f.len(),
+                                        r.dims
+                                    )))
+                                }
+                                None => None,
+                            };
+                            if let Some(f) = &factors {
+                                defs.push("FACTORS");
+                                bufs.push(f);
+                            }
+                            b.push_rows(&shaders::ROPE, &defs, &bufs, threads.div_ceil(64)).await?;
                         }
                         None => {
                             let bufs = [k, v, &kc, &vc, &state, &kv_params];

@@ -15,8 +15,11 @@ pub const MATVEC: Shader =
 pub const MATMUL: Shader =
     Shader { name: "matmul", source: include_str!("../../shaders/matmul.wgsl"), variants: TYPES_AND_BIAS };
 
-pub const RMS_NORM: Shader =
-    Shader { name: "rms_norm", source: include_str!("../../shaders/rms_norm.wgsl"), variants: &[&[]] };
+pub const RMS_NORM: Shader = Shader {
+    name: "rms_norm",
+    source: include_str!("../../shaders/rms_norm.wgsl"),
+    variants: &[&[], &["INPLACE"]],
+};
 
 /// Each weight type: plain, with a bias, adding into the output (the residual add fused), both,
 /// as SwiGLU's stacked gate/up product, and as attention's stacked Q/K/V product split into three
@@ -96,8 +99,11 @@ const TYPES_AND_POSITION: &[&[&str]] = &[
 
 pub const EMBED: Shader =
     Shader { name: "embed", source: include_str!("../../shaders/embed.wgsl"), variants: TYPES_AND_POSITION };
-pub const ROPE: Shader =
-    Shader { name: "rope", source: include_str!("../../shaders/rope.wgsl"), variants: &[&[], &["NEOX"]] };
+pub const ROPE: Shader = Shader {
+    name: "rope",
+    source: include_str!("../../shaders/rope.wgsl"),
+    variants: &[&[], &["NEOX"], &["FACTORS"], &["NEOX", "FACTORS"]],
+};
 pub const KV_APPEND: Shader =
     Shader { name: "kv_append", source: include_str!("../../shaders/kv_append.wgsl"), variants: &[&[]] };
 pub const ATTN_DECODE: Shader =

@@ -10,16 +10,32 @@ use std::collections::HashMap;
 pub enum Arch {
     /// RMSNorm, RoPE, grouped-query attention, SwiGLU.
     Llama,
+    /// Llama's block with Q/K/V biases and NEOX RoPE.
+    Qwen2,
+    /// Llama's block with per-head Q/K RMSNorm, NEOX RoPE, head size from `key_length`.
+    Qwen3,
+    /// Llama's block with fused QKV and gate/up matrices, NEOX RoPE.
+    Phi3,
     /// LayerNorm, learned positions, fused QKV, tanh-GELU, tied head.
     Gpt2,
 }
 
 impl Arch {
+    pub const ALL: [Arch; 5] = [Arch::Llama, Arch::Qwen2, Arch::Qwen3, Arch::Phi3, Arch::Gpt2];
+
+    /// GGUF's `general.architecture`.
     pub fn name(self) -> &'static str {
         match self {
             Arch::Llama => "llama",
+            Arch::Qwen2 => "qwen2",
+            Arch::Qwen3 => "qwen3",
+            Arch::Phi3 => "phi3",
             Arch::Gpt2 => "gpt2",
         }
+    }
+
+    pub fn parse(name: &str) -> Option<Arch> {
+        Arch::ALL.into_iter().find(|a| a.name() == name)
     }
 }
 
@@ -46,6 +62,14 @@ pub struct Config {
     pub rope_base: f32,
     pub rope_dims: usize,
     pub rope_style: RopeStyle,
+    /// `1 / {arch}.rope.scaling.factor` for linear scaling, else 1.
+    pub rope_freq_scale: f32,
+    /// `{arch}.rope.scaling.attn_factor`: cos and sin are scaled by it (Phi-3.5's LongRoPE).
+    pub rope_attn_factor: f32,
+    /// `{arch}.rope.scaling.original_context_length`, else the trained context.
+    pub n_ctx_orig: usize,
+    /// `{arch}.attention.sliding_window`, when the file gives one.
+    pub sliding_window: Option<usize>,
 }
 
 /// Caps against absurd headers (they also bound every activation buffer we allocate).
@@ -72,41 +96,39 @@ fn get_f(m: &dyn Metadata, key: &str) -> Result<Option<f32>> {
     }
 }
 
-/// Hyper-parameters that change the computation in ways not implemented here: refused, naming the
-/// key, so such a model never runs silently wrong.
-fn refuse_unsupported(m: &dyn Metadata, arch: &str, head_dim: usize) -> Result<()> {
-    let key = |s: &str| format!("{arch}.{s}");
-    let refuse =
-        |k: String, value: String, why: &str| Err(Error::UnsupportedKey { key: k, value, why: why.into() });
-    let shown = |v: &Value| match (v.as_str(), v.as_u64()) {
-        (Some(s), _) => format!("'{s}'"),
-        (None, Some(n)) => n.to_string(),
+fn shown(v: &Value) -> String {
+    match (v.as_str(), v.as_u64(), v.as_f64()) {
+        (Some(s), _, _) => format!("'{s}'"),
+        (None, Some(n), _) => n.to_string(),
+        (None, None, Some(f)) => f.to_string(),
         _ => format!("{v:?}"),
+    }
+}
+
+fn refuse<T>(key: String, v: &Value, why: &str) -> Result<T> {
+    Err(Error::UnsupportedKey { key, value: shown(v), why: why.into() })
+}
+
+/// RoPE scaling as the file states it: the frequency scale of linear scaling (1 without), and
+/// the attention factor. Other kinds (YaRN, dynamic NTK, …) change the angles in ways not
+/// implemented here: refused naming the key, so such a model never runs silently wrong.
+fn rope_scaling(m: &dyn Metadata, key: &dyn Fn(&str) -> String) -> Result<(f32, f32)> {
+    let ty = m.get(&key("rope.scaling.type"));
+    let factor = match get_f(m, &key("rope.scaling.factor"))? {
+        Some(f) => Some(f),
+        None => get_f(m, &key("rope.scale_linear"))?,
     };
-    for s in ["attention.key_length", "attention.value_length"] {
-        if let Some(v) = m.get(&key(s)) {
-            if v.as_u64() != Some(head_dim as u64) {
-                return refuse(
-                    key(s),
-                    shown(v),
-                    &format!("head sizes other than n_embd / n_head ({head_dim})"),
-                );
-            }
+    let freq_scale = match (ty.map(|v| (v, v.as_str())), factor) {
+        (Some((_, Some("none"))), _) | (None, None) => 1.0,
+        (Some((_, Some("linear"))) | None, Some(f)) if f > 0.0 => 1.0 / f,
+        (Some((_, Some("linear"))), None) => 1.0,
+        (Some((v, _)), _) => return refuse(key("rope.scaling.type"), v, "RoPE scaling other than linear"),
+        (None, Some(f)) => {
+            return refuse(key("rope.scaling.factor"), &Value::F64(f as f64), "a RoPE scaling factor ≤ 0")
         }
-    }
-    if let Some(v) = m.get(&key("rope.scaling.type")) {
-        if v.as_str() != Some("none") {
-            return refuse(key("rope.scaling.type"), shown(v), "RoPE scaling");
-        }
-    }
-    for s in ["rope.scaling.factor", "rope.scale_linear"] {
-        if let Some(f) = get_f(m, &key(s))? {
-            if f != 1.0 && m.get(&key("rope.scaling.type")).and_then(|v| v.as_str()) != Some("none") {
-                return refuse(key(s), format!("{f}"), "RoPE scaling");
-            }
-        }
-    }
-    Ok(())
+    };
+    let attn_factor = get_f(m, &key("rope.scaling.attn_factor"))?.unwrap_or(1.0);
+    Ok((freq_scale, attn_factor))
 }
 
 impl Config {
@@ -116,11 +138,7 @@ impl Config {
             .ok_or_else(|| Error::MissingKey { key: "general.architecture".into() })?
             .as_str()
             .ok_or_else(|| Error::WrongType { key: "general.architecture".into(), expected: "string" })?;
-        let arch = match arch_name {
-            "llama" => Arch::Llama,
-            "gpt2" => Arch::Gpt2,
-            other => return Err(Error::UnsupportedArchitecture(other.to_string())),
-        };
+        let arch = Arch::parse(arch_name).ok_or_else(|| Error::UnsupportedArchitecture(arch_name.into()))?;
         let k = |s: &str| format!("{arch_name}.{s}");
         let n_embd = get_u(m, &k("embedding_length"), MAX_DIM)?;
         let n_head = get_u(m, &k("attention.head_count"), MAX_DIM)?;
@@ -128,16 +146,35 @@ impl Config {
             Some(_) => get_u(m, &k("attention.head_count_kv"), MAX_DIM)?,
             None => n_head,
         };
-        if n_embd % n_head != 0 || n_head % n_head_kv != 0 {
+        // the head size: key_length when the file gives it (Qwen3, Gemma), else n_embd / n_head
+        let head_dim = match m.get(&k("attention.key_length")) {
+            Some(_) => get_u(m, &k("attention.key_length"), MAX_DIM)?,
+            None if n_embd % n_head == 0 => n_embd / n_head,
+            None => {
+                return Err(Error::malformed(
+                    "attention heads",
+                    format!("embedding {n_embd} is not a multiple of {n_head} heads"),
+                ))
+            }
+        };
+        if n_head % n_head_kv != 0 {
             return Err(Error::malformed(
                 "attention heads",
-                format!("embedding {n_embd}, heads {n_head}, kv heads {n_head_kv} do not divide"),
+                format!("{n_head} heads are not a multiple of {n_head_kv} KV heads"),
             ));
         }
-        let head_dim = n_embd / n_head;
+        if let Some(v) = m.get(&k("attention.value_length")) {
+            if v.as_u64() != Some(head_dim as u64) {
+                return refuse(
+                    k("attention.value_length"),
+                    v,
+                    &format!("values of another size than keys ({head_dim})"),
+                );
+            }
+        }
         let (eps_key, default_eps) = match arch {
-            Arch::Llama => ("attention.layer_norm_rms_epsilon", 1e-5),
             Arch::Gpt2 => ("attention.layer_norm_epsilon", 1e-5),
+            _ => ("attention.layer_norm_rms_epsilon", 1e-5),
         };
         let rope_dims = match m.get(&k("rope.dimension_count")) {
             Some(_) => get_u(m, &k("rope.dimension_count"), MAX_DIM)?,
@@ -149,10 +186,20 @@ impl Config {
                 format!("{rope_dims} for head size {head_dim}"),
             ));
         }
-        refuse_unsupported(m, arch_name, head_dim)?;
+        let (rope_freq_scale, rope_attn_factor) = rope_scaling(m, &k)?;
+        let n_ctx_train = get_u(m, &k("context_length"), MAX_CTX)?;
+        let n_ctx_orig = match m.get(&k("rope.scaling.original_context_length")) {
+            Some(_) => get_u(m, &k("rope.scaling.original_context_length"), MAX_CTX)?,
+            None => n_ctx_train,
+        };
+        let sliding_window = match m.get(&k("attention.sliding_window")) {
+            Some(v) if v.as_u64() == Some(0) => None,
+            Some(_) => Some(get_u(m, &k("attention.sliding_window"), MAX_CTX)?),
+            None => None,
+        };
         Ok(Config {
             arch,
-            n_ctx_train: get_u(m, &k("context_length"), MAX_CTX)?,
+            n_ctx_train,
             n_embd,
             n_layer: get_u(m, &k("block_count"), MAX_LAYERS)?,
             n_head,
@@ -164,6 +211,10 @@ impl Config {
             rope_dims,
             // llama.cpp's default; an architecture's loader sets its own
             rope_style: RopeStyle::Interleaved,
+            rope_freq_scale,
+            rope_attn_factor,
+            n_ctx_orig,
+            sliding_window,
         })
     }
 

@@ -39,7 +39,9 @@ pub(super) fn load(l: &mut Loader, cfg: &Config) -> Result<Parts> {
             ffn_down: l.linear(&p("ffn_down"), d, ff, true)?,
         });
     }
-    Ok(Parts { pos_embd, layers, output_norm: l.norm("output_norm", d, true)? })
+    let output_norm = l.norm("output_norm", d, true)?;
+    // the learned position table ends the context (Model::load states it)
+    Ok(Parts { pos_embd, layers, output_norm, rope_factors: None, ctx_limit: None })
 }
 
 pub(super) fn forward<'m>(m: &'m Model, ops: &mut dyn Ops<'m>) -> Result<()> {

@@ -3,9 +3,15 @@
 //!
 //! RoPE pairs adjacent dimensions in GGUF files (llama.cpp's converter permuted the Q/K rows
 //! for it) and halves in Hugging Face checkpoints (`rotate_half`): the same model either way.
+//! Llama 3.x files carry `rope_freqs.weight`, a divisor per frequency.
+//!
+//! Qwen2 (Qwen2, Qwen2.5) is this op sequence with biases on Q, K and V and NEOX pairing, which
+//! its weights and configuration carry, so it is loaded here too.
 
-use super::ops::{Act, Activation, NormKind, Ops, Rope};
-use super::{Attention, Config, FeedForward, HfNames, Layer, Loader, Model, Parts, RopeStyle};
+use super::ops::{Act, Activation, NormKind, Ops};
+use super::{
+    window_limit, Arch, Attention, Config, FeedForward, HfNames, Layer, Loader, Model, Parts, RopeStyle,
+};
 use crate::error::Result;
 use crate::weights::Naming;
 
@@ -28,9 +34,10 @@ pub(super) static HF_NAMES: HfNames = HfNames {
 };
 
 pub(super) fn load(l: &mut Loader, cfg: &mut Config, naming: Naming) -> Result<Parts> {
+    let qwen2 = cfg.arch == Arch::Qwen2;
     cfg.rope_style = match naming {
-        Naming::Gguf => RopeStyle::Interleaved,
-        Naming::HuggingFace => RopeStyle::Neox,
+        Naming::Gguf if !qwen2 => RopeStyle::Interleaved,
+        _ => RopeStyle::Neox,
     };
     let (d, q_dim, kv_dim, ff) = (cfg.n_embd, cfg.q_dim(), cfg.kv_dim(), cfg.n_ff);
     let mut layers = Vec::with_capacity(cfg.n_layer);
@@ -39,9 +46,9 @@ pub(super) fn load(l: &mut Loader, cfg: &mut Config, naming: Naming) -> Result<P
         layers.push(Layer {
             attn_norm: l.norm(&p("attn_norm"), d, false)?,
             attn: Attention::Separate {
-                q: l.linear(&p("attn_q"), q_dim, d, false)?,
-                k: l.linear(&p("attn_k"), kv_dim, d, false)?,
-                v: l.linear(&p("attn_v"), kv_dim, d, false)?,
+                q: l.linear(&p("attn_q"), q_dim, d, qwen2)?,
+                k: l.linear(&p("attn_k"), kv_dim, d, qwen2)?,
+                v: l.linear(&p("attn_v"), kv_dim, d, qwen2)?,
             },
             attn_q_norm: None,
             attn_k_norm: None,
@@ -54,18 +61,22 @@ pub(super) fn load(l: &mut Loader, cfg: &mut Config, naming: Naming) -> Result<P
             ffn_down: l.linear(&p("ffn_down"), d, ff, false)?,
         });
     }
-    Ok(Parts { pos_embd: None, layers, output_norm: l.norm("output_norm", d, false)? })
+    let rope_factors = match l.has("rope_freqs.weight") {
+        true => Some(l.vector("rope_freqs.weight", cfg.rope_dims / 2)?),
+        false => None,
+    };
+    let output_norm = l.norm("output_norm", d, false)?;
+    Ok(Parts { pos_embd: None, layers, output_norm, rope_factors, ctx_limit: window_limit(cfg) })
 }
 
 pub(super) fn forward<'m>(m: &'m Model, ops: &mut dyn Ops<'m>) -> Result<()> {
     let cfg = &m.cfg;
     let eps = cfg.norm_eps;
-    let rope = Rope { dims: cfg.rope_dims, base: cfg.rope_base, style: cfg.rope_style, factors: None };
     ops.embed(&m.tok_embd, 1.0)?;
     for (i, layer) in m.layers.iter().enumerate() {
         ops.norm(NormKind::Rms, &layer.attn_norm, eps, Act::X, Act::Xb)?;
         ops.qkv(&layer.attn, Act::Xb)?;
-        ops.rope_and_store(i, Some(rope))?;
+        ops.rope_and_store(i, Some(m.rope()))?;
         ops.attention(i)?;
         ops.linear_add(&layer.attn_out, Act::Att, Act::X)?;
 

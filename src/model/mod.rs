@@ -9,6 +9,8 @@ pub mod config;
 mod gpt2;
 mod llama;
 pub mod ops;
+mod phi3;
+mod qwen3;
 
 pub use config::{Arch, Config, RopeStyle};
 
@@ -95,6 +97,13 @@ pub struct Model {
     pub output_norm: Norm,
     /// `[n_vocab, n_embd]`; `None` when tied to `tok_embd`.
     pub output: Option<Matrix>,
+    /// RoPE's per-pair frequency divisors `[rope_dims / 2]` (Llama 3.x's `rope_freqs`, Phi-3.5's
+    /// short LongRoPE factors).
+    pub rope_factors: Option<Vec<f32>>,
+    /// The longest context this model runs exactly, and why, when it is shorter than the
+    /// trained one's positions allow (learned positions, LongRoPE's long factors, a sliding
+    /// window this architecture does not implement).
+    pub ctx_limit: Option<(usize, String)>,
 }
 
 /// How an architecture's tensors are named in Hugging Face checkpoints.
@@ -204,7 +213,9 @@ impl Model {
         let mut cfg = Config::from_metadata(src.metadata())?;
         let tied_hint = src.metadata().get("wisp.tie_word_embeddings").and_then(|v| v.as_bool());
         let hf = match cfg.arch {
-            Arch::Llama => &llama::HF_NAMES,
+            Arch::Llama | Arch::Qwen2 => &llama::HF_NAMES,
+            Arch::Qwen3 => &qwen3::HF_NAMES,
+            Arch::Phi3 => &phi3::HF_NAMES,
             Arch::Gpt2 => &gpt2::HF_NAMES,
         };
         let mut l = Loader { src, hf };
@@ -219,7 +230,9 @@ impl Model {
         }
         let tok_embd = l.matrix("token_embd.weight", n_vocab, n_embd)?;
         let parts = match cfg.arch {
-            Arch::Llama => llama::load(&mut l, &mut cfg, naming)?,
+            Arch::Llama | Arch::Qwen2 => llama::load(&mut l, &mut cfg, naming)?,
+            Arch::Qwen3 => qwen3::load(&mut l, &mut cfg)?,
+            Arch::Phi3 => phi3::load(&mut l, &mut cfg)?,
             Arch::Gpt2 => gpt2::load(&mut l, &cfg)?,
         };
         let output = if l.has("output.weight") && tied_hint != Some(true) {
@@ -235,14 +248,34 @@ impl Model {
                 return Err(Error::UnsupportedTensor { name, arch: cfg.arch.name().into() });
             }
         }
-        let Parts { pos_embd, layers, output_norm } = parts;
-        Ok(Model { cfg, n_vocab, tok_embd, pos_embd, layers, output_norm, output })
+        let Parts { pos_embd, layers, output_norm, rope_factors, mut ctx_limit } = parts;
+        if let Some(pe) = &pos_embd {
+            ctx_limit = Some((pe.rows, "its learned position table ends there".into()));
+        }
+        Ok(Model { cfg, n_vocab, tok_embd, pos_embd, layers, output_norm, output, rope_factors, ctx_limit })
+    }
+
+    /// RoPE as the file states it (the architecture chooses the pairing at load).
+    pub fn rope(&self) -> ops::Rope<'_> {
+        let c = &self.cfg;
+        ops::Rope {
+            dims: c.rope_dims,
+            base: c.rope_base,
+            style: c.rope_style,
+            factors: self.rope_factors.as_deref(),
+            freq_scale: c.rope_freq_scale,
+            attn_factor: c.rope_attn_factor,
+        }
     }
 
     /// States the forward pass, this architecture's op sequence, to a backend.
     pub fn forward<'m>(&'m self, ops: &mut dyn ops::Ops<'m>) -> Result<()> {
         match self.cfg.arch {
-            Arch::Llama => llama::forward(self, ops),
+            // Qwen2 is Llama's op sequence; its biases and NEOX pairing are in its weights and
+            // configuration
+            Arch::Llama | Arch::Qwen2 => llama::forward(self, ops),
+            Arch::Qwen3 => qwen3::forward(self, ops),
+            Arch::Phi3 => phi3::forward(self, ops),
             Arch::Gpt2 => gpt2::forward(self, ops),
         }
     }
@@ -297,7 +330,7 @@ impl Model {
         let mut n: usize = self.tables().map(|m| m.data.len()).sum();
         n += self.linears().iter().map(|l| l.w.data.len() + vec(&l.b)).sum::<usize>();
         n += self.norms().iter().map(|nm| nm.w.len() * 4 + vec(&nm.b)).sum::<usize>();
-        n
+        n + vec(&self.rope_factors)
     }
 
     /// Number of parameters, counted from the tensors themselves (a tied head counts once).
@@ -325,10 +358,22 @@ impl Model {
         self.weight_type().name()
     }
 
-    /// Positions the model can take: learned position tables end at their last row.
+    /// Positions the model can take exactly (see [`Model::ctx_limit`]).
     pub fn max_positions(&self) -> usize {
-        self.pos_embd.as_ref().map_or(usize::MAX, |p| p.rows)
+        self.ctx_limit.as_ref().map_or(usize::MAX, |l| l.0)
     }
+}
+
+/// For an architecture without sliding-window attention: a window the file states holds the
+/// context to it (within the window, attending to everything is the same computation).
+fn window_limit(cfg: &Config) -> Option<(usize, String)> {
+    let w = cfg.sliding_window.filter(|&w| w < cfg.n_ctx_train)?;
+    let why = format!(
+        "{}.attention.sliding_window is {w}, and sliding-window attention is not implemented for '{}'",
+        cfg.arch.name(),
+        cfg.arch.name()
+    );
+    Some((w, why))
 }
 
 /// What an architecture's loader returns beside the embedding and the head.
@@ -336,4 +381,6 @@ pub(crate) struct Parts {
     pub pos_embd: Option<Matrix>,
     pub layers: Vec<Layer>,
     pub output_norm: Norm,
+    pub rope_factors: Option<Vec<f32>>,
+    pub ctx_limit: Option<(usize, String)>,
 }

@@ -55,11 +55,15 @@ pub enum Activation {
 pub struct Rope<'a> {
     /// Dimensions rotated at the start of each head (the rest pass through).
     pub dims: usize,
-    /// θ base: pair `i` turns by `pos · base^(−2i/dims)`.
+    /// θ base: pair `i` turns by `pos · base^(−2i/dims) / factors[i] · freq_scale`.
     pub base: f32,
     pub style: RopeStyle,
     /// Per-pair divisors of the frequency (`rope_freqs.weight`, Llama 3.x): `dims / 2` values.
     pub factors: Option<&'a [f32]>,
+    /// Linear scaling: angles times this (`1 / factor`).
+    pub freq_scale: f32,
+    /// cos and sin times this.
+    pub attn_factor: f32,
 }
 
 /// What an architecture's forward pass is written in; `'m` is the model's lifetime (the GPU

@@ -1,0 +1,85 @@
+//! Phi-3 (Phi-3-mini, Phi-3.5-mini): Llama's block with Q, K and V in one `attn_qkv` matrix and
+//! the feed-forward's gate and up in one `ffn_up` matrix (`[2·n_ff, n_embd]`, the gate's rows
+//! first), NEOX RoPE, an untied head. Phi-3.5's LongRoPE (`rope_factors_short/long`) divides
+//! each pair's frequency by a factor: the short ones within the original context (and the
+//! context is held to it), with the attention factor of `phi3.rope.scaling.attn_factor`.
+
+use super::ops::{Act, Activation, NormKind, Ops};
+use super::{window_limit, Attention, Config, FeedForward, HfNames, Layer, Loader, Model, Parts, RopeStyle};
+use crate::error::Result;
+
+pub(super) static HF_NAMES: HfNames = HfNames {
+    layer_prefix: "model.layers.",
+    names: &[
+        ("token_embd", "model.embed_tokens", false),
+        ("output_norm", "model.norm", false),
+        ("output", "lm_head", false),
+        ("attn_norm", "input_layernorm", false),
+        ("attn_qkv", "self_attn.qkv_proj", false),
+        ("attn_output", "self_attn.o_proj", false),
+        ("ffn_norm", "post_attention_layernorm", false),
+        ("ffn_up", "mlp.gate_up_proj", false),
+        ("ffn_down", "mlp.down_proj", false),
+    ],
+};
+
+pub(super) fn load(l: &mut Loader, cfg: &mut Config) -> Result<Parts> {
+    cfg.rope_style = RopeStyle::Neox;
+    let (d, q_dim, kv_dim, ff) = (cfg.n_embd, cfg.q_dim(), cfg.kv_dim(), cfg.n_ff);
+    let mut layers = Vec::with_capacity(cfg.n_layer);
+    for i in 0..cfg.n_layer {
+        let p = |s: &str| format!("blk.{i}.{s}");
+        layers.push(Layer {
+            attn_norm: l.norm(&p("attn_norm"), d, false)?,
+            attn: Attention::Fused(l.linear(&p("attn_qkv"), q_dim + 2 * kv_dim, d, false)?),
+            attn_q_norm: None,
+            attn_k_norm: None,
+            attn_out: l.linear(&p("attn_output"), d, q_dim, false)?,
+            ffn_norm: l.norm(&p("ffn_norm"), d, false)?,
+            ffn: FeedForward::GatedStacked(l.linear(&p("ffn_up"), 2 * ff, d, false)?),
+            ffn_down: l.linear(&p("ffn_down"), d, ff, false)?,
+        });
+    }
+    let output_norm = l.norm("output_norm", d, false)?;
+    let mut ctx_limit = window_limit(cfg);
+    let half = cfg.rope_dims / 2;
+    let rope_factors = match (l.has("rope_factors_short.weight"), l.has("rope_factors_long.weight")) {
+        (false, false) => None,
+        (true, true) => {
+            let short = l.vector("rope_factors_short.weight", half)?;
+            let long = l.vector("rope_factors_long.weight", half)?;
+            // llama.cpp switches to the long factors past the original context: held to it
+            if long != short && ctx_limit.as_ref().is_none_or(|c| c.0 > cfg.n_ctx_orig) {
+                let why = format!(
+                    "past phi3.rope.scaling.original_context_length ({}) LongRoPE's long factors apply, \
+                     which are not implemented",
+                    cfg.n_ctx_orig
+                );
+                ctx_limit = Some((cfg.n_ctx_orig, why));
+            }
+            Some(short)
+        }
+        (short, _) => {
+            let missing = if short { "rope_factors_long.weight" } else { "rope_factors_short.weight" };
+            return Err(crate::error::Error::MissingTensor { name: missing.into() });
+        }
+    };
+    Ok(Parts { pos_embd: None, layers, output_norm, rope_factors, ctx_limit })
+}
+
+pub(super) fn forward<'m>(m: &'m Model, ops: &mut dyn Ops<'m>) -> Result<()> {
+    let eps = m.cfg.norm_eps;
+    ops.embed(&m.tok_embd, 1.0)?;
+    for (i, layer) in m.layers.iter().enumerate() {
+        ops.norm(NormKind::Rms, &layer.attn_norm, eps, Act::X, Act::Xb)?;
+        ops.qkv(&layer.attn, Act::Xb)?;
+        ops.rope_and_store(i, Some(m.rope()))?;
+        ops.attention(i)?;
+        ops.linear_add(&layer.attn_out, Act::Att, Act::X)?;
+
+        ops.norm(NormKind::Rms, &layer.ffn_norm, eps, Act::X, Act::Xb)?;
+        ops.ffn_up(Activation::Silu, &layer.ffn, Act::Xb, Act::Hb)?;
+        ops.linear_add(&layer.ffn_down, Act::Hb, Act::X)?;
+    }
+    ops.logits(NormKind::Rms, &m.output_norm, eps, m.head())
+}
