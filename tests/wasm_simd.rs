@@ -24,17 +24,18 @@ use rng::Rng;
 #[wasm_bindgen_test]
 fn simd128_dots_equal_the_scalar_specification_bit_for_bit() {
     let mut rng = Rng(0x5EED_0128);
-    for ty in [GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q8_0] {
+    for ty in
+        [GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q5_1, GgmlType::Q8_0, GgmlType::IQ4NL]
+    {
         for blocks in [1usize, 2, 7, 18, 64] {
             let cols = blocks * 32;
             for trial in 0..20 {
                 // random block bytes with finite f16 scales of varied size
                 let mut row: Vec<u8> = (0..blocks * ty.type_size()).map(|_| rng.next() as u8).collect();
                 for b in row.chunks_exact_mut(ty.type_size()) {
-                    let halves = if ty == GgmlType::Q4_1 { 2 } else { 1 };
-                    for h in 0..halves {
+                    for &o in ty.half_offsets() {
                         let v = half::f16::from_f32(rng.f() * 10f32.powi((rng.next() % 5) as i32 - 3));
-                        b[2 * h..2 * h + 2].copy_from_slice(&v.to_le_bytes());
+                        b[o..o + 2].copy_from_slice(&v.to_le_bytes());
                     }
                 }
                 let x: Vec<f32> =

@@ -1,4 +1,4 @@
-//! AVX2 versions of the dot products for the common 32-wide block types (f32 and int8 activations).
+//! AVX2 versions of the dot products for the 32-wide block types (f32 and int8 activations).
 //!
 //! Each computes exactly the operations of `vec_dot_f32_scalar`, in the same order: a block's
 //! values are expanded to f32 (`d·q (+ m)`), multiplied by `x` and added into 32 lanes held as
@@ -98,6 +98,80 @@ pub fn dot_q4_0(row: &[u8], x: &[f32], cols: usize, out: &mut [f32]) {
     })
 }
 
+/// The 32 quants (0–31) of a Q5_0/Q5_1 block as bytes in element order: the nibbles at `p`
+/// (low ones elements 0–15, high ones 16–31) with bit `j` of the 32-bit `qh` at `h` as element
+/// `j`'s fifth bit (each byte picks its `qh` byte with a shuffle and tests its own bit).
+#[inline(always)]
+unsafe fn q5_bytes(p: *const u8, h: *const u8) -> __m256i {
+    let v = _mm_loadu_si128(p as *const __m128i);
+    let nib = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(v, 4), v), _mm256_set1_epi8(0x0F));
+    let qh = _mm256_set1_epi32((h as *const i32).read_unaligned());
+    #[rustfmt::skip]
+    let pick = _mm256_setr_epi8(
+        0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1,
+        2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3,
+    );
+    let bit = _mm256_set1_epi64x(0x8040_2010_0804_0201u64 as i64);
+    let set = _mm256_cmpeq_epi8(_mm256_and_si256(_mm256_shuffle_epi8(qh, pick), bit), bit);
+    _mm256_or_si256(nib, _mm256_and_si256(set, _mm256_set1_epi8(0x10)))
+}
+
+/// 32 unsigned bytes → four vectors of their values as i32, in order.
+#[inline(always)]
+unsafe fn u8x32_to_i32(q: __m256i) -> [__m256i; 4] {
+    let (lo, hi) = (_mm256_castsi256_si128(q), _mm256_extracti128_si256(q, 1));
+    [
+        _mm256_cvtepu8_epi32(lo),
+        _mm256_cvtepu8_epi32(_mm_srli_si128(lo, 8)),
+        _mm256_cvtepu8_epi32(hi),
+        _mm256_cvtepu8_epi32(_mm_srli_si128(hi, 8)),
+    ]
+}
+
+/// IQ4_NL's 16 levels as the bytes of one vector, for `_mm_shuffle_epi8` lookups.
+#[inline(always)]
+unsafe fn iq4nl_table() -> __m128i {
+    _mm_loadu_si128(super::IQ4NL_VALUES.as_ptr() as *const __m128i)
+}
+
+/// The 32 values of an IQ4_NL block's nibbles at `p` as i8 (low nibbles: elements 0–15).
+#[inline(always)]
+unsafe fn iq4nl_bytes(p: *const u8) -> (__m128i, __m128i) {
+    let v = _mm_loadu_si128(p as *const __m128i);
+    let mask = _mm_set1_epi8(0x0F);
+    let t = iq4nl_table();
+    (
+        _mm_shuffle_epi8(t, _mm_and_si128(v, mask)),
+        _mm_shuffle_epi8(t, _mm_and_si128(_mm_srli_epi16(v, 4), mask)),
+    )
+}
+
+pub fn dot_q5_0(row: &[u8], x: &[f32], cols: usize, out: &mut [f32]) {
+    batch(row, x, cols, out, GgmlType::Q5_0.type_size(), |b| unsafe {
+        let d = scales(b.as_ptr()).0;
+        let sixteen = _mm256_set1_epi32(16);
+        u8x32_to_i32(q5_bytes(b.as_ptr().add(6), b.as_ptr().add(2)))
+            .map(|qi| _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_sub_epi32(qi, sixteen))))
+    })
+}
+
+pub fn dot_q5_1(row: &[u8], x: &[f32], cols: usize, out: &mut [f32]) {
+    batch(row, x, cols, out, GgmlType::Q5_1.type_size(), |b| unsafe {
+        let (d, m) = scales(b.as_ptr());
+        u8x32_to_i32(q5_bytes(b.as_ptr().add(8), b.as_ptr().add(4)))
+            .map(|qi| _mm256_add_ps(_mm256_mul_ps(d, _mm256_cvtepi32_ps(qi)), m))
+    })
+}
+
+pub fn dot_iq4_nl(row: &[u8], x: &[f32], cols: usize, out: &mut [f32]) {
+    batch(row, x, cols, out, GgmlType::IQ4NL.type_size(), |b| unsafe {
+        let d = scales(b.as_ptr()).0;
+        let (lo, hi) = iq4nl_bytes(b.as_ptr().add(2));
+        [lo, _mm_srli_si128(lo, 8), hi, _mm_srli_si128(hi, 8)]
+            .map(|q| _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q))))
+    })
+}
+
 pub fn dot_q8_0(row: &[u8], x: &[f32], cols: usize, out: &mut [f32]) {
     batch(row, x, cols, out, GgmlType::Q8_0.type_size(), |b| unsafe {
         let d = scales(b.as_ptr()).0;
@@ -130,10 +204,15 @@ unsafe fn isum_nibbles(p: *const u8, y: &BlockQ8) -> __m256i {
     mul_sum_u8_i8(q, _mm256_loadu_si256(y.qs.as_ptr() as *const __m256i))
 }
 
-/// 32 i8 quants at `p` against `y.qs` (|w| as u8 times a with w's sign: exact for w = −128 too).
+/// 32 i8 quants at `p` against `y.qs`.
 #[inline(always)]
 unsafe fn isum_i8(p: *const u8, y: &BlockQ8) -> __m256i {
-    let w = _mm256_loadu_si256(p as *const __m256i);
+    isum_signed(_mm256_loadu_si256(p as *const __m256i), y)
+}
+
+/// 32 signed values `w` against `y.qs` (|w| as u8 times a with w's sign: exact for w = −128 too).
+#[inline(always)]
+unsafe fn isum_signed(w: __m256i, y: &BlockQ8) -> __m256i {
     let a = _mm256_loadu_si256(y.qs.as_ptr() as *const __m256i);
     mul_sum_u8_i8(_mm256_sign_epi8(w, w), _mm256_sign_epi8(a, w))
 }
@@ -168,7 +247,7 @@ unsafe fn q8_terms8(ty: GgmlType, s: __m256i, row: *const u8, ts: i32, a: *const
     let base = a as *const u8;
     let yd = _mm256_i32gather_ps::<1>(base.add(std::mem::offset_of!(BlockQ8, d)) as *const f32, qa);
     match ty {
-        GgmlType::Q4_1 => {
+        GgmlType::Q4_1 | GgmlType::Q5_1 => {
             let m = _mm256_cvtph_ps(_mm256_extracti128_si256(dm, 1));
             let ys = _mm256_i32gather_ps::<1>(base.add(std::mem::offset_of!(BlockQ8, s)) as *const f32, qa);
             _mm256_add_ps(_mm256_mul_ps(_mm256_mul_ps(d, yd), _mm256_cvtepi32_ps(s)), _mm256_mul_ps(m, ys))
@@ -177,6 +256,12 @@ unsafe fn q8_terms8(ty: GgmlType, s: __m256i, row: *const u8, ts: i32, a: *const
             let sum =
                 _mm256_i32gather_epi32::<1>(base.add(std::mem::offset_of!(BlockQ8, sum)) as *const i32, qa);
             let s = _mm256_sub_epi32(s, _mm256_slli_epi32(sum, 3));
+            _mm256_mul_ps(_mm256_cvtepi32_ps(s), _mm256_mul_ps(d, yd))
+        }
+        GgmlType::Q5_0 => {
+            let sum =
+                _mm256_i32gather_epi32::<1>(base.add(std::mem::offset_of!(BlockQ8, sum)) as *const i32, qa);
+            let s = _mm256_sub_epi32(s, _mm256_slli_epi32(sum, 4));
             _mm256_mul_ps(_mm256_cvtepi32_ps(s), _mm256_mul_ps(d, yd))
         }
         _ => _mm256_mul_ps(_mm256_cvtepi32_ps(s), _mm256_mul_ps(d, yd)),
@@ -214,13 +299,27 @@ fn q8_blocks(ty: GgmlType, row: &[u8], a: &[BlockQ8], isum: impl Fn(*const u8, &
     acc
 }
 
-/// `vec_dot_q8_scalar` for Q4_0, Q4_1 and Q8_0 rows (0 for other types). Each arm names its type
-/// as a constant so the inlined block loop is specialised for it.
+/// `vec_dot_q8_scalar` for the 32-wide block types (0 for other types). Each arm names its type
+/// as a constant so the inlined block loop is specialised for it. Q5 quants (0–31) go through
+/// `maddubs` as unsigned bytes like nibbles (pair sums at most 2·31·128); IQ4_NL's table values
+/// (−127…113) as signed ones like Q8_0's.
 pub fn q8_dot(ty: GgmlType, row: &[u8], a: &[BlockQ8]) -> f32 {
     match ty {
         GgmlType::Q8_0 => q8_blocks(GgmlType::Q8_0, row, a, |p, y| unsafe { isum_i8(p.add(2), y) }),
         GgmlType::Q4_0 => q8_blocks(GgmlType::Q4_0, row, a, |p, y| unsafe { isum_nibbles(p.add(2), y) }),
         GgmlType::Q4_1 => q8_blocks(GgmlType::Q4_1, row, a, |p, y| unsafe { isum_nibbles(p.add(4), y) }),
+        GgmlType::Q5_0 => q8_blocks(GgmlType::Q5_0, row, a, |p, y| unsafe {
+            let a = _mm256_loadu_si256(y.qs.as_ptr() as *const __m256i);
+            mul_sum_u8_i8(q5_bytes(p.add(6), p.add(2)), a)
+        }),
+        GgmlType::Q5_1 => q8_blocks(GgmlType::Q5_1, row, a, |p, y| unsafe {
+            let a = _mm256_loadu_si256(y.qs.as_ptr() as *const __m256i);
+            mul_sum_u8_i8(q5_bytes(p.add(8), p.add(4)), a)
+        }),
+        GgmlType::IQ4NL => q8_blocks(GgmlType::IQ4NL, row, a, |p, y| unsafe {
+            let (lo, hi) = iq4nl_bytes(p.add(2));
+            isum_signed(_mm256_set_m128i(hi, lo), y)
+        }),
         _ => 0.0,
     }
 }

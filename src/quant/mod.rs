@@ -10,9 +10,30 @@
 //! Block layouts (little-endian, `d`/`m`/`dmin` are IEEE f16):
 //! - Q4_0 (32 el, 18 B): `d`, `qs[16]`; x[j] = d·(lo(qs[j])−8), x[j+16] = d·(hi(qs[j])−8)
 //! - Q4_1 (32 el, 20 B): `d`, `m`, `qs[16]`; x = d·q + m
+//! - Q5_0 (32 el, 22 B): `d`, `qh[4]` (bit j: the fifth bit of element j), `qs[16]` (nibbles as
+//!   Q4_0); x = d·(q−16)
+//! - Q5_1 (32 el, 24 B): `d`, `m`, `qh[4]`, `qs[16]`; x = d·q + m
 //! - Q8_0 (32 el, 34 B): `d`, `qs[32]` as i8; x = d·q
-//! - Q4_K (256 el, 144 B): `d`, `dmin`, `scales[12]` (eight 6-bit scale/min pairs), `qs[128]`
+//! - IQ4_NL (32 el, 18 B): `d`, `qs[16]` (nibbles as Q4_0); x = d·KVALUES[q], a fixed
+//!   non-linear table of 16 i8 values
+//! - Q2_K (256 el, 84 B): `scales[16]` (4-bit scale | 4-bit min per 16 elements), `qs[64]`
+//!   (2-bit), `d`, `dmin`; x = (d·sc)·q − dmin·m
+//! - Q3_K (256 el, 110 B): `hmask[32]` (third bit, set meaning +0 and clear −4), `qs[64]`
+//!   (low 2 bits), `scales[12]` (sixteen 6-bit scales, −32), `d`; x = (d·sc)·q
+//! - Q4_K (256 el, 144 B): `d`, `dmin`, `scales[12]` (eight 6-bit scale/min pairs), `qs[128]`;
+//!   x = (d·sc)·q − dmin·m per 32 elements
+//! - Q5_K (256 el, 176 B): `d`, `dmin`, `scales[12]` as Q4_K, `qh[32]` (fifth bits), `qs[128]`
 //! - Q6_K (256 el, 210 B): `ql[128]`, `qh[64]`, `scales[16]` as i8, `d`; x = d·sc·(q−32)
+//!
+//! In the 256-element K-quants, element `e` of a 2-bit field is bits `2s..2s+2` of byte
+//! `32c + l` (`e = 128c + 32s + l`), and a bit-plane (`hmask`, Q5_K's `qh`) holds element
+//! `32b + l` in bit `b` of byte `l`.
+//!
+//! The int8 dots against the K-quants take the same 32-wide activation blocks as the rest (one
+//! scale per 32 activations, not llama.cpp's Q8_K with one per 256): the activations are
+//! quantized once per input, whatever the weights' types. Each dot follows llama.cpp's reference
+//! `vec_dot_*_q8_K` integer sums (scales applied to the integer sums of each 16 or 32 elements),
+//! with each activation block's own scale applied to its part.
 
 use crate::error::{Error, Result};
 #[cfg(all(target_arch = "x86_64", target_feature = "avx2"))]
@@ -29,9 +50,15 @@ pub enum GgmlType {
     F16 = 1,
     Q4_0 = 2,
     Q4_1 = 3,
+    Q5_0 = 6,
+    Q5_1 = 7,
     Q8_0 = 8,
+    Q2K = 10,
+    Q3K = 11,
     Q4K = 12,
+    Q5K = 13,
     Q6K = 14,
+    IQ4NL = 20,
     BF16 = 30,
 }
 
@@ -39,14 +66,20 @@ pub const QK: usize = 32;
 pub const QK_K: usize = 256;
 
 impl GgmlType {
-    pub const ALL: [GgmlType; 8] = [
+    pub const ALL: [GgmlType; 14] = [
         GgmlType::F32,
         GgmlType::F16,
         GgmlType::BF16,
         GgmlType::Q8_0,
         GgmlType::Q4_0,
         GgmlType::Q4_1,
+        GgmlType::Q5_0,
+        GgmlType::Q5_1,
+        GgmlType::IQ4NL,
+        GgmlType::Q2K,
+        GgmlType::Q3K,
         GgmlType::Q4K,
+        GgmlType::Q5K,
         GgmlType::Q6K,
     ];
 
@@ -58,18 +91,12 @@ impl GgmlType {
     /// Human name used in errors, for ids we may not support.
     pub fn name_of_id(id: u32) -> String {
         let known = [
-            (6, "Q5_0"),
-            (7, "Q5_1"),
             (9, "Q8_1"),
-            (10, "Q2_K"),
-            (11, "Q3_K"),
-            (13, "Q5_K"),
             (15, "Q8_K"),
             (16, "IQ2_XXS"),
             (17, "IQ2_XS"),
             (18, "IQ3_XXS"),
             (19, "IQ1_S"),
-            (20, "IQ4_NL"),
             (21, "IQ3_S"),
             (22, "IQ2_S"),
             (23, "IQ4_XS"),
@@ -96,8 +123,14 @@ impl GgmlType {
             GgmlType::BF16 => "BF16",
             GgmlType::Q4_0 => "Q4_0",
             GgmlType::Q4_1 => "Q4_1",
+            GgmlType::Q5_0 => "Q5_0",
+            GgmlType::Q5_1 => "Q5_1",
             GgmlType::Q8_0 => "Q8_0",
+            GgmlType::IQ4NL => "IQ4_NL",
+            GgmlType::Q2K => "Q2_K",
+            GgmlType::Q3K => "Q3_K",
             GgmlType::Q4K => "Q4_K",
+            GgmlType::Q5K => "Q5_K",
             GgmlType::Q6K => "Q6_K",
         }
     }
@@ -106,8 +139,13 @@ impl GgmlType {
     pub fn block_size(self) -> usize {
         match self {
             GgmlType::F32 | GgmlType::F16 | GgmlType::BF16 => 1,
-            GgmlType::Q4_0 | GgmlType::Q4_1 | GgmlType::Q8_0 => QK,
-            GgmlType::Q4K | GgmlType::Q6K => QK_K,
+            GgmlType::Q4_0
+            | GgmlType::Q4_1
+            | GgmlType::Q5_0
+            | GgmlType::Q5_1
+            | GgmlType::Q8_0
+            | GgmlType::IQ4NL => QK,
+            GgmlType::Q2K | GgmlType::Q3K | GgmlType::Q4K | GgmlType::Q5K | GgmlType::Q6K => QK_K,
         }
     }
 
@@ -118,9 +156,29 @@ impl GgmlType {
             GgmlType::F16 | GgmlType::BF16 => 2,
             GgmlType::Q4_0 => 18,
             GgmlType::Q4_1 => 20,
+            GgmlType::Q5_0 => 22,
+            GgmlType::Q5_1 => 24,
             GgmlType::Q8_0 => 34,
+            GgmlType::IQ4NL => 18,
+            GgmlType::Q2K => 84,
+            GgmlType::Q3K => 110,
             GgmlType::Q4K => 144,
+            GgmlType::Q5K => 176,
             GgmlType::Q6K => 210,
+        }
+    }
+
+    /// Byte offsets of a quantized block's f16 fields: the scale `d` first, then the offset
+    /// (`m` or `dmin`) where the type has one; empty for the float types. (For tests and tools
+    /// that make random blocks with finite scales.)
+    pub fn half_offsets(self) -> &'static [usize] {
+        match self {
+            GgmlType::F32 | GgmlType::F16 | GgmlType::BF16 => &[],
+            GgmlType::Q4_0 | GgmlType::Q5_0 | GgmlType::Q8_0 | GgmlType::IQ4NL => &[0],
+            GgmlType::Q4_1 | GgmlType::Q5_1 | GgmlType::Q4K | GgmlType::Q5K => &[0, 2],
+            GgmlType::Q2K => &[80, 82],
+            GgmlType::Q3K => &[108],
+            GgmlType::Q6K => &[208],
         }
     }
 
@@ -220,7 +278,13 @@ pub fn dequantize(ty: GgmlType, src: &[u8], dst: &mut [f32]) {
         GgmlType::Q4_0 => deq_blocks(dst, src, ts, bs, deq_q4_0),
         GgmlType::Q4_1 => deq_blocks(dst, src, ts, bs, deq_q4_1),
         GgmlType::Q8_0 => deq_blocks(dst, src, ts, bs, deq_q8_0),
+        GgmlType::Q5_0 => deq_blocks(dst, src, ts, bs, deq_q5_0),
+        GgmlType::Q5_1 => deq_blocks(dst, src, ts, bs, deq_q5_1),
+        GgmlType::IQ4NL => deq_blocks(dst, src, ts, bs, deq_iq4_nl),
+        GgmlType::Q2K => deq_blocks(dst, src, ts, bs, deq_q2_k),
+        GgmlType::Q3K => deq_blocks(dst, src, ts, bs, deq_q3_k),
         GgmlType::Q4K => deq_blocks(dst, src, ts, bs, deq_q4_k),
+        GgmlType::Q5K => deq_blocks(dst, src, ts, bs, deq_q5_k),
         GgmlType::Q6K => deq_blocks(dst, src, ts, bs, deq_q6_k),
     }
 }
@@ -304,6 +368,128 @@ fn deq_q6_k(b: &[u8], y: &mut [f32]) {
     }
 }
 
+/// IQ4_NL's (and IQ4_XS's) 16 quantization levels, indexed by a 4-bit quant.
+pub const IQ4NL_VALUES: [i8; 16] = [-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113];
+
+/// The 32 quants of a Q5_0/Q5_1 block, 0–31: nibbles `qs` (low: elements 0–15, high: 16–31)
+/// with bit `j` of `qh` (little-endian) as element `j`'s fifth bit.
+#[inline(always)]
+fn q5_quants(qh: &[u8], qs: &[u8]) -> [u8; QK] {
+    let (Ok(qh), Ok(qs)) = (<&[u8; 4]>::try_from(qh), <&[u8; 16]>::try_from(qs)) else { return [0; QK] };
+    let h = u32::from_le_bytes(*qh);
+    let mut q = [0u8; QK];
+    for j in 0..16 {
+        q[j] = (qs[j] & 0xF) | (((h >> j) & 1) << 4) as u8;
+        q[j + 16] = (qs[j] >> 4) | (((h >> (j + 16)) & 1) << 4) as u8;
+    }
+    q
+}
+
+#[inline(always)]
+fn deq_q5_0(b: &[u8], y: &mut [f32]) {
+    let (Ok(b), Ok(y)) = (<&[u8; 22]>::try_from(b), <&mut [f32; 32]>::try_from(y)) else { return };
+    let d = f16_at(b, 0);
+    let q = q5_quants(&b[2..6], &b[6..22]);
+    for j in 0..QK {
+        y[j] = d * (q[j] as i32 - 16) as f32;
+    }
+}
+
+#[inline(always)]
+fn deq_q5_1(b: &[u8], y: &mut [f32]) {
+    let (Ok(b), Ok(y)) = (<&[u8; 24]>::try_from(b), <&mut [f32; 32]>::try_from(y)) else { return };
+    let (d, m) = (f16_at(b, 0), f16_at(b, 2));
+    let q = q5_quants(&b[4..8], &b[8..24]);
+    for j in 0..QK {
+        y[j] = d * q[j] as f32 + m;
+    }
+}
+
+#[inline(always)]
+fn deq_iq4_nl(b: &[u8], y: &mut [f32]) {
+    let (Ok(b), Ok(y)) = (<&[u8; 18]>::try_from(b), <&mut [f32; 32]>::try_from(y)) else { return };
+    let d = f16_at(b, 0);
+    for j in 0..16 {
+        y[j] = d * IQ4NL_VALUES[(b[2 + j] & 0xF) as usize] as f32;
+        y[j + 16] = d * IQ4NL_VALUES[(b[2 + j] >> 4) as usize] as f32;
+    }
+}
+
+#[inline(always)]
+fn deq_q2_k(b: &[u8], y: &mut [f32]) {
+    let (Ok(b), Ok(y)) = (<&[u8; 84]>::try_from(b), <&mut [f32; QK_K]>::try_from(y)) else { return };
+    let (d, dmin) = (f16_at(b, 80), f16_at(b, 82));
+    for c in 0..2 {
+        for s in 0..4 {
+            for h in 0..2 {
+                // sixteen elements 128c + 32s + 16h + l with one scale and min
+                let sc = b[8 * c + 2 * s + h];
+                let (dl, ml) = (d * (sc & 0xF) as f32, dmin * (sc >> 4) as f32);
+                for l in 16 * h..16 * h + 16 {
+                    let q = (b[16 + 32 * c + l] >> (2 * s)) & 3;
+                    y[128 * c + 32 * s + l] = dl * q as f32 - ml;
+                }
+            }
+        }
+    }
+}
+
+/// Q3_K's sixteen 6-bit scales (as stored, 0–63) from its 12 scale bytes: the low four bits of
+/// scale `j` are nibble `j / 8` of byte `j % 8`, the high two bits `2·(j / 4)` of byte `8 + j % 4`.
+#[inline(always)]
+fn q3_k_scales(sc: &[u8]) -> [i32; 16] {
+    let Ok(sc) = <&[u8; 12]>::try_from(sc) else { return [0; 16] };
+    std::array::from_fn(|j| {
+        let lo = (sc[j % 8] >> (4 * (j / 8))) & 0xF;
+        let hi = (sc[8 + j % 4] >> (2 * (j / 4))) & 3;
+        (lo | (hi << 4)) as i32 - 32
+    })
+}
+
+/// Q3_K's quant of element `128c + 32s + l`: 2 low bits from `qs`, minus 4 unless its `hmask` bit is set.
+#[inline(always)]
+fn q3_k_quant(b: &[u8; 110], c: usize, s: usize, l: usize) -> i32 {
+    let low = ((b[32 + 32 * c + l] >> (2 * s)) & 3) as i32;
+    let high = (b[l] >> (4 * c + s)) & 1;
+    low - if high == 0 { 4 } else { 0 }
+}
+
+#[inline(always)]
+fn deq_q3_k(b: &[u8], y: &mut [f32]) {
+    let (Ok(b), Ok(y)) = (<&[u8; 110]>::try_from(b), <&mut [f32; QK_K]>::try_from(y)) else { return };
+    let d = f16_at(b, 108);
+    let sc = q3_k_scales(&b[96..108]);
+    for c in 0..2 {
+        for s in 0..4 {
+            for l in 0..32 {
+                let e = 128 * c + 32 * s + l;
+                y[e] = (d * sc[e / 16] as f32) * q3_k_quant(b, c, s, l) as f32;
+            }
+        }
+    }
+}
+
+#[inline(always)]
+fn deq_q5_k(b: &[u8], y: &mut [f32]) {
+    let (Ok(b), Ok(y)) = (<&[u8; 176]>::try_from(b), <&mut [f32; QK_K]>::try_from(y)) else { return };
+    let (d, dmin) = (f16_at(b, 0), f16_at(b, 2));
+    let scales = &b[4..16];
+    let qh = &b[16..48];
+    for g in 0..4 {
+        let (sc1, m1) = scale_min_k4(2 * g, scales);
+        let (sc2, m2) = scale_min_k4(2 * g + 1, scales);
+        let (d1, mm1) = (d * sc1 as f32, dmin * m1 as f32);
+        let (d2, mm2) = (d * sc2 as f32, dmin * m2 as f32);
+        let q = &b[48 + 32 * g..80 + 32 * g];
+        for l in 0..32 {
+            let q1 = (q[l] & 0xF) | (((qh[l] >> (2 * g)) & 1) << 4);
+            let q2 = (q[l] >> 4) | (((qh[l] >> (2 * g + 1)) & 1) << 4);
+            y[64 * g + l] = d1 * q1 as f32 - mm1;
+            y[64 * g + 32 + l] = d2 * q2 as f32 - mm2;
+        }
+    }
+}
+
 /// One 32-wide block of int8-quantized activations (llama.cpp's Q8_1): `x ≈ d·qs`.
 /// `d` and `s = d·Σqs` are rounded through f16 as llama.cpp stores them; `sum` is Σqs, exact.
 #[derive(Clone, Copy, Debug)]
@@ -365,6 +551,16 @@ fn dot_nibbles(qs: &[u8], a: &[i8; QK]) -> i32 {
     s
 }
 
+/// Σ q[j]·a[j] for 32 unsigned quants.
+#[inline(always)]
+fn dot_u8(q: &[u8; QK], a: &[i8; QK]) -> i32 {
+    let mut s = 0i32;
+    for j in 0..QK {
+        s += q[j] as i32 * a[j] as i32;
+    }
+    s
+}
+
 /// Dot product of one quantized weight row (`row` holds whole blocks of `ty`, `ty` quantized)
 /// with int8 activations `a` (one `BlockQ8` per 32 elements).
 pub fn vec_dot_q8(ty: GgmlType, row: &[u8], a: &[BlockQ8]) -> f32 {
@@ -372,11 +568,14 @@ pub fn vec_dot_q8(ty: GgmlType, row: &[u8], a: &[BlockQ8]) -> f32 {
     match ty {
         GgmlType::Q4_0 => return simd128::q8_dot_q4_0(row, a),
         GgmlType::Q4_1 => return simd128::q8_dot_q4_1(row, a),
+        GgmlType::Q5_0 => return simd128::q8_dot_q5_0(row, a),
+        GgmlType::Q5_1 => return simd128::q8_dot_q5_1(row, a),
         GgmlType::Q8_0 => return simd128::q8_dot_q8_0(row, a),
+        GgmlType::IQ4NL => return simd128::q8_dot_iq4_nl(row, a),
         _ => {}
     }
     #[cfg(all(target_arch = "x86_64", target_feature = "avx2"))]
-    if matches!(ty, GgmlType::Q4_0 | GgmlType::Q4_1 | GgmlType::Q8_0) {
+    if ty.block_size() == QK {
         return avx2::q8_dot(ty, row, a);
     }
     vec_dot_q8_scalar(ty, row, a)
@@ -392,6 +591,70 @@ pub fn vec_dot_q8_scalar(ty: GgmlType, row: &[u8], a: &[BlockQ8]) -> f32 {
         }
         GgmlType::Q4_0 => q8_blocks(row, a, ts, |b, y| q8_term(ty, dot_nibbles(&b[2..18], &y.qs), b, y)),
         GgmlType::Q4_1 => q8_blocks(row, a, ts, |b, y| q8_term(ty, dot_nibbles(&b[4..20], &y.qs), b, y)),
+        GgmlType::Q5_0 => {
+            q8_blocks(row, a, ts, |b, y| q8_term(ty, dot_u8(&q5_quants(&b[2..6], &b[6..22]), &y.qs), b, y))
+        }
+        GgmlType::Q5_1 => {
+            q8_blocks(row, a, ts, |b, y| q8_term(ty, dot_u8(&q5_quants(&b[4..8], &b[8..24]), &y.qs), b, y))
+        }
+        GgmlType::IQ4NL => q8_blocks(row, a, ts, |b, y| {
+            let mut s = 0i32;
+            for j in 0..16 {
+                s += IQ4NL_VALUES[(b[2 + j] & 0xF) as usize] as i32 * y.qs[j] as i32
+                    + IQ4NL_VALUES[(b[2 + j] >> 4) as usize] as i32 * y.qs[j + 16] as i32;
+            }
+            q8_term(ty, s, b, y)
+        }),
+        GgmlType::Q2K => {
+            let mut acc = 0.0f32;
+            for (b, y) in row.chunks_exact(ts).zip(a.chunks_exact(QK_K / QK)) {
+                let (d, dmin) = (f16_at(b, 80), f16_at(b, 82));
+                // Σ over the activation blocks of their scale times (Σ scale·q·a, Σ min·a)
+                let (mut sd, mut sm) = (0.0f32, 0.0f32);
+                for (k, y) in y.iter().enumerate() {
+                    let (c, s) = (k / 4, k % 4);
+                    let (mut isum, mut msum) = (0i32, 0i32);
+                    for h in 0..2 {
+                        let sc = b[2 * k + h];
+                        let (mut qa, mut sa) = (0i32, 0i32);
+                        for l in 16 * h..16 * h + 16 {
+                            let q = (b[16 + 32 * c + l] >> (2 * s)) & 3;
+                            qa += q as i32 * y.qs[l] as i32;
+                            sa += y.qs[l] as i32;
+                        }
+                        isum += (sc & 0xF) as i32 * qa;
+                        msum += (sc >> 4) as i32 * sa;
+                    }
+                    sd += y.d * isum as f32;
+                    sm += y.d * msum as f32;
+                }
+                acc += d * sd - dmin * sm;
+            }
+            acc
+        }
+        GgmlType::Q3K => {
+            let mut acc = 0.0f32;
+            for (b, y) in row.chunks_exact(ts).zip(a.chunks_exact(QK_K / QK)) {
+                let Ok(b) = <&[u8; 110]>::try_from(b) else { continue };
+                let d = f16_at(b, 108);
+                let sc = q3_k_scales(&b[96..108]);
+                let mut sd = 0.0f32;
+                for (k, y) in y.iter().enumerate() {
+                    let (c, s) = (k / 4, k % 4);
+                    let mut isum = 0i32;
+                    for h in 0..2 {
+                        let mut qa = 0i32;
+                        for l in 16 * h..16 * h + 16 {
+                            qa += q3_k_quant(b, c, s, l) * y.qs[l] as i32;
+                        }
+                        isum += sc[2 * k + h] * qa;
+                    }
+                    sd += y.d * isum as f32;
+                }
+                acc += d * sd;
+            }
+            acc
+        }
         GgmlType::Q4K => {
             let mut acc = 0.0f32;
             for (b, y) in row.chunks_exact(ts).zip(a.chunks_exact(QK_K / QK)) {
@@ -404,6 +667,30 @@ pub fn vec_dot_q8_scalar(ty: GgmlType, row: &[u8], a: &[BlockQ8]) -> f32 {
                     for ((&qb, &a), &b) in q.iter().zip(&ya.qs).zip(&yb.qs) {
                         sa += (qb & 0xF) as i32 * a as i32;
                         sb += (qb >> 4) as i32 * b as i32;
+                    }
+                    let (sc1, m1) = scale_min_k4(2 * g, scales);
+                    let (sc2, m2) = scale_min_k4(2 * g + 1, scales);
+                    acc += d * (sc1 as f32 * ya.d * sa as f32 + sc2 as f32 * yb.d * sb as f32);
+                    acc -= dmin * (m1 as f32 * ya.d * ya.sum as f32 + m2 as f32 * yb.d * yb.sum as f32);
+                }
+            }
+            acc
+        }
+        GgmlType::Q5K => {
+            let mut acc = 0.0f32;
+            for (b, y) in row.chunks_exact(ts).zip(a.chunks_exact(QK_K / QK)) {
+                let (d, dmin) = (f16_at(b, 0), f16_at(b, 2));
+                let scales = &b[4..16];
+                let qh = &b[16..48];
+                for g in 0..4 {
+                    let q = &b[48 + 32 * g..80 + 32 * g];
+                    let (ya, yb) = (&y[2 * g], &y[2 * g + 1]);
+                    let (mut sa, mut sb) = (0i32, 0i32);
+                    for l in 0..32 {
+                        let q1 = (q[l] & 0xF) | (((qh[l] >> (2 * g)) & 1) << 4);
+                        let q2 = (q[l] >> 4) | (((qh[l] >> (2 * g + 1)) & 1) << 4);
+                        sa += q1 as i32 * ya.qs[l] as i32;
+                        sb += q2 as i32 * yb.qs[l] as i32;
                     }
                     let (sc1, m1) = scale_min_k4(2 * g, scales);
                     let (sc2, m2) = scale_min_k4(2 * g + 1, scales);
@@ -459,14 +746,15 @@ pub(crate) fn q8_blocks(row: &[u8], a: &[BlockQ8], ts: usize, term: impl Fn(&[u8
 }
 
 /// One 32-wide block's contribution to an int8 dot, given `isum`, the integer dot of its quants
-/// (nibbles unsigned) with `y.qs`. The SIMD versions compute the integer sums however they like
+/// (Q4/Q5 quants unsigned, IQ4_NL's as its table's values) with `y.qs`. The SIMD versions compute the integer sums however they like
 /// (they are exact) and then exactly these float operations, so they are bit-identical.
 #[inline(always)]
 pub(crate) fn q8_term(ty: GgmlType, isum: i32, b: &[u8], y: &BlockQ8) -> f32 {
     match ty {
-        GgmlType::Q8_0 => (isum as f32) * (f16_at(b, 0) * y.d),
+        GgmlType::Q8_0 | GgmlType::IQ4NL => (isum as f32) * (f16_at(b, 0) * y.d),
         GgmlType::Q4_0 => ((isum - 8 * y.sum) as f32) * (f16_at(b, 0) * y.d),
-        GgmlType::Q4_1 => (f16_at(b, 0) * y.d) * isum as f32 + f16_at(b, 2) * y.s,
+        GgmlType::Q5_0 => ((isum - 16 * y.sum) as f32) * (f16_at(b, 0) * y.d),
+        GgmlType::Q4_1 | GgmlType::Q5_1 => (f16_at(b, 0) * y.d) * isum as f32 + f16_at(b, 2) * y.s,
         _ => 0.0,
     }
 }
@@ -492,7 +780,10 @@ pub fn vec_dot_f32_rows(ty: GgmlType, row: &[u8], x: &[f32], cols: usize, out: &
     match ty {
         GgmlType::Q4_0 => return avx2::dot_q4_0(row, x, cols, out),
         GgmlType::Q4_1 => return avx2::dot_q4_1(row, x, cols, out),
+        GgmlType::Q5_0 => return avx2::dot_q5_0(row, x, cols, out),
+        GgmlType::Q5_1 => return avx2::dot_q5_1(row, x, cols, out),
         GgmlType::Q8_0 => return avx2::dot_q8_0(row, x, cols, out),
+        GgmlType::IQ4NL => return avx2::dot_iq4_nl(row, x, cols, out),
         _ => {}
     }
     for (t, o) in out.iter_mut().enumerate() {
@@ -507,7 +798,10 @@ fn vec_dot_f32_one(ty: GgmlType, row: &[u8], x: &[f32]) -> f32 {
     match ty {
         GgmlType::Q4_0 => return simd128::dot_q4_0(row, x),
         GgmlType::Q4_1 => return simd128::dot_q4_1(row, x),
+        GgmlType::Q5_0 => return simd128::dot_q5_0(row, x),
+        GgmlType::Q5_1 => return simd128::dot_q5_1(row, x),
         GgmlType::Q8_0 => return simd128::dot_q8_0(row, x),
+        GgmlType::IQ4NL => return simd128::dot_iq4_nl(row, x),
         _ => {}
     }
     vec_dot_f32_scalar(ty, row, x)
@@ -519,8 +813,14 @@ pub fn vec_dot_f32_scalar(ty: GgmlType, row: &[u8], x: &[f32]) -> f32 {
     match ty {
         GgmlType::Q4_0 => return dot_blocks::<QK>(row, x, ts, deq_q4_0),
         GgmlType::Q4_1 => return dot_blocks::<QK>(row, x, ts, deq_q4_1),
+        GgmlType::Q5_0 => return dot_blocks::<QK>(row, x, ts, deq_q5_0),
+        GgmlType::Q5_1 => return dot_blocks::<QK>(row, x, ts, deq_q5_1),
         GgmlType::Q8_0 => return dot_blocks::<QK>(row, x, ts, deq_q8_0),
+        GgmlType::IQ4NL => return dot_blocks::<QK>(row, x, ts, deq_iq4_nl),
+        GgmlType::Q2K => return dot_blocks::<QK_K>(row, x, ts, deq_q2_k),
+        GgmlType::Q3K => return dot_blocks::<QK_K>(row, x, ts, deq_q3_k),
         GgmlType::Q4K => return dot_blocks::<QK_K>(row, x, ts, deq_q4_k),
+        GgmlType::Q5K => return dot_blocks::<QK_K>(row, x, ts, deq_q5_k),
         GgmlType::Q6K => return dot_blocks::<QK_K>(row, x, ts, deq_q6_k),
         GgmlType::F32 | GgmlType::F16 | GgmlType::BF16 => {}
     }
@@ -621,8 +921,23 @@ mod tests {
         assert_eq!(GgmlType::Q4_0.type_size(), 2 + QK / 2);
         assert_eq!(GgmlType::Q4_1.type_size(), 4 + QK / 2);
         assert_eq!(GgmlType::Q8_0.type_size(), 2 + QK);
+        assert_eq!(GgmlType::Q5_0.type_size(), 2 + 4 + QK / 2);
+        assert_eq!(GgmlType::Q5_1.type_size(), 4 + 4 + QK / 2);
+        assert_eq!(GgmlType::IQ4NL.type_size(), 2 + QK / 2);
+        assert_eq!(GgmlType::Q2K.type_size(), 2 * 2 + QK_K / 16 + QK_K / 4);
+        assert_eq!(GgmlType::Q3K.type_size(), 2 + QK_K / 4 + QK_K / 8 + 12);
         assert_eq!(GgmlType::Q4K.type_size(), 4 + 12 + QK_K / 2);
+        assert_eq!(GgmlType::Q5K.type_size(), 4 + 12 + QK_K / 2 + QK_K / 8);
         assert_eq!(GgmlType::Q6K.type_size(), QK_K / 2 + QK_K / 4 + QK_K / 16 + 2);
+        for ty in GgmlType::ALL {
+            assert_eq!(GgmlType::from_id(ty as u32), Some(ty));
+            assert_eq!(GgmlType::name_of_id(ty as u32), ty.name());
+            for &o in ty.half_offsets() {
+                assert!(o + 2 <= ty.type_size(), "{}", ty.name());
+            }
+        }
+        assert_eq!(GgmlType::name_of_id(23), "IQ4_XS");
+        assert_eq!(GgmlType::from_id(23), None);
     }
 
     #[test]
@@ -639,20 +954,15 @@ mod tests {
         let x: Vec<f32> = (0..n).map(|_| ((next() % 2000) as f32 / 1000.0) - 1.0).collect();
         let mut xq = vec![BlockQ8::default(); n / QK];
         quantize_q8(&x, &mut xq);
-        for ty in [GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q8_0, GgmlType::Q4K, GgmlType::Q6K] {
+        for ty in GgmlType::ALL.into_iter().filter(|t| t.is_quantized()) {
             let nb = ty.row_bytes(n as u64).unwrap() as usize;
             let mut row: Vec<u8> = (0..nb).map(|_| next() as u8).collect();
             // keep f16 scales finite and small: overwrite each block's f16 fields
             let ts = ty.type_size();
             for b in row.chunks_exact_mut(ts) {
                 let h = f16::from_f32(0.01).to_bits().to_le_bytes();
-                match ty {
-                    GgmlType::Q6K => b[208..210].copy_from_slice(&h),
-                    GgmlType::Q4_1 | GgmlType::Q4K => {
-                        b[0..2].copy_from_slice(&h);
-                        b[2..4].copy_from_slice(&h);
-                    }
-                    _ => b[0..2].copy_from_slice(&h),
+                for &o in ty.half_offsets() {
+                    b[o..o + 2].copy_from_slice(&h);
                 }
             }
             let mut w = vec![0.0; n];
@@ -674,10 +984,65 @@ mod tests {
         }
     }
 
-    /// The types with a SIMD dot (AVX2 natively, SIMD128 in wasm: `tests/wasm_simd.rs`). Q4_K and
-    /// Q6_K have none yet: `vec_dot_f32`/`vec_dot_q8` run the scalar specification itself for them,
-    /// so comparing them here would compare the scalar code with itself.
-    const SIMD_TYPES: [GgmlType; 3] = [GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q8_0];
+    /// The int8 dots compute Σ w·(y.d·q) over each activation block exactly up to f32 rounding
+    /// (and, for the types with an offset, `m·s` with llama.cpp's f16-rounded `s = d·Σq` in place
+    /// of `m·d·Σq`): against that sum in f64, a mistaken index or scale would be off by a few
+    /// percent of Σ|w·x|, the rounding by under 1e-5 of it.
+    #[test]
+    fn int8_dots_equal_the_dot_with_the_dequantized_activations() {
+        let mut seed = 0x51_7CC1_B727_220Au64;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for ty in GgmlType::ALL.into_iter().filter(|t| t.is_quantized()) {
+            for blocks in [1usize, 3] {
+                let n = blocks * ty.block_size();
+                let x: Vec<f32> = (0..n).map(|_| ((next() % 20001) as f32 / 1000.0) - 10.0).collect();
+                let mut xq = vec![BlockQ8::default(); n / QK];
+                quantize_q8(&x, &mut xq);
+                let mut row: Vec<u8> = (0..blocks * ty.type_size()).map(|_| next() as u8).collect();
+                for b in row.chunks_exact_mut(ty.type_size()) {
+                    for &o in ty.half_offsets() {
+                        let v = ((next() % 2001) as f32 / 1000.0 - 1.0) * 0.02;
+                        b[o..o + 2].copy_from_slice(&f16::from_f32(v).to_bits().to_le_bytes());
+                    }
+                }
+                let mut w = vec![0.0f32; n];
+                dequantize(ty, &row, &mut w);
+                let offset = matches!(ty, GgmlType::Q4_1 | GgmlType::Q5_1);
+                let (mut want, mut scale) = (0.0f64, 0.0f64);
+                for (i, y) in xq.iter().enumerate() {
+                    let b = &row[i * QK / ty.block_size() * ty.type_size()..];
+                    let m = if offset { f16_at(b, 2) as f64 } else { 0.0 };
+                    for (j, &q) in y.qs.iter().enumerate() {
+                        let (wv, a) = (w[QK * i + j] as f64, y.d as f64 * q as f64);
+                        want += (wv - m) * a;
+                        scale += (wv * a).abs();
+                    }
+                    want += m * y.s as f64;
+                }
+                for (what, got) in
+                    [("simd", vec_dot_q8(ty, &row, &xq)), ("scalar", vec_dot_q8_scalar(ty, &row, &xq))]
+                {
+                    assert!(
+                        (got as f64 - want).abs() <= 1e-5 * scale,
+                        "{} x{blocks} {what}: {got} vs {want} (Σ|w·x| {scale})",
+                        ty.name()
+                    );
+                }
+            }
+        }
+    }
+
+    /// The types with a SIMD dot (AVX2 natively, SIMD128 in wasm: `tests/wasm_simd.rs`): the
+    /// 32-wide block types. The K-quants have none yet: `vec_dot_f32`/`vec_dot_q8` run the scalar
+    /// specification itself for them, so comparing them here would compare the scalar code with
+    /// itself.
+    const SIMD_TYPES: [GgmlType; 6] =
+        [GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q5_1, GgmlType::Q8_0, GgmlType::IQ4NL];
 
     #[test]
     #[cfg(all(target_arch = "x86_64", target_feature = "avx2"))]
@@ -695,9 +1060,8 @@ mod tests {
                 let x: Vec<f32> = (0..n).map(|_| ((next() % 20001) as f32 / 1000.0) - 10.0).collect();
                 let mut row: Vec<u8> = (0..blocks * ty.type_size()).map(|_| next() as u8).collect();
                 for b in row.chunks_exact_mut(ty.type_size()) {
-                    b[0..2].copy_from_slice(&f16::from_f32(0.0123).to_bits().to_le_bytes());
-                    if ty == GgmlType::Q4_1 {
-                        b[2..4].copy_from_slice(&f16::from_f32(-0.05).to_bits().to_le_bytes());
+                    for (&o, v) in ty.half_offsets().iter().zip([0.0123, -0.05]) {
+                        b[o..o + 2].copy_from_slice(&f16::from_f32(v).to_bits().to_le_bytes());
                     }
                 }
                 let (a, b) = (vec_dot_f32(ty, &row, &x), vec_dot_f32_scalar(ty, &row, &x));

@@ -1,5 +1,4 @@
-//! WebAssembly SIMD128 versions of the f32-activation dot products for the common 32-wide block
-//! types: the browser's CPU path spends nearly all of a token here, and LLVM does not vectorize
+//! WebAssembly SIMD128 versions of the dot products for the 32-wide block types: the browser's CPU path spends nearly all of a token here, and LLVM does not vectorize
 //! the scalar loops for wasm (they ran at scalar speed, ~9 tok/s on the default model).
 //!
 //! Like `avx2.rs`, each computes exactly the operations of `vec_dot_f32_scalar` in the same order:
@@ -13,7 +12,7 @@
 //! expanded block between rows needs a second set of 32 accumulator lanes, which V8 cannot keep
 //! in the 16 vector registers of x86 hosts; measured in Node, the shared version was no faster.
 
-use super::{f16_at, q8_term, BlockQ8, GgmlType, QK};
+use super::{f16_at, q8_term, BlockQ8, GgmlType, IQ4NL_VALUES, QK};
 use core::arch::wasm32::*;
 
 /// `reduce32` on eight vectors holding lanes 0–3, 4–7, …, 28–31.
@@ -103,6 +102,79 @@ pub fn dot_q4_0(row: &[u8], x: &[f32]) -> f32 {
     })
 }
 
+/// The fifth bits of 16 elements (element `j`'s in bit `j` of `h`) as 0x10 in their bytes: each
+/// byte picks its byte of `h` and tests its own bit.
+#[inline(always)]
+fn q5_high(h: u16) -> v128 {
+    let bits = i8x16_swizzle(u16x8_splat(h), i8x16(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1));
+    let bit = u8x16(1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128);
+    v128_and(i8x16_eq(v128_and(bits, bit), bit), u8x16_splat(0x10))
+}
+
+/// The 32 quants (0–31) of a Q5_0/Q5_1 block, nibbles at `b[at..at + 16]` and fifth bits at
+/// `b[h..h + 4]`: elements 0–15 and 16–31 as two byte vectors.
+#[inline(always)]
+fn q5_bytes(b: &[u8], h: usize, at: usize) -> (v128, v128) {
+    let (Some(q), Some(qh)) = (b.get(at..at + 16), b.get(h..h + 4)) else {
+        return (u8x16_splat(0), u8x16_splat(0));
+    };
+    let qh = u32::from_le_bytes([qh[0], qh[1], qh[2], qh[3]]);
+    // SAFETY: `q` is 16 bytes.
+    let v = unsafe { v128_load(q.as_ptr() as *const v128) };
+    (
+        v128_or(v128_and(v, u8x16_splat(0x0F)), q5_high(qh as u16)),
+        v128_or(u8x16_shr(v, 4), q5_high((qh >> 16) as u16)),
+    )
+}
+
+/// IQ4_NL's values of the 16 nibble bytes at `b[at..at + 16]` as i8: elements 0–15 (low nibbles)
+/// and 16–31.
+#[inline(always)]
+fn iq4nl_bytes(b: &[u8], at: usize) -> (v128, v128) {
+    let Some(q) = b.get(at..at + 16) else { return (i8x16_splat(0), i8x16_splat(0)) };
+    // SAFETY: `q` and the table are 16 bytes.
+    let (v, table) =
+        unsafe { (v128_load(q.as_ptr() as *const v128), v128_load(IQ4NL_VALUES.as_ptr() as *const v128)) };
+    (i8x16_swizzle(table, v128_and(v, u8x16_splat(0x0F))), i8x16_swizzle(table, u8x16_shr(v, 4)))
+}
+
+/// Two vectors of 16 bytes (elements 0–15, 16–31) as eight f32 vectors, unsigned or signed.
+#[inline(always)]
+fn bytes_to_f32(lo: v128, hi: v128, signed: bool) -> [v128; 8] {
+    let conv = if signed { i8x16_to_f32 } else { u8x16_to_f32 };
+    let (a, c) = (conv(lo), conv(hi));
+    [a[0], a[1], a[2], a[3], c[0], c[1], c[2], c[3]]
+}
+
+pub fn dot_q5_0(row: &[u8], x: &[f32]) -> f32 {
+    blocks(row, x, GgmlType::Q5_0.type_size(), |b, xs, acc| {
+        let d = f32x4_splat(f16_at(b, 0));
+        let sixteen = f32x4_splat(16.0);
+        let (lo, hi) = q5_bytes(b, 2, 6);
+        // (q − 16) is exact in f32, as the scalar's integer subtraction
+        let y = bytes_to_f32(lo, hi, false).map(|q| f32x4_mul(d, f32x4_sub(q, sixteen)));
+        madd8(acc, y, xs);
+    })
+}
+
+pub fn dot_q5_1(row: &[u8], x: &[f32]) -> f32 {
+    blocks(row, x, GgmlType::Q5_1.type_size(), |b, xs, acc| {
+        let (d, m) = (f32x4_splat(f16_at(b, 0)), f32x4_splat(f16_at(b, 2)));
+        let (lo, hi) = q5_bytes(b, 4, 8);
+        let y = bytes_to_f32(lo, hi, false).map(|q| f32x4_add(f32x4_mul(d, q), m));
+        madd8(acc, y, xs);
+    })
+}
+
+pub fn dot_iq4_nl(row: &[u8], x: &[f32]) -> f32 {
+    blocks(row, x, GgmlType::IQ4NL.type_size(), |b, xs, acc| {
+        let d = f32x4_splat(f16_at(b, 0));
+        let (lo, hi) = iq4nl_bytes(b, 2);
+        let y = bytes_to_f32(lo, hi, true).map(|q| f32x4_mul(d, q));
+        madd8(acc, y, xs);
+    })
+}
+
 pub fn dot_q8_0(row: &[u8], x: &[f32]) -> f32 {
     blocks(row, x, GgmlType::Q8_0.type_size(), |b, xs, acc| {
         let Some(q) = b.get(2..34) else { return };
@@ -164,17 +236,18 @@ fn dot_nibbles_q8(b: &[u8], at: usize, y: &BlockQ8) -> v128 {
     nibble_dot(lo, hi, a0, a1)
 }
 
-/// Σ lo·a0 + hi·a1 over 16 lanes each (nibbles lo, hi of 0–15), as four i32 lanes: with relaxed
-/// SIMD, two `i32x4.relaxed_dot_i8x16_i7x16_add_s` (one `pmaddubsw` + `pmaddwd` each on x86): its
-/// result is only implementation-defined for a second operand with the top bit set or an i16 pair
-/// sum that overflows, and nibbles are 7-bit with pair sums under 2·15·128, so it is exact.
+/// Σ lo·a0 + hi·a1 over 16 lanes each (nibbles lo, hi of 0–15, or Q5 quants of 0–31), as four
+/// i32 lanes: with relaxed SIMD, two `i32x4.relaxed_dot_i8x16_i7x16_add_s` (one `pmaddubsw` +
+/// `pmaddwd` each on x86): its result is only implementation-defined for a second operand with
+/// the top bit set or an i16 pair sum that overflows, and these quants are 7-bit with pair sums
+/// under 2·31·128, so it is exact.
 #[cfg(target_feature = "relaxed-simd")]
 #[inline(always)]
 fn nibble_dot(lo: v128, hi: v128, a0: v128, a1: v128) -> v128 {
     i32x4_relaxed_dot_i8x16_i7x16_add(a1, hi, i32x4_relaxed_dot_i8x16_i7x16_add(a0, lo, i32x4_splat(0)))
 }
 
-/// Without relaxed SIMD: widening multiplies; four products per i16 lane stay under 4·15·128.
+/// Without relaxed SIMD: widening multiplies; four products per i16 lane stay under 4·31·128.
 #[cfg(not(target_feature = "relaxed-simd"))]
 #[inline(always)]
 fn nibble_dot(lo: v128, hi: v128, a0: v128, a1: v128) -> v128 {
@@ -185,13 +258,25 @@ fn nibble_dot(lo: v128, hi: v128, a0: v128, a1: v128) -> v128 {
 #[inline(always)]
 fn dot_bytes_q8(b: &[u8], y: &BlockQ8) -> v128 {
     let Some(q) = b.get(2..34) else { return i32x4_splat(0) };
-    // SAFETY: `q` and `y.qs` are 32 bytes each.
-    unsafe {
-        let (w0, w1) = (v128_load(q.as_ptr() as *const v128), v128_load(q.as_ptr().add(16) as *const v128));
-        let (a0, a1) =
-            (v128_load(y.qs.as_ptr() as *const v128), v128_load(y.qs.as_ptr().add(16) as *const v128));
-        i32x4_add(i32x4_extadd_pairwise_i16x8(mul16(w0, a0)), i32x4_extadd_pairwise_i16x8(mul16(w1, a1)))
-    }
+    // SAFETY: `q` is 32 bytes.
+    let (w0, w1) =
+        unsafe { (v128_load(q.as_ptr() as *const v128), v128_load(q.as_ptr().add(16) as *const v128)) };
+    dot_i8_q8(w0, w1, y)
+}
+
+/// 32 signed values (elements 0–15 in `w0`, 16–31 in `w1`) against the activations, as four i32
+/// lanes.
+#[inline(always)]
+fn dot_i8_q8(w0: v128, w1: v128, y: &BlockQ8) -> v128 {
+    let (a0, a1) = activations(y);
+    i32x4_add(i32x4_extadd_pairwise_i16x8(mul16(w0, a0)), i32x4_extadd_pairwise_i16x8(mul16(w1, a1)))
+}
+
+/// The activations `y.qs` as two vectors (elements 0–15, 16–31).
+#[inline(always)]
+fn activations(y: &BlockQ8) -> (v128, v128) {
+    // SAFETY: `y.qs` is 32 bytes.
+    unsafe { (v128_load(y.qs.as_ptr() as *const v128), v128_load(y.qs.as_ptr().add(16) as *const v128)) }
 }
 
 /// The f32 terms of four blocks `b` (with activation blocks `y`) from their integer sums `s`:
@@ -213,12 +298,16 @@ fn q8_terms4(ty: GgmlType, s: v128, b: [&[u8]; 4], y: &[BlockQ8; 4]) -> v128 {
     let [d, m] = f16x8_to_f32x4x2(unsafe { v128_load(h.as_ptr() as *const v128) });
     let dy = f32x4_mul(d, f32x4(y[0].d, y[1].d, y[2].d, y[3].d));
     match ty {
-        GgmlType::Q4_1 => f32x4_add(
+        GgmlType::Q4_1 | GgmlType::Q5_1 => f32x4_add(
             f32x4_mul(dy, f32x4_convert_i32x4(s)),
             f32x4_mul(m, f32x4(y[0].s, y[1].s, y[2].s, y[3].s)),
         ),
         GgmlType::Q4_0 => {
             let sum = i32x4_shl(i32x4(y[0].sum, y[1].sum, y[2].sum, y[3].sum), 3);
+            f32x4_mul(f32x4_convert_i32x4(i32x4_sub(s, sum)), dy)
+        }
+        GgmlType::Q5_0 => {
+            let sum = i32x4_shl(i32x4(y[0].sum, y[1].sum, y[2].sum, y[3].sum), 4);
             f32x4_mul(f32x4_convert_i32x4(i32x4_sub(s, sum)), dy)
         }
         _ => f32x4_mul(f32x4_convert_i32x4(s), dy),
@@ -259,6 +348,29 @@ pub fn q8_dot_q4_0(row: &[u8], a: &[BlockQ8]) -> f32 {
 
 pub fn q8_dot_q8_0(row: &[u8], a: &[BlockQ8]) -> f32 {
     q8_blocks(GgmlType::Q8_0, row, a, dot_bytes_q8)
+}
+
+pub fn q8_dot_q5_0(row: &[u8], a: &[BlockQ8]) -> f32 {
+    q8_blocks(GgmlType::Q5_0, row, a, |b, y| {
+        let ((lo, hi), (a0, a1)) = (q5_bytes(b, 2, 6), activations(y));
+        nibble_dot(lo, hi, a0, a1)
+    })
+}
+
+pub fn q8_dot_q5_1(row: &[u8], a: &[BlockQ8]) -> f32 {
+    q8_blocks(GgmlType::Q5_1, row, a, |b, y| {
+        let ((lo, hi), (a0, a1)) = (q5_bytes(b, 4, 8), activations(y));
+        nibble_dot(lo, hi, a0, a1)
+    })
+}
+
+/// IQ4_NL's values are signed (−127…113), so its integer dots widen like Q8_0's (pair sums under
+/// 2·127·127), with or without relaxed SIMD.
+pub fn q8_dot_iq4_nl(row: &[u8], a: &[BlockQ8]) -> f32 {
+    q8_blocks(GgmlType::IQ4NL, row, a, |b, y| {
+        let (w0, w1) = iq4nl_bytes(b, 2);
+        dot_i8_q8(w0, w1, y)
+    })
 }
 
 /// Eight f16 values (the u16 lanes of `v`) as f32, lanes 0–3 and 4–7: `f16_to_f32`'s operations

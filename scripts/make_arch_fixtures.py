@@ -1,0 +1,491 @@
+#!/usr/bin/env python3
+"""Writes tests/fixtures/arch/: small random-weight models of four architectures, quantized by
+llama.cpp itself, with what llama.cpp says about them (issue 15, part 5: fidelity against
+llama.cpp on architectures and quantization mixes we have no real small model for).
+
+For each architecture one F32 GGUF is built with gguf-py (in a temporary folder, not committed),
+then quantized with llama.cpp's own quantizer (llama_model_quantize, default parameters, so its
+usual per-tensor mixes: Q6_K output, Q5_K/Q6_K attn_v and ffn_down in the first layers, ...):
+
+  llama  Llama 3.x shape: GQA (8 heads, 2 KV heads, head 32), rope.freq_base 500000, a
+         rope_freqs.weight tensor (llama3 scaling factors: 1 ... 2.7 ... 8), separate
+         attn_q/k/v and ffn_gate/up/down, untied output.weight.          -> Q4_K_M, IQ4_NL
+  qwen2  Q/K/V biases, GQA (8/2, head 32), tied embeddings (no output.weight),
+         rope.freq_base 1e6.                                              -> Q5_K_M, F16
+  qwen3  per-head attn_q_norm/attn_k_norm (64), key_length = value_length = 64 with
+         n_embd/n_head = 32 (attn_q [512, 256], attn_output [256, 512]), GQA 8/2, no biases,
+         tied embeddings, rope.freq_base 1e6.                             -> Q3_K_M, Q5_1
+  phi3   fused attn_qkv ([n_embd + 2*kv_dim, n_embd], GQA 8/4, head 32), fused ffn_up
+         ([2*n_ff, n_embd], gate half first), no ffn_gate, untied output,
+         rope.freq_base 10000, no rope factors.                           -> Q4_K_M, Q3_K_M
+All: n_embd 256, 2 layers, n_ff 512, context_length 4096. RoPE as llama.cpp: adjacent pairs
+for llama, NEOX halves for qwen2/qwen3/phi3. The Q/K rows of the llama model are random, so
+they need none of convert_hf_to_gguf's permutation: the file is simply what llama.cpp runs.
+Weights are seeded normals: token_embd N(0,1), norms 1 +- 0.1, q/k so that q.k/sqrt(d) has a
+spread of ~2, v/o/ffn keeping unit scale, output.weight N(0,1) (logits ~ N(0, 16^2)); the tied
+models' attn_output/ffn_down are 6x louder, else the current token's own embedding dominates
+the final state and greedy repeats one token forever. reference_logits() is the same network in
+float64 from the dequantized weights; on the F32 base models llama.cpp agrees with it to 0.08
+(f16 K/V cache), which checks the architectures above. On the quantized files llama.cpp's q8
+activations move logits by ~0.3-0.6 rms, up to ~3.5 (summary.ref_max_abs_diff), so an engine
+with other rounding should compare ids only where llama.cpp's margin is clearly larger.
+
+Tokenizers are llama.cpp's vocab-only GGUFs (~/.cache/wisp/llamacpp-vocabs/, or the folder given
+by WISP_LLAMACPP_VOCABS) trimmed to VOCAB_KEEP = 1200 regular tokens (everything committed
+stays under 12 MB; the embeddings are most of each file):
+  llama-bpe (llama), qwen2 (qwen2, qwen3): byte-level BPE; ids < VOCAB_KEEP are kept (they
+    include the 256 byte tokens), merges only where both parts and the result are kept, then
+    the special tokens the model needs re-appended at new ids (bos/eos/padding ids remapped).
+  phi-3 (phi3): SentencePiece; the first VOCAB_KEEP ids (<unk>, <s>, </s>, <0x00>..<0xFF>,
+    pieces) with their scores, then <|endoftext|> <|assistant|> <|system|> <|end|> <|user|>.
+tokenizer.ggml.pre, add_bos/add_eos and chat_template are copied as they are. Trimmed, phi-3
+has no "▁" token: a lone space falls back to the bytes <0xE2><0x96><0x81>. general.name is
+"wisp-ARCH-random"; for phi3 that contains "phi3", so llama.cpp (as for real Phi-3 GGUFs)
+gives the special tokens rstrip: "<|end|>\n<|assistant|>\n" tokenizes without the newlines.
+
+Per model file NAME.gguf there is NAME.json:
+  generator, llama_cpp_python, gguf_py (versions), arch, ftype ("Q4_K_M", ...), file, sha256,
+  size, vocab (the source vocab file), config {n_vocab, n_embd, n_layer, n_ff, n_head,
+  n_head_kv, head_dim, rope_freq_base, rms_eps, n_ctx_train, tied, seed},
+  tensors {name: {"type": ggml type name, "shape": [ne0, ne1, ...]}} (as gguf.GGUFReader reads
+    the quantized file back),
+  tokenizer [{text, add_special: false, parse_special: true, ids}] (4 texts, llama.cpp's ids),
+  greedy [{name ("chat", "plain": llama.cpp's tokenize of short English texts with
+    add_special=True, parse_special=True; "random": seeded random ids), prompt (text or null),
+    prompt_ids, first_logits (llama.cpp's full logits vector after the prompt),
+    steps [{token, margin (top-two logit gap), top_ids, top_logits (its 32 largest)}] }]
+  32 greedy steps each: eval the prompt, take the argmax, eval it, ... (end of generation ignored;
+  ties go to the lower id). Logits are float32, written as the shortest decimal that reads
+  back to the same float32.
+  summary {steps, margin_gt_0_5 (fraction of steps), min_margin, distinct_ids (per prompt),
+    logit_std, ref_max_abs_diff and ref_argmax_differs (steps whose reference_logits argmax is
+    not llama.cpp's token) over all positions of the three runs}.
+
+Run: pip install gguf==0.19.0 numpy
+     CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
+     -DGGML_BMI2=ON -DGGML_AVX512=OFF" pip install llama-cpp-python==0.3.36
+     python3 scripts/make_arch_fixtures.py [OUT_DIR]     (default tests/fixtures/arch)
+Built for AVX2 as above (see scripts/make_llamacpp_fixture.py for why not natively). The output
+is deterministic: a second run writes byte-identical files.
+"""
+import contextlib
+import ctypes
+import hashlib
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import gguf
+import llama_cpp
+from llama_cpp import Llama
+
+ROOT = Path(__file__).resolve().parent.parent
+VOCABS = Path(os.environ.get("WISP_LLAMACPP_VOCABS", Path.home() / ".cache/wisp/llamacpp-vocabs"))
+VOCAB_KEEP = 1200
+STEPS = 32
+TOPN = 32
+N_CTX = 128
+THREADS = 2
+
+N_EMBD, N_LAYER, N_FF, N_CTX_TRAIN = 256, 2, 512, 4096
+
+ARCHS = {
+    "llama": dict(vocab="llama-bpe", n_head=8, n_head_kv=2, head_dim=32, freq_base=500000.0, eps=1e-5,
+                  tied=False, seed=1, specials=["<|begin_of_text|>", "<|end_of_text|>", "<|start_header_id|>",
+                                                "<|end_header_id|>", "<|eot_id|>"],
+                  chat="<|start_header_id|>user<|end_header_id|>\n\nHi there<|eot_id|>"
+                       "<|start_header_id|>assistant<|end_header_id|>\n\n",
+                  ftypes=["Q4_K_M", "IQ4_NL"]),
+    "qwen2": dict(vocab="qwen2", n_head=8, n_head_kv=2, head_dim=32, freq_base=1000000.0, eps=1e-6,
+                  tied=True, seed=2, specials=["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
+                  chat="<|im_start|>user\nHi there<|im_end|>\n<|im_start|>assistant\n",
+                  ftypes=["Q5_K_M", "F16"]),
+    "qwen3": dict(vocab="qwen2", n_head=8, n_head_kv=2, head_dim=64, freq_base=1000000.0, eps=1e-6,
+                  tied=True, seed=3, specials=["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
+                  chat="<|im_start|>user\nHi there<|im_end|>\n<|im_start|>assistant\n",
+                  ftypes=["Q3_K_M", "Q5_1"]),
+    "phi3": dict(vocab="phi-3", n_head=8, n_head_kv=4, head_dim=32, freq_base=10000.0, eps=1e-5,
+                 tied=False, seed=4, specials=["<|endoftext|>", "<|assistant|>", "<|system|>", "<|end|>", "<|user|>"],
+                 chat="<|user|>\nHi there<|end|>\n<|assistant|>\n",
+                 ftypes=["Q4_K_M", "Q3_K_M"]),
+}
+
+PLAIN = "Once upon a time, the cat sat on a mat."
+TOKENIZER_TEXTS = [
+    "Hello world",
+    "  two  spaces,\nnew lines\n\n and\ttabs ",
+    "Numbers 12345, 3.14 and naïve café!",
+]
+
+
+# ---------------------------------------------------------------- tokenizer
+
+def read_field(f):
+    """A GGUFReader field as a Python value (arrays as lists)."""
+    t = f.types
+    if t[0] == gguf.GGUFValueType.ARRAY:
+        if t[1] == gguf.GGUFValueType.STRING:
+            return [bytes(f.parts[i]).decode("utf-8") for i in f.data]
+        return [f.parts[i][0].item() for i in f.data]
+    if t[0] == gguf.GGUFValueType.STRING:
+        return bytes(f.parts[f.data[0]]).decode("utf-8")
+    return f.parts[f.data[0]][0].item()
+
+
+def trimmed_vocab(name, specials):
+    """tokenizer.* metadata of llama.cpp's vocab NAME trimmed to VOCAB_KEEP regular tokens plus
+    SPECIALS (re-appended in that order). Returns {key: (GGUFValueType, value)}."""
+    r = gguf.GGUFReader(VOCABS / f"ggml-vocab-{name}.gguf")
+    fields = {k: (f.types[0], read_field(f)) for k, f in r.fields.items() if k.startswith("tokenizer.")}
+    tokens = fields["tokenizer.ggml.tokens"][1]
+    types = fields["tokenizer.ggml.token_type"][1]
+    scores = fields.get("tokenizer.ggml.scores", (None, None))[1]
+    model = fields["tokenizer.ggml.model"][1]
+    old_ids = list(range(VOCAB_KEEP)) + [tokens.index(s) for s in specials]
+    assert all(i >= VOCAB_KEEP for i in old_ids[VOCAB_KEEP:]), specials
+    remap = {old: new for new, old in enumerate(old_ids)}
+    out = dict(fields)
+    new_tokens = [tokens[i] for i in old_ids]
+    out["tokenizer.ggml.tokens"] = (gguf.GGUFValueType.ARRAY, new_tokens)
+    out["tokenizer.ggml.token_type"] = (gguf.GGUFValueType.ARRAY, [types[i] for i in old_ids])
+    if scores is not None:
+        out["tokenizer.ggml.scores"] = (gguf.GGUFValueType.ARRAY, [scores[i] for i in old_ids])
+    if model == "gpt2":
+        # every byte must stay a token (llama.cpp looks bytes up with .at())
+        bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
+        cs, n = bs[:], 0
+        for b in range(256):
+            if b not in bs:
+                cs.append(256 + n)
+                n += 1
+        byte_chars = {chr(c) for c in cs}
+        kept = set(new_tokens)
+        assert byte_chars <= kept, "a byte token was trimmed"
+        merges = []
+        for m in fields["tokenizer.ggml.merges"][1]:
+            a, b = m.split(" ", 1)
+            if a in kept and b in kept and a + b in kept:
+                merges.append(m)
+        out["tokenizer.ggml.merges"] = (gguf.GGUFValueType.ARRAY, merges)
+    for key in ["bos_token_id", "eos_token_id", "padding_token_id", "unknown_token_id", "eot_token_id"]:
+        key = "tokenizer.ggml." + key
+        if key in out:
+            out[key] = (out[key][0], remap[out[key][1]])
+    return out
+
+
+# ---------------------------------------------------------------- model
+
+def llama3_rope_factors(head_dim, base):
+    """Llama 3.1's rope scaling as frequency factors (factor 8, low 1, high 4, original 8192)."""
+    factor, low, high, orig = 8.0, 1.0, 4.0, 8192.0
+    out = []
+    for i in range(0, head_dim, 2):
+        freq = base ** (-i / head_dim)
+        wavelen = 2 * np.pi / freq
+        if wavelen < orig / high:
+            out.append(1.0)
+        elif wavelen > orig / low:
+            out.append(factor)
+        else:
+            smooth = (orig / wavelen - low) / (high - low)
+            out.append(1.0 / ((1 - smooth) / factor + smooth))
+    return np.array(out, dtype=np.float32)
+
+
+def build_f32(arch, cfg, vocab, path):
+    rng = np.random.default_rng(cfg["seed"])
+    n_vocab = len(vocab["tokenizer.ggml.tokens"][1])
+    nh, nkv, hd = cfg["n_head"], cfg["n_head_kv"], cfg["head_dim"]
+
+    def mat(rows, cols, std):
+        return (rng.standard_normal((rows, cols)) * std).astype(np.float32)
+
+    def vec(n, mean, std):
+        return (mean + rng.standard_normal(n) * std).astype(np.float32)
+
+    w = gguf.GGUFWriter(str(path), arch)
+    w.add_string("general.name", f"wisp-{arch}-random")
+    w.add_uint32("general.file_type", 0)
+    w.add_uint32(f"{arch}.vocab_size", n_vocab)
+    w.add_uint32(f"{arch}.context_length", N_CTX_TRAIN)
+    w.add_uint32(f"{arch}.embedding_length", N_EMBD)
+    w.add_uint32(f"{arch}.block_count", N_LAYER)
+    w.add_uint32(f"{arch}.feed_forward_length", N_FF)
+    w.add_uint32(f"{arch}.attention.head_count", nh)
+    w.add_uint32(f"{arch}.attention.head_count_kv", nkv)
+    if arch == "qwen3":
+        w.add_uint32(f"{arch}.attention.key_length", hd)
+        w.add_uint32(f"{arch}.attention.value_length", hd)
+    w.add_float32(f"{arch}.attention.layer_norm_rms_epsilon", cfg["eps"])
+    w.add_float32(f"{arch}.rope.freq_base", cfg["freq_base"])
+    w.add_uint32(f"{arch}.rope.dimension_count", hd)
+    for key, (vtype, val) in vocab.items():
+        if vtype == gguf.GGUFValueType.ARRAY:
+            sub = {"tokenizer.ggml.tokens": gguf.GGUFValueType.STRING,
+                   "tokenizer.ggml.merges": gguf.GGUFValueType.STRING,
+                   "tokenizer.ggml.token_type": gguf.GGUFValueType.INT32,
+                   "tokenizer.ggml.scores": gguf.GGUFValueType.FLOAT32}[key]
+            w.add_key_value(key, val, vtype, sub_type=sub)
+        else:
+            w.add_key_value(key, val, vtype)
+
+    # scales: RMS-normed inputs have entries ~1; q.k/sqrt(hd) ~ N(0, 2); v/o/ffn keep ~unit rms;
+    # logits ~ N(0, 16^2) so the top-two gap is mostly far above rounding and quantization noise
+    qk = np.sqrt(2.0 / N_EMBD)
+    # tied: logits = token_embd . norm(h), so with h ~ the current token's embedding every step
+    # would pick the current token again; blocks GAIN times louder than the embedding avoid that
+    gain = 6.0 if cfg["tied"] else 1.0
+    t = {"token_embd.weight": mat(n_vocab, N_EMBD, 1.0), "output_norm.weight": vec(N_EMBD, 1.0, 0.1)}
+    if not cfg["tied"]:
+        t["output.weight"] = mat(n_vocab, N_EMBD, 1.0)
+    if arch == "llama":
+        t["rope_freqs.weight"] = llama3_rope_factors(hd, cfg["freq_base"])
+    for i in range(N_LAYER):
+        p = f"blk.{i}."
+        t[p + "attn_norm.weight"] = vec(N_EMBD, 1.0, 0.1)
+        if arch == "phi3":
+            t[p + "attn_qkv.weight"] = np.concatenate([mat(nh * hd, N_EMBD, qk), mat(nkv * hd, N_EMBD, qk),
+                                                       mat(nkv * hd, N_EMBD, 1 / np.sqrt(N_EMBD))])
+        else:
+            t[p + "attn_q.weight"] = mat(nh * hd, N_EMBD, qk)
+            t[p + "attn_k.weight"] = mat(nkv * hd, N_EMBD, qk)
+            t[p + "attn_v.weight"] = mat(nkv * hd, N_EMBD, 1 / np.sqrt(N_EMBD))
+        if arch == "qwen2":
+            t[p + "attn_q.bias"] = vec(nh * hd, 0.0, 0.5)
+            t[p + "attn_k.bias"] = vec(nkv * hd, 0.0, 0.5)
+            t[p + "attn_v.bias"] = vec(nkv * hd, 0.0, 0.2)
+        if arch == "qwen3":
+            # q and k normalized per head: weights ~1.4 give q.k/sqrt(hd) a spread of ~2
+            t[p + "attn_q_norm.weight"] = vec(hd, 1.4, 0.1)
+            t[p + "attn_k_norm.weight"] = vec(hd, 1.4, 0.1)
+        t[p + "attn_output.weight"] = mat(N_EMBD, nh * hd, gain / np.sqrt(nh * hd))
+        t[p + "ffn_norm.weight"] = vec(N_EMBD, 1.0, 0.1)
+        if arch == "phi3":
+            t[p + "ffn_up.weight"] = np.concatenate([mat(N_FF, N_EMBD, 1 / np.sqrt(N_EMBD)),
+                                                     mat(N_FF, N_EMBD, 1 / np.sqrt(N_EMBD))])
+        else:
+            t[p + "ffn_gate.weight"] = mat(N_FF, N_EMBD, 1 / np.sqrt(N_EMBD))
+            t[p + "ffn_up.weight"] = mat(N_FF, N_EMBD, 1 / np.sqrt(N_EMBD))
+        t[p + "ffn_down.weight"] = mat(N_EMBD, N_FF, 2 * gain / np.sqrt(N_FF))
+    for name, a in t.items():
+        w.add_tensor(name, a)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+
+
+@contextlib.contextmanager
+def quiet_stderr():
+    """llama.cpp's quantizer logs every tensor to fd 2."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with open(os.devnull, "w") as null:
+        os.dup2(null.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+def quantize(src, dst, ftype):
+    p = llama_cpp.llama_model_quantize_default_params()
+    p.nthread = THREADS
+    p.ftype = getattr(llama_cpp, f"LLAMA_FTYPE_MOSTLY_{ftype}")
+    with quiet_stderr():
+        rc = llama_cpp.llama_model_quantize(str(src).encode(), str(dst).encode(), ctypes.byref(p))
+    assert rc == 0, f"llama_model_quantize({dst.name}) = {rc}"
+
+
+# ---------------------------------------------------------------- a float64 reference
+
+def rmsnorm(x, w, eps):
+    return x / np.sqrt((x * x).mean(-1, keepdims=True) + eps) * w
+
+
+def rope(x, pos, base, factors, neox):
+    """x [n, heads, d]: llama.cpp's RoPE, adjacent pairs (llama) or halves (NEOX)."""
+    d = x.shape[-1]
+    inv = base ** (-np.arange(0, d, 2) / d) / factors
+    ang = pos[:, None, None] * inv[None, None, :]
+    cos, sin = np.cos(ang), np.sin(ang)
+    if neox:
+        a, b = x[..., : d // 2], x[..., d // 2:]
+        return np.concatenate([a * cos - b * sin, a * sin + b * cos], -1)
+    a, b = x[..., 0::2], x[..., 1::2]
+    out = np.empty_like(x)
+    out[..., 0::2], out[..., 1::2] = a * cos - b * sin, a * sin + b * cos
+    return out
+
+
+def reference_logits(path, arch, cfg, ids):
+    """The model's logits at every position of IDS in float64 from the dequantized weights:
+    what llama.cpp computes, without its rounding (f16 K/V, q8 activations, f32 sums)."""
+    w = {t.name: gguf.quants.dequantize(t.data, t.tensor_type).astype(np.float64) for t in gguf.GGUFReader(path).tensors}
+    nh, nkv, hd, eps = cfg["n_head"], cfg["n_head_kv"], cfg["head_dim"], cfg["eps"]
+    n = len(ids)
+    pos = np.arange(n, dtype=np.float64)
+    factors = w.get("rope_freqs.weight", np.ones(hd // 2))
+    x = w["token_embd.weight"][ids]
+    mask = np.triu(np.full((n, n), -np.inf), 1)
+    for i in range(N_LAYER):
+        p = f"blk.{i}."
+        h = rmsnorm(x, w[p + "attn_norm.weight"], eps)
+        if arch == "phi3":
+            q, k, v = np.split(h @ w[p + "attn_qkv.weight"].T, [nh * hd, (nh + nkv) * hd], axis=-1)
+        else:
+            q, k, v = (h @ w[p + f"attn_{c}.weight"].T + w.get(p + f"attn_{c}.bias", 0.0) for c in "qkv")
+        q, k, v = q.reshape(n, nh, hd), k.reshape(n, nkv, hd), v.reshape(n, nkv, hd)
+        if arch == "qwen3":
+            q = rmsnorm(q, w[p + "attn_q_norm.weight"], eps)
+            k = rmsnorm(k, w[p + "attn_k_norm.weight"], eps)
+        q = rope(q, pos, cfg["freq_base"], factors, arch != "llama")
+        k = rope(k, pos, cfg["freq_base"], factors, arch != "llama")
+        k, v = np.repeat(k, nh // nkv, axis=1), np.repeat(v, nh // nkv, axis=1)
+        s = np.einsum("qhd,khd->hqk", q, k) / np.sqrt(hd) + mask
+        s = np.exp(s - s.max(-1, keepdims=True))
+        s /= s.sum(-1, keepdims=True)
+        x = x + np.einsum("hqk,khd->qhd", s, v).reshape(n, nh * hd) @ w[p + "attn_output.weight"].T
+        h = rmsnorm(x, w[p + "ffn_norm.weight"], eps)
+        if arch == "phi3":
+            g, u = np.split(h @ w[p + "ffn_up.weight"].T, 2, axis=-1)
+        else:
+            g, u = h @ w[p + "ffn_gate.weight"].T, h @ w[p + "ffn_up.weight"].T
+        x = x + (g / (1 + np.exp(-g)) * u) @ w[p + "ffn_down.weight"].T
+    x = rmsnorm(x, w["output_norm.weight"], eps)
+    return x @ w.get("output.weight", w["token_embd.weight"]).T
+
+
+# ---------------------------------------------------------------- llama.cpp's answers
+
+def f32(x):
+    """A float32 as the shortest decimal that reads back to it."""
+    return float(str(np.float32(x)))
+
+
+def greedy(m, prompt_ids):
+    m.reset()
+    m.eval(prompt_ids)
+    steps, first = [], None
+    for _ in range(STEPS):
+        logits = np.array(m.scores[m.n_tokens - 1], dtype=np.float32)
+        if first is None:
+            first = [f32(x) for x in logits]
+        order = np.argsort(-logits, kind="stable")
+        tok = int(order[0])
+        steps.append({
+            "token": tok,
+            "margin": float(np.float64(logits[order[0]]) - np.float64(logits[order[1]])),
+            "top_ids": [int(i) for i in order[:TOPN]],
+            "top_logits": [f32(logits[i]) for i in order[:TOPN]],
+        })
+        m.eval([tok])
+    return first, steps, np.array(m.scores[:m.n_tokens], dtype=np.float64)
+
+
+def tensor_types(path):
+    r = gguf.GGUFReader(path)
+    return {t.name: {"type": t.tensor_type.name, "shape": [int(x) for x in t.shape]} for t in r.tensors}
+
+
+def record(arch, cfg, ftype, path, vocab_name, n_vocab):
+    m = Llama(model_path=str(path), n_ctx=N_CTX, n_threads=THREADS, n_threads_batch=THREADS, logits_all=True,
+              verbose=False, seed=0)
+    assert m.n_vocab() == n_vocab, (m.n_vocab(), n_vocab)
+    texts = TOKENIZER_TEXTS + [cfg["chat"]]
+    tok = [{"text": t, "add_special": False, "parse_special": True,
+            "ids": m.tokenize(t.encode(), add_bos=False, special=True)} for t in texts]
+    rng = np.random.default_rng(1000 + cfg["seed"])
+    prompts = [("chat", cfg["chat"], m.tokenize(cfg["chat"].encode(), add_bos=True, special=True)),
+               ("plain", PLAIN, m.tokenize(PLAIN.encode(), add_bos=True, special=True)),
+               ("random", None, [int(i) for i in rng.integers(0, VOCAB_KEEP, 12)])]
+    runs, diffs, spread, flips = [], [], [], []
+    for name, text, ids in prompts:
+        assert 5 <= len(ids) <= 20, (arch, name, len(ids))
+        first, steps, scores = greedy(m, ids)
+        runs.append({"name": name, "prompt": text, "prompt_ids": ids, "first_logits": first, "steps": steps})
+        ref = reference_logits(path, arch, cfg, ids + [s["token"] for s in steps])
+        diffs.append(np.abs(ref - scores).max())
+        spread.append(scores.std())
+        for j, s in enumerate(steps):
+            if int(np.argmax(ref[len(ids) - 1 + j])) != s["token"]:
+                flips.append(s["margin"])
+    del m
+    margins = [s["margin"] for r in runs for s in r["steps"]]
+    data = path.read_bytes()
+    return {
+        "generator": "scripts/make_arch_fixtures.py",
+        "llama_cpp_python": llama_cpp.__version__,
+        "gguf_py": gguf_version(),
+        "arch": arch,
+        "ftype": ftype,
+        "file": path.name,
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "size": len(data),
+        "vocab": f"ggml-vocab-{vocab_name}.gguf",
+        "config": {"n_vocab": n_vocab, "n_embd": N_EMBD, "n_layer": N_LAYER, "n_ff": N_FF,
+                   "n_head": cfg["n_head"], "n_head_kv": cfg["n_head_kv"], "head_dim": cfg["head_dim"],
+                   "rope_freq_base": cfg["freq_base"], "rms_eps": cfg["eps"], "n_ctx_train": N_CTX_TRAIN,
+                   "tied": cfg["tied"], "seed": cfg["seed"]},
+        "tensors": tensor_types(path),
+        "tokenizer": tok,
+        "greedy": runs,
+        "summary": {"steps": len(margins),
+                    "margin_gt_0_5": sum(x > 0.5 for x in margins) / len(margins),
+                    "min_margin": min(margins),
+                    "distinct_ids": {r["name"]: len({s["token"] for s in r["steps"]}) for r in runs},
+                    # llama.cpp against reference_logits (float64, same quantized weights), rounded
+                    "logit_std": float(f"{max(spread):.3g}"),
+                    "ref_max_abs_diff": float(f"{max(diffs):.3g}"),
+                    "ref_argmax_differs": len(flips)},
+    }
+
+
+def gguf_version():
+    from importlib.metadata import version
+    return version("gguf")
+
+
+def dumps(v, indent=0):
+    """JSON with objects indented, lists of numbers and short flat objects on one line."""
+    pad = " " * indent
+    if isinstance(v, dict):
+        flat = json.dumps(v, ensure_ascii=False, separators=(", ", ": "))
+        if len(flat) <= 80 and not any(isinstance(x, dict) or (isinstance(x, list) and any(
+                isinstance(y, (dict, list)) for y in x)) for x in v.values()):
+            return flat
+        items = [f'{pad} {json.dumps(k)}: {dumps(x, indent + 1)}' for k, x in v.items()]
+        return "{\n" + ",\n".join(items) + "\n" + pad + "}"
+    if isinstance(v, list) and any(isinstance(x, (dict, list)) for x in v):
+        items = [f"{pad} {dumps(x, indent + 1)}" for x in v]
+        return "[\n" + ",\n".join(items) + "\n" + pad + "]"
+    return json.dumps(v, ensure_ascii=False)
+
+
+def main():
+    out = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "tests/fixtures/arch"
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        for arch, cfg in ARCHS.items():
+            vocab = trimmed_vocab(cfg["vocab"], cfg["specials"])
+            n_vocab = len(vocab["tokenizer.ggml.tokens"][1])
+            base = Path(tmp) / f"{arch}-f32.gguf"
+            build_f32(arch, cfg, vocab, base)
+            for ftype in cfg["ftypes"]:
+                path = out / f"{arch}-{ftype.lower()}.gguf"
+                quantize(base, path, ftype)
+                fx = record(arch, cfg, ftype, path, cfg["vocab"], n_vocab)
+                path.with_suffix(".json").write_text(dumps(fx) + "\n")
+                s = fx["summary"]
+                print(f"{path.name}: {fx['size']} bytes, margin>0.5 {s['margin_gt_0_5']:.3f}, "
+                      f"min margin {s['min_margin']:.3f}, distinct {s['distinct_ids']}, logit std {s['logit_std']}, "
+                      f"vs f64 max diff {s['ref_max_abs_diff']}, argmax differs {s['ref_argmax_differs']}")
+
+
+if __name__ == "__main__":
+    main()
