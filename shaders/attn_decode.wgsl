@@ -5,7 +5,8 @@
 // (Σ exp(s − m)) and acc[d] = Σ exp(s − m) · V[t, d]; attn_merge.wgsl combines the chunks. The
 // grid is sized per token, ((pos + 1) / C chunks, KV heads · head subgroups), so the work grows
 // with the context while every chunk runs in parallel: no thread walks the whole context.
-// K and V are the layer's f16 caches (pairs packed in u32).
+// K and V are the layer's f16 caches (pairs packed in u32). With a sliding window, positions
+// before it are neither read nor counted (a chunk wholly before it writes an empty partial).
 
 #include "attn_params"
 
@@ -31,6 +32,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let gn = min(GMAX, p.group - g0);             // heads here
     let h0 = kvh * p.group + g0;                  // first query head
     let len = min(state[0] + 1u, p.n_ctx);
+    let lo = window_start(len);
     let t0 = wid.x * C;
     for (var i = li; i < gn * hd; i += C) {
         qs[i] = q[h0 * hd + i];
@@ -41,7 +43,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let t = t0 + li;
     let ko = (t * p.kv_dim + kvh * hd) / 2u;
     var dots: array<f32, GMAX>;
-    if (t < len) {
+    let live = t >= lo && t < len;
+    if (live) {
         for (var j = 0u; j < hd / 2u; j++) {
             let kk = unpack2x16float(kc[ko + j]);
             for (var g = 0u; g < gn; g++) {
@@ -50,7 +53,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         }
     }
     for (var g = 0u; g < gn; g++) {
-        s[g * C + li] = select(-3.0e38, dots[g] * p.scale, t < len);
+        s[g * C + li] = select(-3.0e38, dots[g] * p.scale, live);
     }
     workgroupBarrier();
     // the chunk's max and sum per head (one thread each, C values)
@@ -63,7 +66,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     }
     workgroupBarrier();
     for (var g = 0u; g < gn; g++) {
-        s[g * C + li] = select(0.0, exp(s[g * C + li] - stat[g]), t < len);
+        s[g * C + li] = select(0.0, exp(s[g * C + li] - stat[g]), live);
     }
     workgroupBarrier();
     if (li < gn) {
@@ -77,11 +80,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 
     // Σ exp(s − m) · V: one thread per output dimension, each value read once for every head
     let n = select(0u, min(C, len - t0), t0 < len);
+    let i0 = min(select(0u, lo - t0, lo > t0), n);
     let vo = kvh * hd;
     let stride = hd + 2u;
     for (var d = li; d < hd; d += C) {
         var acc: array<f32, GMAX>;
-        for (var i = 0u; i < n; i++) {
+        for (var i = i0; i < n; i++) {
             let v = unpack2x16float(vc[((t0 + i) * p.kv_dim + vo + d) / 2u])[d % 2u];
             for (var g = 0u; g < gn; g++) {
                 acc[g] += s[g * C + i] * v;

@@ -56,6 +56,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         return;
     }
     let len = min(state[0] + t + 1u, p.n_ctx);
+    let lo = window_start(len);
     let qo = (t * p.n_head + h) * p.head_dim;
     for (var d = li; d < p.head_dim; d += WG) {
         qs[d] = q[qo + d];
@@ -65,10 +66,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     var m = -3.0e38;
     var l = 0.0;
     var acc = vec4<f32>(0.0);
-    for (var c0 = 0u; c0 < len; c0 += WG) {
+    // from the chunk holding the window's first position (0 without a window)
+    for (var c0 = lo / WG * WG; c0 < len; c0 += WG) {
         let j = c0 + li;
+        let live = j >= lo && j < len;
         var s = -3.0e38;
-        if (j < len) {
+        if (live) {
             let ko = (j * p.kv_dim + kvo) / 2u;
             var dot = 0.0;
             for (var i = 0u; i < p.head_dim / 2u; i++) {
@@ -79,17 +82,18 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         }
         let m_new = max(m, reduce_max(li, s));
         let corr = exp(m - m_new);
-        let e = select(0.0, exp(s - m_new), j < len);
+        let e = select(0.0, exp(s - m_new), live);
         pr[li] = e;
         l = l * corr + reduce_sum(li, e);
         m = m_new;
         acc *= corr;
         let nj = min(WG, len - c0);
+        let j0 = select(0u, lo - c0, lo > c0);
         for (var k = 0u; k < 4u; k++) {
             let d = li + k * WG;
             if (d < p.head_dim) {
                 var a = 0.0;
-                for (var jj = 0u; jj < nj; jj++) {
+                for (var jj = j0; jj < nj; jj++) {
                     a += pr[jj] * unpack2x16float(vc[((c0 + jj) * p.kv_dim + kvo + d) / 2u])[d % 2u];
                 }
                 acc[k] += a;

@@ -1,7 +1,9 @@
 //! Every architecture's op sequence on small seeded random-weight models, built here as GGUF
 //! with the shapes that make each one itself: Llama with GQA and Llama 3.x's `rope_freqs`
 //! factors, Qwen2's Q/K/V biases, Qwen3's per-head Q/K norms with a head size from
-//! `key_length` (n_head · head_dim ≠ n_embd), Phi-3's fused QKV and gate/up, GPT-2.
+//! `key_length` (n_head · head_dim ≠ n_embd), Phi-3's fused QKV and gate/up, Gemma 3's scaled
+//! embedding, post-norms, GeGLU and sliding-window layers (a window of 16 positions, so the
+//! prompts run far past it; its sixth layer global), GPT-2.
 //!
 //! Checked: the CPU's batched prefill equals its token-by-token decode (a cache written in
 //! chunks reads as one written token by token), and the GPU (exact numerics) against the CPU:
@@ -33,24 +35,35 @@ const N_FF: usize = 128;
 
 struct Arch {
     name: &'static str,
+    n_layer: usize,
     n_head: usize,
     n_head_kv: usize,
     head_dim: usize,
 }
 
-const ARCHS: [Arch; 5] = [
-    Arch { name: "llama", n_head: 4, n_head_kv: 2, head_dim: 16 },
-    Arch { name: "qwen2", n_head: 4, n_head_kv: 2, head_dim: 16 },
+/// Gemma 3's sliding window here.
+const WINDOW: u32 = 16;
+
+const ARCHS: [Arch; 6] = [
+    Arch { name: "llama", n_layer: 2, n_head: 4, n_head_kv: 2, head_dim: 16 },
+    Arch { name: "qwen2", n_layer: 2, n_head: 4, n_head_kv: 2, head_dim: 16 },
     // 4 heads of 32: queries are 128 wide on a 64-wide residual stream
-    Arch { name: "qwen3", n_head: 4, n_head_kv: 2, head_dim: 32 },
-    Arch { name: "phi3", n_head: 4, n_head_kv: 4, head_dim: 16 },
-    Arch { name: "gpt2", n_head: 4, n_head_kv: 4, head_dim: 16 },
+    Arch { name: "qwen3", n_layer: 2, n_head: 4, n_head_kv: 2, head_dim: 32 },
+    Arch { name: "phi3", n_layer: 2, n_head: 4, n_head_kv: 4, head_dim: 16 },
+    // layers 0–4 slide, layer 5 is global; 4 heads of 32
+    Arch { name: "gemma3", n_layer: 6, n_head: 4, n_head_kv: 1, head_dim: 32 },
+    Arch { name: "gpt2", n_layer: 2, n_head: 4, n_head_kv: 4, head_dim: 16 },
 ];
 
 type T = (String, Vec<u64>, GgmlType, Vec<u8>);
 
 /// A seeded random-weight model of `a`'s architecture, weights in f16 (norms f32).
 fn model(a: &Arch, seed: u64) -> Vec<u8> {
+    model_with_window(a, seed, WINDOW)
+}
+
+/// [`model`] with Gemma 3's sliding window set to `window`.
+fn model_with_window(a: &Arch, seed: u64, window: u32) -> Vec<u8> {
     let mut rng = Rng(seed);
     let s = |x: &str| Value::String(x.into());
     let k = |key: &str| format!("{}.{key}", a.name);
@@ -61,17 +74,20 @@ fn model(a: &Arch, seed: u64) -> Vec<u8> {
         ("general.architecture".into(), s(a.name)),
         (k("context_length"), Value::U32(256)),
         (k("embedding_length"), Value::U32(d as u32)),
-        (k("block_count"), Value::U32(2)),
+        (k("block_count"), Value::U32(a.n_layer as u32)),
         (k("feed_forward_length"), Value::U32(ff as u32)),
         (k("attention.head_count"), Value::U32(a.n_head as u32)),
         (k("attention.head_count_kv"), Value::U32(a.n_head_kv as u32)),
-        (k("rope.freq_base"), Value::F32(10000.0)),
+        (k("rope.freq_base"), Value::F32(if a.name == "gemma3" { 1_000_000.0 } else { 10000.0 })),
         ("tokenizer.ggml.model".into(), s("gpt2")),
         ("tokenizer.ggml.pre".into(), s("gpt2")),
         ("tokenizer.ggml.tokens".into(), Value::Array(tokens)),
         ("tokenizer.ggml.merges".into(), Value::Array(vec![])),
         ("tokenizer.ggml.eos_token_id".into(), Value::U32(N_VOCAB as u32 - 1)),
     ];
+    if a.name == "gemma3" {
+        meta.push((k("attention.sliding_window"), Value::U32(window)));
+    }
     if a.head_dim * a.n_head != N_EMBD {
         meta.push((k("attention.key_length"), Value::U32(a.head_dim as u32)));
         meta.push((k("attention.value_length"), Value::U32(a.head_dim as u32)));
@@ -88,7 +104,7 @@ fn model(a: &Arch, seed: u64) -> Vec<u8> {
     if gpt2 {
         f16s("position_embd.weight", vec![d, 256], 0.3);
     }
-    for i in 0..2 {
+    for i in 0..a.n_layer {
         let b = |s: &str| format!("blk.{i}.{s}");
         match a.name {
             "phi3" => {
@@ -110,12 +126,12 @@ fn model(a: &Arch, seed: u64) -> Vec<u8> {
         f16s(&b("attn_output.weight"), vec![q, d], w);
         f16s(&b("ffn_down.weight"), vec![ff, d], w);
     }
-    if a.name != "qwen2" && !gpt2 {
+    if !matches!(a.name, "qwen2" | "gemma3" | "gpt2") {
         f16s("output.weight", vec![d, N_VOCAB as u64], 2.0 * w);
     }
     // f32 vectors: norms near 1, biases, RoPE factors
     let mut vecs: Vec<(String, u64, f32, f32)> = vec![("output_norm.weight".into(), d, 1.0, 0.2)];
-    for i in 0..2 {
+    for i in 0..a.n_layer {
         let b = |s: &str| format!("blk.{i}.{s}");
         vecs.push((b("attn_norm.weight"), d, 1.0, 0.2));
         vecs.push((b("ffn_norm.weight"), d, 1.0, 0.2));
@@ -125,9 +141,13 @@ fn model(a: &Arch, seed: u64) -> Vec<u8> {
                 vecs.push((b("attn_k.bias"), kv, 0.0, 0.5));
                 vecs.push((b("attn_v.bias"), kv, 0.0, 0.5));
             }
-            "qwen3" => {
+            "qwen3" | "gemma3" => {
                 vecs.push((b("attn_q_norm.weight"), a.head_dim as u64, 1.0, 0.2));
                 vecs.push((b("attn_k_norm.weight"), a.head_dim as u64, 1.0, 0.2));
+                if a.name == "gemma3" {
+                    vecs.push((b("post_attention_norm.weight"), d, 1.0, 0.2));
+                    vecs.push((b("post_ffw_norm.weight"), d, 1.0, 0.2));
+                }
             }
             "gpt2" => {
                 for (n, len) in [("attn_qkv", 3 * d), ("attn_output", d), ("ffn_up", ff), ("ffn_down", d)] {
@@ -240,5 +260,26 @@ fn every_architecture_on_the_gpu_matches_the_cpu() {
             "{}: GPU vs CPU worst logit difference {max_d:.2e} over 16 steps, {decisive} decisive",
             a.name
         );
+    }
+}
+
+/// Gemma 3's sliding window is applied: within the window the model equals one whose window
+/// covers the whole context, and past it (from position 16 on) it differs; the GPU agrees with
+/// the CPU on both sides (the test above).
+#[test]
+fn the_sliding_window_is_applied_from_its_end() {
+    let a = ARCHS.iter().find(|a| a.name == "gemma3").unwrap();
+    let seed = 0xA5C0 + a.n_head as u64 * 7 + a.head_dim as u64;
+    let mut windowed = Engine::from_gguf_bytes(&model_with_window(a, seed, WINDOW), 128).unwrap();
+    let mut whole = Engine::from_gguf_bytes(&model_with_window(a, seed, 256), 128).unwrap();
+    let ids = prompt(5, 40);
+    for n in [1, 8, WINDOW as usize] {
+        assert_eq!(windowed.prefill(&ids[..n]).unwrap(), whole.prefill(&ids[..n]).unwrap(), "{n} positions");
+    }
+    for n in [WINDOW as usize + 1, 40] {
+        let (w, h) =
+            (windowed.prefill(&ids[..n]).unwrap().to_vec(), whole.prefill(&ids[..n]).unwrap().to_vec());
+        let (i, d) = worst(&w, &h);
+        assert!(d > 1e-3, "{n} positions: the window changed nothing (worst logit {i}, {d})");
     }
 }

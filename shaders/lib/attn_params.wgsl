@@ -7,6 +7,11 @@ struct Params {
     kv_dim: u32,
     n_ctx: u32,
     max_chunks: u32,  // n_ctx / 64 rounded up: decode's partials per head
-    scale: f32,       // 1 / sqrt(head_dim)
-    _pad: u32,
+    scale: f32,       // 1 / sqrt(head_dim), or the architecture's
+    window: u32,      // sliding window: a query at p sees p − window + 1 ..= p; 0 for none
+}
+
+// The first position a query at `len − 1` sees: 0, or the start of its sliding window.
+fn window_start(len: u32) -> u32 {
+    return select(0u, len - p.window, p.window > 0u && len > p.window);
 }

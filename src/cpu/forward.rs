@@ -230,6 +230,7 @@ impl Scratch {
             Act::V => &mut self.v,
             Act::Att => &mut self.att,
             Act::Hb => &mut self.hb,
+            Act::O => &mut self.o,
         }
     }
 
@@ -335,12 +336,20 @@ impl<'m> Ops<'m> for CpuOps<'_> {
         Ok(())
     }
 
-    fn attention(&mut self, layer: usize) -> Result<()> {
-        let (cfg, s, pos0, nu) = (self.cfg, &mut *self.s, self.pos0, self.numerics);
+    fn attention(&mut self, layer: usize, window: Option<usize>) -> Result<()> {
+        let (s, at) =
+            (&mut *self.s, Span { cfg: self.cfg, pos0: self.pos0, window, numerics: self.numerics });
         match &self.cache.store {
-            KvStore::F16 { k, v } => attention(cfg, &s.q, &k[layer], &v[layer], pos0, nu, &mut s.att),
-            KvStore::F32 { k, v } => attention(cfg, &s.q, &k[layer], &v[layer], pos0, nu, &mut s.att),
+            KvStore::F16 { k, v } => attention(&at, &s.q, &k[layer], &v[layer], &mut s.att),
+            KvStore::F32 { k, v } => attention(&at, &s.q, &k[layer], &v[layer], &mut s.att),
         }
+        Ok(())
+    }
+
+    fn add(&mut self, x: Act, y: Act) -> Result<()> {
+        let xs = std::mem::take(self.s.buf(x));
+        add_assign(self.s.buf(y), &xs);
+        *self.s.buf(x) = xs;
         Ok(())
     }
 
@@ -426,39 +435,42 @@ fn append<T: KvElem>(kc: &mut [T], vc: &mut [T], k: &[f32], v: &[f32], at: usize
     }
 }
 
-/// `out[t, h] = softmax(q[t,h]·K[0..=pos0+t, kvh] / √hd) · V[.., kvh]` with `kvh = h / group`
-/// (consecutive query heads share a KV head, as ggml broadcasts).
-fn attention<T: KvElem>(
-    cfg: &Config,
-    q: &[f32],
-    kc: &[T],
-    vc: &[T],
+/// Where one attention call looks: the batch's first position, the sliding window if any.
+struct Span<'a> {
+    cfg: &'a Config,
     pos0: usize,
+    window: Option<usize>,
     numerics: Numerics,
-    out: &mut [f32],
-) {
+}
+
+/// `out[t, h] = softmax(q[t,h]·K[lo..=pos0+t, kvh] · scale) · V[.., kvh]` with `kvh = h / group`
+/// (consecutive query heads share a KV head, as ggml broadcasts), `lo` 0 or the window's start.
+fn attention<T: KvElem>(at: &Span, q: &[f32], kc: &[T], vc: &[T], out: &mut [f32]) {
+    let (cfg, pos0, numerics) = (at.cfg, at.pos0, at.numerics);
     // llama.cpp's flash attention rounds the query and the softmax weights to the cache type
     let round = |x: f32| if numerics == Numerics::LlamaCpp { T::round_operand(x) } else { x };
     let (d, kv_dim, hd) = (cfg.q_dim(), cfg.kv_dim(), cfg.head_dim);
     let group = cfg.n_head / cfg.n_head_kv;
-    let scale = 1.0 / (hd as f32).sqrt();
+    let scale = cfg.attn_scale;
     let n = out.len() / d;
     // one task per (token, head): decode has a single token, so heads are the parallelism
     par_chunks(&mut out[..n * d], hd, |i, o| {
         let (t, h) = (i / cfg.n_head, i % cfg.n_head);
         let len = pos0 + t + 1;
-        let mut scores = vec![0.0f32; len];
+        // a sliding window sees its last `window` positions (llama.cpp masks p_q − p_k ≥ window)
+        let lo = at.window.map_or(0, |w| len.saturating_sub(w));
+        let mut scores = vec![0.0f32; len - lo];
         let mut qh = vec![0.0f32; hd];
         for (a, &b) in qh.iter_mut().zip(&q[t * d + h * hd..t * d + (h + 1) * hd]) {
             *a = round(b);
         }
         let kvo = (h / group) * hd;
-        for (p, sc) in scores.iter_mut().enumerate() {
+        for (p, sc) in (lo..len).zip(scores.iter_mut()) {
             *sc = dot_kv(&qh, &kc[p * kv_dim + kvo..p * kv_dim + kvo + hd]) * scale;
         }
         softmax(&mut scores);
         o.iter_mut().for_each(|a| *a = 0.0);
-        for (p, &w) in scores.iter().enumerate() {
+        for (p, &w) in (lo..len).zip(&scores) {
             let w = round(w);
             let vr = &vc[p * kv_dim + kvo..p * kv_dim + kvo + hd];
             let (oc, vc) = (o.chunks_exact_mut(8), vr.chunks_exact(8));

@@ -309,6 +309,17 @@ impl Builder<'_> {
         Ok(())
     }
 
+    /// `a *= s` (the SCALE variant; `s` rides in the params).
+    async fn elementwise_scalar(&mut self, op: &str, a: &wgpu::Buffer, s: f32, n: usize) -> Result<()> {
+        let groups = (n as u32).div_ceil(64);
+        let (x, y) = grid(groups);
+        let params = self.uniform(&[n as u32, x, s.to_bits(), 0]);
+        let pipeline = self.gpu.pipeline(&shaders::ELEMENTWISE, &[op], &[]).await?;
+        let bind = self.gpu.bind_at(&pipeline, &[(0, a), (2, &params)]);
+        self.push(&shaders::ELEMENTWISE, &[op], pipeline, bind, Groups::Rows(x, y), Plan::Both);
+        Ok(())
+    }
+
     async fn elementwise(&mut self, op: &str, a: &wgpu::Buffer, b: &wgpu::Buffer, n: usize) -> Result<()> {
         let groups = (n as u32).div_ceil(64);
         let params = self.uniform(&[n as u32, grid(groups).0, 0, 0]);
@@ -325,6 +336,7 @@ struct Acts {
     v: wgpu::Buffer,
     att: wgpu::Buffer,
     hb: wgpu::Buffer,
+    o: wgpu::Buffer,
 }
 
 impl Acts {
@@ -337,6 +349,7 @@ impl Acts {
             Act::V => &self.v,
             Act::Att => &self.att,
             Act::Hb => &self.hb,
+            Act::O => &self.o,
         }
     }
 }
@@ -349,7 +362,8 @@ enum Rec<'m> {
     HeadNorm(&'m Norm, f32, Act),
     Qkv(&'m Attention, Act),
     RopeStore(usize, Option<Rope<'m>>),
-    Attention(usize),
+    Attention(usize, Option<usize>),
+    Add(Act, Act),
     /// `y (+)= W·x + b`, adding when the flag is set.
     Linear(&'m Linear, Act, Act, bool),
     FfnUp(Activation, &'m FeedForward, Act, Act),
@@ -369,7 +383,9 @@ impl<'m> Rec<'m> {
             Rec::Linear(l, ..) => lin(&[l]),
             Rec::FfnUp(_, FeedForward::Gated { gate, up }, ..) => lin(&[gate, up]),
             Rec::FfnUp(_, FeedForward::GatedStacked(l) | FeedForward::Plain { up: l }, ..) => lin(&[l]),
-            Rec::Norm(..) | Rec::HeadNorm(..) | Rec::RopeStore(..) | Rec::Attention(_) => vec![],
+            Rec::Norm(..) | Rec::HeadNorm(..) | Rec::RopeStore(..) | Rec::Attention(..) | Rec::Add(..) => {
+                vec![]
+            }
         }
     }
 }
@@ -407,8 +423,12 @@ impl<'m> Ops<'m> for Recorder<'m> {
         self.ops.push(Rec::RopeStore(layer, rope));
         Ok(())
     }
-    fn attention(&mut self, layer: usize) -> Result<()> {
-        self.ops.push(Rec::Attention(layer));
+    fn attention(&mut self, layer: usize, window: Option<usize>) -> Result<()> {
+        self.ops.push(Rec::Attention(layer, window));
+        Ok(())
+    }
+    fn add(&mut self, x: Act, y: Act) -> Result<()> {
+        self.ops.push(Rec::Add(x, y));
         Ok(())
     }
     fn linear(&mut self, l: &'m Linear, x: Act, y: Act) -> Result<()> {
@@ -536,8 +556,9 @@ impl GpuForward {
             v: f32buf("v", kv_dim)?,
             att: f32buf("att", q_dim)?,
             hb: f32buf("hb", ff)?,
+            o: f32buf("o", d)?,
         };
-        let (o, hb2) = (f32buf("o", d)?, f32buf("hb2", ff)?);
+        let hb2 = f32buf("hb2", ff)?;
         // decode attention's partial softmax per (head, chunk of 64 positions): acc [hd], m, l
         let max_chunks = n_ctx.div_ceil(64);
         let partials =
@@ -564,16 +585,8 @@ impl GpuForward {
         let group = (cfg.n_head / cfg.n_head_kv) as u32;
         // decode attention's workgroups per chunk of positions: KV heads × subgroups of ≤ 8 heads
         let head_groups = (cfg.n_head_kv as u32) * group.div_ceil(ATTN_GROUP);
-        let attn_params = b.uniform(&[
-            cfg.n_head as u32,
-            group,
-            hd as u32,
-            kv_dim as u32,
-            n_ctx as u32,
-            max_chunks as u32,
-            (1.0 / (hd as f32).sqrt()).to_bits(),
-            0,
-        ]);
+        // per window (none, or the sliding one): the last word is the window, 0 for none
+        let mut attn_params: HashMap<Option<usize>, wgpu::Buffer> = HashMap::new();
         let kv_params = b.uniform(&[kv_dim as u32, n_ctx as u32, 0, 0]);
         // each layer's K and V cache [n_ctx, kv_dim] f16, made when the sequence first stores
         let mut caches: Vec<Option<(wgpu::Buffer, wgpu::Buffer)>> = (0..cfg.n_layer).map(|_| None).collect();
@@ -586,28 +599,39 @@ impl GpuForward {
         for op in &rec.ops {
             match *op {
                 Rec::Embed(e, scale) => {
-                    if scale != 1.0 {
-                        return Err(Error::Gpu(format!("a scaled embedding ({}) on the GPU", e.name)));
-                    }
                     let embd = wts.matrix(e)?;
                     let params = b.uniform(&[d as u32, embd.row_words as u32, e.rows as u32, 0]);
                     let bufs = [&embd.buf, &state, &acts.x, &params];
                     let defs = [shaders::type_define(e.ty)];
                     b.push_rows(&shaders::EMBED, &defs, &bufs, (d as u32).div_ceil(64)).await?;
                     b.weight_bytes += (embd.row_words * 4) as u64;
+                    if scale != 1.0 {
+                        b.elementwise_scalar("SCALE", &acts.x, scale, d).await?;
+                    }
                 }
                 Rec::Positions(pe) => {
                     let pm = wts.matrix(pe)?;
                     let params = b.uniform(&[d as u32, pm.row_words as u32, pm.rows as u32, 0]);
                     let defs = [shaders::type_define(pe.ty), "POSITION"];
-                    let bufs = [&pm.buf, &state, &o, &params];
+                    let bufs = [&pm.buf, &state, &acts.o, &params];
                     b.push_rows(&shaders::EMBED, &defs, &bufs, (d as u32).div_ceil(64)).await?;
-                    b.elementwise("ADD", &acts.x, &o, d).await?;
+                    b.elementwise("ADD", &acts.x, &acts.o, d).await?;
                     b.weight_bytes += (pm.row_words * 4) as u64;
                 }
-                Rec::Norm(kind, n, eps, x, out) => {
+                Rec::Norm(kind, n, eps, x, out) if x != out => {
                     b.norm(kind, acts.get(x), n, acts.get(out), eps, Plan::Both).await?;
                 }
+                Rec::Norm(kind, n, eps, x, _) => {
+                    if kind != NormKind::Rms {
+                        return Err(Error::Gpu("a LayerNorm in place on the GPU".into()));
+                    }
+                    let w = g.storage_f32("norm weight", &n.w)?;
+                    let params = b.uniform(&[n.w.len() as u32, BATCH as u32, MAX_GROUPS, eps.to_bits()]);
+                    let pipeline = g.pipeline(&shaders::RMS_NORM, &["INPLACE"], &[]).await?;
+                    let bind = g.bind_at(&pipeline, &[(0, acts.get(x)), (1, &w), (3, &params)]);
+                    b.push(&shaders::RMS_NORM, &["INPLACE"], pipeline, bind, Groups::RowsX, Plan::Both);
+                }
+                Rec::Add(x, y) => b.elementwise("ADD", acts.get(y), acts.get(x), d).await?,
                 Rec::HeadNorm(n, eps, x) => {
                     // one row per head, normalised in place
                     let heads = if x == Act::Q { cfg.n_head } else { cfg.n_head_kv };
@@ -709,16 +733,29 @@ impl GpuForward {
                     }
                     caches[li] = Some((kc, vc));
                 }
-                Rec::Attention(li) => {
+                Rec::Attention(li, window) => {
                     let (kc, vc) = cache_of(&caches, li)?;
+                    let attn_params = attn_params.entry(window).or_insert_with(|| {
+                        b.uniform(&[
+                            cfg.n_head as u32,
+                            group,
+                            hd as u32,
+                            kv_dim as u32,
+                            n_ctx as u32,
+                            max_chunks as u32,
+                            cfg.attn_scale.to_bits(),
+                            window.unwrap_or(0).min(u32::MAX as usize) as u32,
+                        ])
+                    });
+                    let attn_params = &*attn_params;
                     let (q, att, nh) = (&acts.q, &acts.att, cfg.n_head as u32);
-                    let bufs = [q, &kc, &vc, &partials, &state, &attn_params];
+                    let bufs = [q, &kc, &vc, &partials, &state, attn_params];
                     let grid = Groups::Positions(head_groups);
                     b.push_grid(&shaders::ATTN_DECODE, &[], &[], &bufs, grid, Plan::Decode).await?;
-                    let bufs = [&partials, att, &state, &attn_params];
+                    let bufs = [&partials, att, &state, attn_params];
                     let grid = Groups::Fixed(nh, 1);
                     b.push_grid(&shaders::ATTN_MERGE, &[], &[], &bufs, grid, Plan::Decode).await?;
-                    let bufs = [q, &kc, &vc, att, &state, &attn_params];
+                    let bufs = [q, &kc, &vc, att, &state, attn_params];
                     let grid = Groups::Rows(nh, 1);
                     b.push_grid(&shaders::ATTN_PREFILL, &[], &[], &bufs, grid, Plan::Prefill).await?;
                 }
@@ -748,6 +785,12 @@ impl GpuForward {
                         (Activation::Silu, FeedForward::GatedStacked(gate_up)) if gate_up.b.is_none() => {
                             let gu = wts.matrix(&gate_up.w)?;
                             b.swiglu(&gu, xb, hb).await?;
+                        }
+                        (Activation::GeluTanh, FeedForward::Gated { gate, up }) => {
+                            let (gate, up) = (wts.linear(gate)?, wts.linear(up)?);
+                            b.linear(&(&*gate.0, gate.1), xb, hb).await?;
+                            b.linear(&(&*up.0, up.1), xb, &hb2).await?;
+                            b.elementwise("GELU_MUL", hb, &hb2, ff).await?;
                         }
                         (Activation::GeluTanh, FeedForward::Plain { up }) => {
                             let up = wts.linear(up)?;

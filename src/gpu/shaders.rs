@@ -118,7 +118,7 @@ pub const ATTN_PREFILL: Shader = Shader {
 pub const ELEMENTWISE: Shader = Shader {
     name: "elementwise",
     source: include_str!("../../shaders/elementwise.wgsl"),
-    variants: &[&["ADD"], &["SILU_MUL"], &["GELU"]],
+    variants: &[&["ADD"], &["SILU_MUL"], &["GELU"], &["GELU_MUL"], &["SCALE"]],
 };
 pub const LAYER_NORM: Shader =
     Shader { name: "layer_norm", source: include_str!("../../shaders/layer_norm.wgsl"), variants: &[&[]] };

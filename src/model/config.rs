@@ -16,12 +16,14 @@ pub enum Arch {
     Qwen3,
     /// Llama's block with fused QKV and gate/up matrices, NEOX RoPE.
     Phi3,
+    /// Post-norms, GeGLU, per-head Q/K RMSNorm, sliding-window attention on 5 of 6 layers.
+    Gemma3,
     /// LayerNorm, learned positions, fused QKV, tanh-GELU, tied head.
     Gpt2,
 }
 
 impl Arch {
-    pub const ALL: [Arch; 5] = [Arch::Llama, Arch::Qwen2, Arch::Qwen3, Arch::Phi3, Arch::Gpt2];
+    pub const ALL: [Arch; 6] = [Arch::Llama, Arch::Qwen2, Arch::Qwen3, Arch::Phi3, Arch::Gemma3, Arch::Gpt2];
 
     /// GGUF's `general.architecture`.
     pub fn name(self) -> &'static str {
@@ -30,6 +32,7 @@ impl Arch {
             Arch::Qwen2 => "qwen2",
             Arch::Qwen3 => "qwen3",
             Arch::Phi3 => "phi3",
+            Arch::Gemma3 => "gemma3",
             Arch::Gpt2 => "gpt2",
         }
     }
@@ -70,6 +73,8 @@ pub struct Config {
     pub n_ctx_orig: usize,
     /// `{arch}.attention.sliding_window`, when the file gives one.
     pub sliding_window: Option<usize>,
+    /// Attention's score scale: `1 / √head_dim` unless the architecture says otherwise.
+    pub attn_scale: f32,
 }
 
 /// Caps against absurd headers (they also bound every activation buffer we allocate).
@@ -215,6 +220,7 @@ impl Config {
             rope_attn_factor,
             n_ctx_orig,
             sliding_window,
+            attn_scale: 1.0 / (head_dim as f32).sqrt(),
         })
     }
 
@@ -240,6 +246,9 @@ pub fn hf_config_to_metadata(json: &serde_json::Value) -> Result<HashMap<String,
     let arch = match model_type {
         "gpt2" => "gpt2",
         "llama" | "mistral" => "llama",
+        "qwen2" => "qwen2",
+        "qwen3" => "qwen3",
+        "phi3" => "phi3",
         other => return Err(Error::UnsupportedArchitecture(other.to_string())),
     };
     m.insert("general.architecture".to_string(), Value::String(arch.into()));

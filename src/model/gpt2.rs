@@ -34,9 +34,11 @@ pub(super) fn load(l: &mut Loader, cfg: &Config) -> Result<Parts> {
             attn_q_norm: None,
             attn_k_norm: None,
             attn_out: l.linear(&p("attn_output"), d, d, true)?,
+            post_attn_norm: None,
             ffn_norm: l.norm(&p("ffn_norm"), d, true)?,
             ffn: FeedForward::Plain { up: l.linear(&p("ffn_up"), ff, d, true)? },
             ffn_down: l.linear(&p("ffn_down"), d, ff, true)?,
+            post_ffn_norm: None,
         });
     }
     let output_norm = l.norm("output_norm", d, true)?;
@@ -54,7 +56,7 @@ pub(super) fn forward<'m>(m: &'m Model, ops: &mut dyn Ops<'m>) -> Result<()> {
         ops.norm(NormKind::Layer, &layer.attn_norm, eps, Act::X, Act::Xb)?;
         ops.qkv(&layer.attn, Act::Xb)?;
         ops.rope_and_store(i, None)?;
-        ops.attention(i)?;
+        ops.attention(i, None)?;
         ops.linear_add(&layer.attn_out, Act::Att, Act::X)?;
 
         ops.norm(NormKind::Layer, &layer.ffn_norm, eps, Act::X, Act::Xb)?;

@@ -6,6 +6,7 @@
 //! this directory asks which architecture a model is.
 
 pub mod config;
+mod gemma3;
 mod gpt2;
 mod llama;
 pub mod ops;
@@ -80,9 +81,13 @@ pub struct Layer {
     pub attn_q_norm: Option<Norm>,
     pub attn_k_norm: Option<Norm>,
     pub attn_out: Linear,
+    /// RMSNorm of attention's output before the residual add (Gemma).
+    pub post_attn_norm: Option<Norm>,
     pub ffn_norm: Norm,
     pub ffn: FeedForward,
     pub ffn_down: Linear,
+    /// RMSNorm of the feed-forward's output before the residual add (Gemma).
+    pub post_ffn_norm: Option<Norm>,
 }
 
 #[derive(Clone, Debug)]
@@ -216,6 +221,7 @@ impl Model {
             Arch::Llama | Arch::Qwen2 => &llama::HF_NAMES,
             Arch::Qwen3 => &qwen3::HF_NAMES,
             Arch::Phi3 => &phi3::HF_NAMES,
+            Arch::Gemma3 => &gemma3::HF_NAMES,
             Arch::Gpt2 => &gpt2::HF_NAMES,
         };
         let mut l = Loader { src, hf };
@@ -233,6 +239,7 @@ impl Model {
             Arch::Llama | Arch::Qwen2 => llama::load(&mut l, &mut cfg, naming)?,
             Arch::Qwen3 => qwen3::load(&mut l, &mut cfg)?,
             Arch::Phi3 => phi3::load(&mut l, &mut cfg)?,
+            Arch::Gemma3 => gemma3::load(&mut l, &mut cfg)?,
             Arch::Gpt2 => gpt2::load(&mut l, &cfg)?,
         };
         let output = if l.has("output.weight") && tied_hint != Some(true) {
@@ -276,6 +283,7 @@ impl Model {
             Arch::Llama | Arch::Qwen2 => llama::forward(self, ops),
             Arch::Qwen3 => qwen3::forward(self, ops),
             Arch::Phi3 => phi3::forward(self, ops),
+            Arch::Gemma3 => gemma3::forward(self, ops),
             Arch::Gpt2 => gpt2::forward(self, ops),
         }
     }
@@ -320,6 +328,7 @@ impl Model {
         for layer in &self.layers {
             out.extend([&layer.attn_norm, &layer.ffn_norm]);
             out.extend(layer.attn_q_norm.iter().chain(layer.attn_k_norm.iter()));
+            out.extend(layer.post_attn_norm.iter().chain(layer.post_ffn_norm.iter()));
         }
         out
     }

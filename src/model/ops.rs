@@ -30,6 +30,8 @@ pub enum Act {
     Att,
     /// The feed-forward hidden layer `[n_ff]`.
     Hb,
+    /// A block's output before it joins the residual stream `[n_embd]` (Gemma's post-norms).
+    O,
 }
 
 /// Which normalisation a [`Norm`] is.
@@ -83,9 +85,12 @@ pub trait Ops<'m> {
     /// RoPE on `Q` and `K` (when `rope` is given), then `K` and `V` appended to layer `layer`'s
     /// cache at the batch's positions.
     fn rope_and_store(&mut self, layer: usize, rope: Option<Rope<'m>>) -> Result<()>;
-    /// `Att = softmax(Q·Kᵀ / √head_dim) · V` over layer `layer`'s cache, causal, each group of
-    /// `n_head / n_head_kv` consecutive query heads sharing one KV head.
-    fn attention(&mut self, layer: usize) -> Result<()>;
+    /// `Att = softmax(Q·Kᵀ · attn_scale) · V` over layer `layer`'s cache, causal, each group of
+    /// `n_head / n_head_kv` consecutive query heads sharing one KV head; with a `window`, a
+    /// token at position p attends only to positions `p − window + 1 ..= p`.
+    fn attention(&mut self, layer: usize, window: Option<usize>) -> Result<()>;
+    /// `y += x`: a block's output joining the residual stream.
+    fn add(&mut self, x: Act, y: Act) -> Result<()>;
     /// `y = W·x (+ b)`.
     fn linear(&mut self, l: &'m Linear, x: Act, y: Act) -> Result<()>;
     /// `y += W·x (+ b)`: a projection into the residual stream.

@@ -35,9 +35,11 @@ pub(super) fn load(l: &mut Loader, cfg: &mut Config) -> Result<Parts> {
             attn_q_norm: None,
             attn_k_norm: None,
             attn_out: l.linear(&p("attn_output"), d, q_dim, false)?,
+            post_attn_norm: None,
             ffn_norm: l.norm(&p("ffn_norm"), d, false)?,
             ffn: FeedForward::GatedStacked(l.linear(&p("ffn_up"), 2 * ff, d, false)?),
             ffn_down: l.linear(&p("ffn_down"), d, ff, false)?,
+            post_ffn_norm: None,
         });
     }
     let output_norm = l.norm("output_norm", d, false)?;
@@ -74,7 +76,7 @@ pub(super) fn forward<'m>(m: &'m Model, ops: &mut dyn Ops<'m>) -> Result<()> {
         ops.norm(NormKind::Rms, &layer.attn_norm, eps, Act::X, Act::Xb)?;
         ops.qkv(&layer.attn, Act::Xb)?;
         ops.rope_and_store(i, Some(m.rope()))?;
-        ops.attention(i)?;
+        ops.attention(i, None)?;
         ops.linear_add(&layer.attn_out, Act::Att, Act::X)?;
 
         ops.norm(NormKind::Rms, &layer.ffn_norm, eps, Act::X, Act::Xb)?;
