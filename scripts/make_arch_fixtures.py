@@ -24,15 +24,25 @@ they need none of convert_hf_to_gguf's permutation: the file is simply what llam
 Weights are seeded normals: token_embd N(0,1), norms 1 +- 0.1, q/k so that q.k/sqrt(d) has a
 spread of ~2, v/o/ffn keeping unit scale, output.weight N(0,1) (logits ~ N(0, 16^2)); the tied
 models' attn_output/ffn_down are 6x louder, else the current token's own embedding dominates
-the final state and greedy repeats one token forever. reference_logits() is the same network in
-float64 from the dequantized weights; on the F32 base models llama.cpp agrees with it to 0.08
-(f16 K/V cache), which checks the architectures above. On the quantized files llama.cpp's q8
-activations move logits by ~0.3-0.6 rms, up to ~3.5 (summary.ref_max_abs_diff), so an engine
-with other rounding should compare ids only where llama.cpp's margin is clearly larger.
+the final state and greedy repeats one token forever.
+
+reference_logits() is the same network, float64 with an f16 KV cache: the weights as
+gguf.quants.dequantize gives them, everything in float64 except K (after RoPE) and V, which are
+rounded to float16 before attention as llama.cpp's default KV cache (and wisp's) stores them.
+RMSNorm with the file's eps; RoPE theta_i = pos * base^(-2i/dims) / rope_freqs[i] (adjacent
+pairs for llama, NEOX halves otherwise); GQA with consecutive query heads sharing a KV head;
+softmax(q.k / sqrt(head_dim)); SwiGLU; qwen2's Q/K/V biases; qwen3's per-head q/k RMSNorm before
+RoPE; phi3's fused qkv (rows Q, K, V) and ffn_up (gate rows first); tied heads use token_embd.
+On the F32 base models llama.cpp agrees with it to 0.06 (max |diff| per prompt 0.025-0.056),
+which checks the architectures above. On the quantized files llama.cpp's q8 activations move
+logits by ~0.3-0.6 rms, up to ~3.5 (summary.ref_max_abs_diff), so an engine with other rounding
+should compare ids only where llama.cpp's margin is clearly larger. Each greedy run also carries
+the reference teacher-forced on llama.cpp's own tokens (ref_* fields), so an engine can be held
+to the exact-arithmetic answer as well, and its argmax compared where ref_margin is clear.
 
 Tokenizers are llama.cpp's vocab-only GGUFs (~/.cache/wisp/llamacpp-vocabs/, or the folder given
 by WISP_LLAMACPP_VOCABS) trimmed to VOCAB_KEEP = 1200 regular tokens (everything committed
-stays under 12 MB; the embeddings are most of each file):
+stays under 13 MB; the embeddings are most of each file):
   llama-bpe (llama), qwen2 (qwen2, qwen3): byte-level BPE; ids < VOCAB_KEEP are kept (they
     include the 256 byte tokens), merges only where both parts and the result are kept, then
     the special tokens the model needs re-appended at new ids (bos/eos/padding ids remapped).
@@ -53,13 +63,20 @@ Per model file NAME.gguf there is NAME.json:
   greedy [{name ("chat", "plain": llama.cpp's tokenize of short English texts with
     add_special=True, parse_special=True; "random": seeded random ids), prompt (text or null),
     prompt_ids, first_logits (llama.cpp's full logits vector after the prompt),
-    steps [{token, margin (top-two logit gap), top_ids, top_logits (its 32 largest)}] }]
+    ref_first_logits (the reference's full vector there),
+    steps [{token, margin (top-two logit gap), top_ids, top_logits (its 32 largest),
+            ref_token (the reference's argmax), ref_margin (the reference's own top-two gap over
+            the whole vocabulary), ref_top_logits (the reference's logits at top_ids, in order)}] }]
   32 greedy steps each: eval the prompt, take the argmax, eval it, ... (end of generation ignored;
-  ties go to the lower id). Logits are float32, written as the shortest decimal that reads
-  back to the same float32.
+  ties go to the lower id). The ref_ fields are reference_logits() on prompt_ids followed by
+  every step's token (teacher-forced on llama.cpp's sequence, never on the reference's own
+  argmax), rounded to float32 first: ref_margin and ref_token are of the float32 vector.
+  Logits are float32, written as the shortest decimal that reads back to the same float32.
   summary {steps, margin_gt_0_5 (fraction of steps), min_margin, distinct_ids (per prompt),
-    logit_std, ref_max_abs_diff and ref_argmax_differs (steps whose reference_logits argmax is
-    not llama.cpp's token) over all positions of the three runs}.
+    logit_std, ref_max_abs_diff (all positions of the three runs, the whole vocabulary; 3
+    digits), ref_argmax_differs (steps whose ref_token is not llama.cpp's token),
+    ref_compared_max_abs_diff (exact decimal max |ref - llama.cpp| over every ref_first_logits
+    and ref_top_logits value as written), ref_min_margin, ref_margin_gt_0_01 (how many steps)}.
 
 Run: pip install gguf==0.19.0 numpy
      CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
@@ -75,6 +92,7 @@ import json
 import os
 import sys
 import tempfile
+from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
@@ -324,10 +342,17 @@ def rope(x, pos, base, factors, neox):
 
 
 def reference_logits(path, arch, cfg, ids):
-    """The model's logits at every position of IDS in float64 from the dequantized weights:
-    what llama.cpp computes, without its rounding (f16 K/V, q8 activations, f32 sums)."""
-    w = {t.name: gguf.quants.dequantize(t.data, t.tensor_type).astype(np.float64) for t in gguf.GGUFReader(path).tensors}
-    nh, nkv, hd, eps = cfg["n_head"], cfg["n_head_kv"], cfg["head_dim"], cfg["eps"]
+    """The model's logits at every position of IDS (teacher-forced), float64 with an f16 KV cache:
+    the dequantized weights (gguf.quants.dequantize) in float64 throughout, except that K (after
+    RoPE) and V are rounded to float16 before attention, as llama.cpp's default KV cache (and
+    wisp's) stores them. What llama.cpp computes without its other rounding (q8 activations, f32
+    sums). eps, rope.freq_base and rope.dimension_count are read from the file."""
+    r = gguf.GGUFReader(path)
+    w = {t.name: gguf.quants.dequantize(t.data, t.tensor_type).astype(np.float64) for t in r.tensors}
+    eps = read_field(r.fields[f"{arch}.attention.layer_norm_rms_epsilon"])
+    base = read_field(r.fields[f"{arch}.rope.freq_base"])
+    nh, nkv, hd = cfg["n_head"], cfg["n_head_kv"], cfg["head_dim"]
+    assert read_field(r.fields[f"{arch}.rope.dimension_count"]) == hd
     n = len(ids)
     pos = np.arange(n, dtype=np.float64)
     factors = w.get("rope_freqs.weight", np.ones(hd // 2))
@@ -344,8 +369,11 @@ def reference_logits(path, arch, cfg, ids):
         if arch == "qwen3":
             q = rmsnorm(q, w[p + "attn_q_norm.weight"], eps)
             k = rmsnorm(k, w[p + "attn_k_norm.weight"], eps)
-        q = rope(q, pos, cfg["freq_base"], factors, arch != "llama")
-        k = rope(k, pos, cfg["freq_base"], factors, arch != "llama")
+        q = rope(q, pos, base, factors, arch != "llama")
+        k = rope(k, pos, base, factors, arch != "llama")
+        # the KV cache: K after RoPE and V stored as f16
+        k, v = k.astype(np.float16).astype(np.float64), v.astype(np.float16).astype(np.float64)
+        # GQA: consecutive query heads share a KV head
         k, v = np.repeat(k, nh // nkv, axis=1), np.repeat(v, nh // nkv, axis=1)
         s = np.einsum("qhd,khd->hqk", q, k) / np.sqrt(hd) + mask
         s = np.exp(s - s.max(-1, keepdims=True))
@@ -366,6 +394,11 @@ def reference_logits(path, arch, cfg, ids):
 def f32(x):
     """A float32 as the shortest decimal that reads back to it."""
     return float(str(np.float32(x)))
+
+
+def dec_diff(a, b):
+    """|a - b| of two written logits, exact in decimal (no binary noise like 1.16187599999)."""
+    return float(abs(Decimal(repr(a)) - Decimal(repr(b))))
 
 
 def greedy(m, prompt_ids):
@@ -404,17 +437,27 @@ def record(arch, cfg, ftype, path, vocab_name, n_vocab):
     prompts = [("chat", cfg["chat"], m.tokenize(cfg["chat"].encode(), add_bos=True, special=True)),
                ("plain", PLAIN, m.tokenize(PLAIN.encode(), add_bos=True, special=True)),
                ("random", None, [int(i) for i in rng.integers(0, VOCAB_KEEP, 12)])]
-    runs, diffs, spread, flips = [], [], [], []
+    runs, diffs, spread, compared = [], [], [], []
     for name, text, ids in prompts:
         assert 5 <= len(ids) <= 20, (arch, name, len(ids))
         first, steps, scores = greedy(m, ids)
-        runs.append({"name": name, "prompt": text, "prompt_ids": ids, "first_logits": first, "steps": steps})
+        # the reference teacher-forced on llama.cpp's own tokens; its logits rounded to float32
+        # (as llama.cpp's are), and every ref_ field taken from those
         ref = reference_logits(path, arch, cfg, ids + [s["token"] for s in steps])
+        ref32 = ref.astype(np.float32)
+        for j, s in enumerate(steps):
+            row = ref32[len(ids) - 1 + j]
+            order = np.argsort(-row, kind="stable")
+            s["ref_token"] = int(order[0])
+            s["ref_margin"] = float(np.float64(row[order[0]]) - np.float64(row[order[1]]))
+            s["ref_top_logits"] = [f32(row[i]) for i in s["top_ids"]]
+            compared += [dec_diff(a, b) for a, b in zip(s["ref_top_logits"], s["top_logits"])]
+        ref_first = [f32(x) for x in ref32[len(ids) - 1]]
+        compared += [dec_diff(a, b) for a, b in zip(ref_first, first)]
+        runs.append({"name": name, "prompt": text, "prompt_ids": ids, "first_logits": first,
+                     "ref_first_logits": ref_first, "steps": steps})
         diffs.append(np.abs(ref - scores).max())
         spread.append(scores.std())
-        for j, s in enumerate(steps):
-            if int(np.argmax(ref[len(ids) - 1 + j])) != s["token"]:
-                flips.append(s["margin"])
     del m
     margins = [s["margin"] for r in runs for s in r["steps"]]
     data = path.read_bytes()
@@ -439,10 +482,15 @@ def record(arch, cfg, ftype, path, vocab_name, n_vocab):
                     "margin_gt_0_5": sum(x > 0.5 for x in margins) / len(margins),
                     "min_margin": min(margins),
                     "distinct_ids": {r["name"]: len({s["token"] for s in r["steps"]}) for r in runs},
-                    # llama.cpp against reference_logits (float64, same quantized weights), rounded
+                    # llama.cpp against reference_logits (float64 with an f16 KV cache, same
+                    # quantized weights), rounded
                     "logit_std": float(f"{max(spread):.3g}"),
                     "ref_max_abs_diff": float(f"{max(diffs):.3g}"),
-                    "ref_argmax_differs": len(flips)},
+                    "ref_argmax_differs": sum(s["ref_token"] != s["token"] for r in runs for s in r["steps"]),
+                    # exact: over every ref_first_logits and ref_top_logits value against llama.cpp's
+                    "ref_compared_max_abs_diff": max(compared),
+                    "ref_min_margin": min(s["ref_margin"] for r in runs for s in r["steps"]),
+                    "ref_margin_gt_0_01": sum(s["ref_margin"] > 0.01 for r in runs for s in r["steps"])},
     }
 
 
@@ -484,7 +532,9 @@ def main():
                 s = fx["summary"]
                 print(f"{path.name}: {fx['size']} bytes, margin>0.5 {s['margin_gt_0_5']:.3f}, "
                       f"min margin {s['min_margin']:.3f}, distinct {s['distinct_ids']}, logit std {s['logit_std']}, "
-                      f"vs f64 max diff {s['ref_max_abs_diff']}, argmax differs {s['ref_argmax_differs']}")
+                      f"vs f64 max diff {s['ref_max_abs_diff']} (compared {s['ref_compared_max_abs_diff']:.4g}), "
+                      f"argmax differs {s['ref_argmax_differs']}, ref min margin {s['ref_min_margin']:.4g}, "
+                      f"ref margin>0.01 {s['ref_margin_gt_0_01']}")
 
 
 if __name__ == "__main__":
