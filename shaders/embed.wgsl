@@ -7,7 +7,7 @@ struct Params {
     cols: u32,       // row length
     row_words: u32,  // u32 words per row of W
     n_vocab: u32,    // rows of W (the token id is clamped below it)
-    _pad: u32,
+    row0: u32,       // #ifdef PART: W holds rows row0 .. row0 + n_vocab of a table cut into parts
 }
 
 @group(0) @binding(0) var<storage, read> w: array<u32>;          // [n_vocab · row_words]
@@ -25,7 +25,16 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
 #ifdef POSITION
     let token = min(state[0] + t, p.n_vocab - 1u);
 #else
+#ifdef PART
+    // a table cut by rows into parts, one dispatch each: the part holding the token writes it
+    let id = state[2u + t];
+    if (id < p.row0 || id - p.row0 >= p.n_vocab) {
+        return;
+    }
+    let token = id - p.row0;
+#else
     let token = min(state[2u + t], p.n_vocab - 1u);
+#endif
 #endif
     out[t * p.cols + i] = value(token * p.row_words, i);
 }

@@ -325,7 +325,12 @@ impl Tokenizer {
         let unk = id("tokenizer.ggml.unknown_token_id", 0);
         let add_space_prefix =
             m.get("tokenizer.ggml.add_space_prefix").and_then(|v| v.as_bool()).unwrap_or(spm);
-        let model = spm::Spm::new(&tokens, scores, ranks, &types, unk, add_space_prefix);
+        // llama.cpp drops the whitespace after Phi-3's special tokens, keyed on the model's name
+        // (nothing in the vocabulary says so), except after these three
+        let name = m.get("general.name").and_then(|v| v.as_str()).unwrap_or("").to_lowercase();
+        let phi3 = name.contains("phi-3") || name.contains("phi3");
+        let rstrip = |t: &str| phi3 && !matches!(t, "<unk>" | "<s>" | "<|endoftext|>");
+        let model = spm::Spm::new(&tokens, scores, ranks, &types, unk, add_space_prefix, &rstrip);
         let pieces: Vec<Vec<u8>> = tokens.iter().zip(&types).map(|(t, &ty)| spm::piece(t, ty)).collect();
         // control and unknown tokens are hidden in decoded text unless asked for
         let control: Vec<bool> = types.iter().map(|&t| t == TOKEN_CONTROL || t == TOKEN_UNKNOWN).collect();

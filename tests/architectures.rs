@@ -59,17 +59,22 @@ type T = (String, Vec<u64>, GgmlType, Vec<u8>);
 
 /// A seeded random-weight model of `a`'s architecture, weights in f16 (norms f32).
 fn model(a: &Arch, seed: u64) -> Vec<u8> {
-    model_with_window(a, seed, WINDOW)
+    model_with(a, seed, WINDOW, N_VOCAB, N_EMBD)
 }
 
 /// [`model`] with Gemma 3's sliding window set to `window`.
 fn model_with_window(a: &Arch, seed: u64, window: u32) -> Vec<u8> {
+    model_with(a, seed, window, N_VOCAB, N_EMBD)
+}
+
+/// [`model`] with Gemma 3's sliding window, the vocabulary's size and the width chosen.
+fn model_with(a: &Arch, seed: u64, window: u32, n_vocab: usize, n_embd: usize) -> Vec<u8> {
     let mut rng = Rng(seed);
     let s = |x: &str| Value::String(x.into());
     let k = |key: &str| format!("{}.{key}", a.name);
     let (d, ff, q, kv) =
-        (N_EMBD as u64, N_FF as u64, (a.n_head * a.head_dim) as u64, (a.n_head_kv * a.head_dim) as u64);
-    let tokens: Vec<Value> = (0..N_VOCAB).map(|i| s(&format!("<t{i}>"))).collect();
+        (n_embd as u64, N_FF as u64, (a.n_head * a.head_dim) as u64, (a.n_head_kv * a.head_dim) as u64);
+    let tokens: Vec<Value> = (0..n_vocab).map(|i| s(&format!("<t{i}>"))).collect();
     let mut meta: Vec<(String, Value)> = vec![
         ("general.architecture".into(), s(a.name)),
         (k("context_length"), Value::U32(256)),
@@ -83,12 +88,12 @@ fn model_with_window(a: &Arch, seed: u64, window: u32) -> Vec<u8> {
         ("tokenizer.ggml.pre".into(), s("gpt2")),
         ("tokenizer.ggml.tokens".into(), Value::Array(tokens)),
         ("tokenizer.ggml.merges".into(), Value::Array(vec![])),
-        ("tokenizer.ggml.eos_token_id".into(), Value::U32(N_VOCAB as u32 - 1)),
+        ("tokenizer.ggml.eos_token_id".into(), Value::U32(n_vocab as u32 - 1)),
     ];
     if a.name == "gemma3" {
         meta.push((k("attention.sliding_window"), Value::U32(window)));
     }
-    if a.head_dim * a.n_head != N_EMBD {
+    if a.head_dim * a.n_head != n_embd {
         meta.push((k("attention.key_length"), Value::U32(a.head_dim as u32)));
         meta.push((k("attention.value_length"), Value::U32(a.head_dim as u32)));
     }
@@ -98,8 +103,8 @@ fn model_with_window(a: &Arch, seed: u64, window: u32) -> Vec<u8> {
         let b = (0..n).flat_map(|_| half::f16::from_f32(rng.f() * scale).to_le_bytes()).collect();
         t.push((name.into(), dims, GgmlType::F16, b));
     };
-    let w = 1.0 / (N_EMBD as f32).sqrt();
-    f16s("token_embd.weight", vec![d, N_VOCAB as u64], 1.0);
+    let w = 1.0 / (n_embd as f32).sqrt();
+    f16s("token_embd.weight", vec![d, n_vocab as u64], 1.0);
     let gpt2 = a.name == "gpt2";
     if gpt2 {
         f16s("position_embd.weight", vec![d, 256], 0.3);
@@ -127,7 +132,7 @@ fn model_with_window(a: &Arch, seed: u64, window: u32) -> Vec<u8> {
         f16s(&b("ffn_down.weight"), vec![ff, d], w);
     }
     if !matches!(a.name, "qwen2" | "gemma3" | "gpt2") {
-        f16s("output.weight", vec![d, N_VOCAB as u64], 2.0 * w);
+        f16s("output.weight", vec![d, n_vocab as u64], 2.0 * w);
     }
     // f32 vectors: norms near 1, biases, RoPE factors
     let mut vecs: Vec<(String, u64, f32, f32)> = vec![("output_norm.weight".into(), d, 1.0, 0.2)];
@@ -281,5 +286,40 @@ fn the_sliding_window_is_applied_from_its_end() {
             (windowed.prefill(&ids[..n]).unwrap().to_vec(), whole.prefill(&ids[..n]).unwrap().to_vec());
         let (i, d) = worst(&w, &h);
         assert!(d > 1e-3, "{n} positions: the window changed nothing (worst logit {i}, {d})");
+    }
+}
+
+/// An embedding table or head over the adapter's storage-binding limit (Gemma 3's 262,144-row
+/// head, GPT-2-medium's f32 table) is cut by rows into parts that each fit: here the limit is
+/// lowered to 1 MiB (what the logits of a 64-row batch take) so tables of 4,096 × 256 f16 (2 MiB)
+/// become 2 parts; the GPU still matches the CPU, on a tied head (Qwen2, Gemma 3) and an untied
+/// one (Llama), for prefill, decode and perplexity.
+#[test]
+fn tables_and_heads_over_one_binding_are_cut_into_parts() {
+    let Some(mut g) = gpu_env::open() else { return };
+    g.limits.max_storage_buffer_binding_size = 1 << 20;
+    let g = Arc::new(g);
+    for name in ["llama", "qwen2", "gemma3"] {
+        let a = ARCHS.iter().find(|a| a.name == name).unwrap();
+        let bytes = model_with(a, 0xB16 + a.head_dim as u64, WINDOW, 4096, 256);
+        let mut cpu = Engine::from_gguf_bytes(&bytes, 64).unwrap();
+        let mut gpu = Engine::from_gguf_bytes(&bytes, 64).unwrap();
+        let gf = pollster::block_on(GpuForward::new(g.clone(), &gpu.model, 64))
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        gpu.use_gpu(gf).unwrap();
+        // ids from the whole vocabulary, so every part's rows are looked up
+        let mut rng = Rng(7);
+        let ids: Vec<u32> = (0..40).map(|_| (rng.next() % 4095) as u32).collect();
+        let (lc, lg) = (cpu.prefill(&ids).unwrap().to_vec(), gpu.prefill(&ids).unwrap().to_vec());
+        let (i, d) = worst(&lc, &lg);
+        assert!(d <= GPU_ATOL, "{name}: worst logit {i}: GPU {} CPU {} ({d})", lg[i], lc[i]);
+        let next = argmax(&lc);
+        let (lc, lg) = (cpu.step(next).unwrap().to_vec(), gpu.step(next).unwrap().to_vec());
+        let (i, d) = worst(&lc, &lg);
+        assert!(d <= GPU_ATOL, "{name} decode: worst logit {i}: GPU {} CPU {} ({d})", lg[i], lc[i]);
+        // perplexity reads every row's logits through the parts too
+        let (pc, _) = cpu.perplexity(&ids, 40, false).unwrap();
+        let (pg, _) = gpu.perplexity(&ids, 40, false).unwrap();
+        assert!((pc - pg).abs() <= 1e-3 * pc, "{name}: perplexity GPU {pg} CPU {pc}");
     }
 }

@@ -449,6 +449,9 @@ impl<'m> Ops<'m> for Recorder<'m> {
     }
 }
 
+/// A matrix on the GPU in the parts that each fit one storage binding: (first row, part).
+type Parts = Vec<(usize, GpuMatrix)>;
+
 /// Where the GPU copies of the model's matrices come from: uploaded while the file streamed
 /// ([`GpuWeights`]), or uploaded now from the model's host data. A matrix the op sequence uses
 /// more than once (a head tied to the embedding) is kept until its last use.
@@ -457,11 +460,13 @@ struct Uploader<'a> {
     streamed: Option<&'a mut GpuWeights>,
     /// Uses left of each matrix, by tensor name, and the copies still wanted.
     uses: HashMap<String, usize>,
-    kept: HashMap<String, Arc<GpuMatrix>>,
+    kept: HashMap<String, Arc<Parts>>,
 }
 
 impl Uploader<'_> {
-    fn matrix(&mut self, m: &Matrix) -> Result<Arc<GpuMatrix>> {
+    /// `m` in parts (one unless it exceeds a storage binding: only the embedding tables and the
+    /// head may).
+    fn parts(&mut self, m: &Matrix) -> Result<Arc<Parts>> {
         let left = self.uses.get_mut(&m.name).map(|n| {
             *n = n.saturating_sub(1);
             *n
@@ -478,9 +483,26 @@ impl Uploader<'_> {
         Ok(g)
     }
 
-    fn upload(&mut self, m: &Matrix) -> Result<GpuMatrix> {
+    /// `m` in one binding, or an error naming the limit.
+    fn matrix(&mut self, m: &Matrix) -> Result<Arc<GpuMatrix>> {
+        let mut parts = Arc::try_unwrap(self.parts(m)?).map_err(|_| {
+            Error::Gpu(format!("tensor '{}' is used twice and only a table or the head may be", m.name))
+        })?;
+        match parts.len() {
+            1 => Ok(Arc::new(parts.remove(0).1)),
+            _ => Err(Error::GpuLimit {
+                limit: "max_storage_buffer_binding_size",
+                what: format!("'{}' in one binding", m.name),
+                need: parts.iter().map(|p| p.1.buf.size()).sum(),
+                max: self.gpu.limits.max_storage_buffer_binding_size,
+            }),
+        }
+    }
+
+    fn upload(&mut self, m: &Matrix) -> Result<Parts> {
         if let Some(g) = self.streamed.as_mut().and_then(|w| w.take(&m.name)) {
-            if (g.rows, g.cols, g.ty) != (m.rows, m.cols, m.ty) {
+            let rows: usize = g.iter().map(|p| p.1.rows).sum();
+            if g.iter().any(|p| (p.1.cols, p.1.ty) != (m.cols, m.ty)) || rows != m.rows {
                 return Err(Error::malformed(format!("tensor '{}'", m.name), "GPU copy has another shape"));
             }
             return Ok(g);
@@ -491,7 +513,7 @@ impl Uploader<'_> {
                 "neither on the host nor on the GPU",
             ));
         }
-        GpuMatrix::upload(self.gpu, &m.name, m.ty, m.rows, m.cols, &m.data)
+        GpuMatrix::upload_parts(self.gpu, &m.name, m.ty, m.rows, m.cols, &m.data)
     }
 
     /// A linear layer: its matrix and optional bias.
@@ -599,12 +621,19 @@ impl GpuForward {
         for op in &rec.ops {
             match *op {
                 Rec::Embed(e, scale) => {
-                    let embd = wts.matrix(e)?;
-                    let params = b.uniform(&[d as u32, embd.row_words as u32, e.rows as u32, 0]);
-                    let bufs = [&embd.buf, &state, &acts.x, &params];
-                    let defs = [shaders::type_define(e.ty)];
-                    b.push_rows(&shaders::EMBED, &defs, &bufs, (d as u32).div_ceil(64)).await?;
-                    b.weight_bytes += (embd.row_words * 4) as u64;
+                    let parts = wts.parts(e)?;
+                    // a table over one binding is looked up part by part (PART: the part holding
+                    // the token writes its row)
+                    let split = parts.len() > 1;
+                    for (row0, embd) in parts.iter() {
+                        let params =
+                            b.uniform(&[d as u32, embd.row_words as u32, embd.rows as u32, *row0 as u32]);
+                        let bufs = [&embd.buf, &state, &acts.x, &params];
+                        let mut defs = vec![shaders::type_define(e.ty)];
+                        defs.extend(split.then_some("PART"));
+                        b.push_rows(&shaders::EMBED, &defs, &bufs, (d as u32).div_ceil(64)).await?;
+                    }
+                    b.weight_bytes += (parts[0].1.row_words * 4) as u64;
                     if scale != 1.0 {
                         b.elementwise_scalar("SCALE", &acts.x, scale, d).await?;
                     }
@@ -804,8 +833,26 @@ impl GpuForward {
                     // the final norm of the decode row, or of every row when all logits are wanted
                     b.norm(kind, &acts.x, n, &acts.xb, eps, Plan::Decode).await?;
                     b.norm(kind, &acts.x, n, &acts.xb, eps, Plan::Logits).await?;
-                    let head = wts.matrix(head)?;
-                    b.product(&(&*head, None), &acts.xb, &logits, Plan::Logits, false).await?;
+                    let parts = wts.parts(head)?;
+                    if let [(_, head)] = &parts[..] {
+                        b.product(&(head, None), &acts.xb, &logits, Plan::Logits, false).await?;
+                    } else {
+                        // a head over one binding: each part's product into `part_out`, its rows
+                        // then placed among the logits (in both lists)
+                        let widest = parts.iter().map(|p| p.1.rows).max().unwrap_or(0);
+                        let part_out = f32buf("head part logits", widest)?;
+                        for (row0, m) in parts.iter() {
+                            b.product(&(m, None), &acts.xb, &part_out, Plan::Logits, false).await?;
+                            let (x, y) = grid((m.rows as u32).div_ceil(64));
+                            let words = [m.rows as u32, model.n_vocab as u32, *row0 as u32, x];
+                            for plan in [Plan::Decode, Plan::Logits] {
+                                let params = b.uniform(&words);
+                                let bufs = [&part_out, &logits, &params];
+                                b.push_grid(&shaders::SCATTER, &[], &[], &bufs, Groups::Rows(x, y), plan)
+                                    .await?;
+                            }
+                        }
+                    }
                 }
             }
         }

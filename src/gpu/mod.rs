@@ -380,6 +380,40 @@ impl GpuMatrix {
         Ok(GpuMatrix { buf, ty, rows, cols, row_words })
     }
 
+    /// Uploads a matrix as [`GpuMatrix::upload`] does, cut by rows into parts that each fit one
+    /// storage binding (`max_storage_buffer_binding_size`, 128 MiB by default): Gemma 3's
+    /// 262,144-row head, GPT-2-medium's f32 embedding. Each part but the last has a multiple of
+    /// 64 rows. Returns (first row, part); one part when the matrix fits.
+    pub fn upload_parts(
+        gpu: &Gpu,
+        name: &str,
+        ty: GgmlType,
+        rows: usize,
+        cols: usize,
+        data: &[u8],
+    ) -> Result<Vec<(usize, GpuMatrix)>> {
+        let row_bytes = 4 * repack::row_words(ty, cols) as u64;
+        let limit = gpu.limits.max_storage_buffer_binding_size;
+        let per_part = ((limit / row_bytes.max(1)) as usize) / 64 * 64;
+        if per_part == 0 {
+            return Err(Error::GpuLimit {
+                limit: "max_storage_buffer_binding_size",
+                what: format!("64 rows of '{name}'"),
+                need: 64 * row_bytes,
+                max: limit,
+            });
+        }
+        let src_row = data.len() / rows.max(1);
+        (0..rows)
+            .step_by(per_part)
+            .map(|r0| {
+                let n = per_part.min(rows - r0);
+                let part = &data[r0 * src_row..(r0 + n) * src_row];
+                Ok((r0, GpuMatrix::upload(gpu, name, ty, n, cols, part)?))
+            })
+            .collect()
+    }
+
     /// The parts' rows one after another, copied on the GPU into one matrix (SwiGLU's gate and
     /// up, attention's Q, K and V, so one kernel reads them all); `None` when their layouts differ
     /// or the stack would exceed the storage-binding limit (the caller keeps them apart).

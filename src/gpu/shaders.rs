@@ -95,6 +95,11 @@ const TYPES_AND_POSITION: &[&[&str]] = &[
     &["F16", "POSITION"],
     &["BF16", "POSITION"],
     &["Q8_0", "POSITION"],
+    &["F32", "PART"],
+    &["F16", "PART"],
+    &["Q8_0", "PART"],
+    &["Q4_K", "PART"],
+    &["Q6_K", "PART"],
 ];
 
 pub const EMBED: Shader =
@@ -115,6 +120,8 @@ pub const ATTN_PREFILL: Shader = Shader {
     source: include_str!("../../shaders/attn_prefill.wgsl"),
     variants: &[&[]],
 };
+pub const SCATTER: Shader =
+    Shader { name: "scatter", source: include_str!("../../shaders/scatter.wgsl"), variants: &[&[]] };
 pub const ELEMENTWISE: Shader = Shader {
     name: "elementwise",
     source: include_str!("../../shaders/elementwise.wgsl"),
@@ -139,6 +146,7 @@ pub const ALL: &[Shader] = &[
     ATTN_MERGE,
     ATTN_PREFILL,
     ELEMENTWISE,
+    SCATTER,
     ARGMAX,
     SAMPLE,
 ];

@@ -18,7 +18,8 @@ pub const MIN_BYTES: usize = 64 * 1024;
 
 pub struct GpuWeights {
     pub gpu: Arc<Gpu>,
-    matrices: HashMap<String, GpuMatrix>,
+    /// Each matrix as (first row, part) pieces that fit one binding ([`GpuMatrix::upload_parts`]).
+    matrices: HashMap<String, Vec<(usize, GpuMatrix)>>,
     bytes: u64,
 }
 
@@ -36,16 +37,16 @@ impl GpuWeights {
         if rows < 2 || t.data.len() < MIN_BYTES {
             return Ok(());
         }
-        let m = GpuMatrix::upload(&self.gpu, &t.name, t.ty, rows, t.dims[0], &t.data)?;
+        let m = GpuMatrix::upload_parts(&self.gpu, &t.name, t.ty, rows, t.dims[0], &t.data)?;
         self.gpu.check()?;
-        self.bytes += m.buf.size();
+        self.bytes += m.iter().map(|(_, p)| p.buf.size()).sum::<u64>();
         self.matrices.insert(t.name.clone(), m);
         t.data = Vec::new();
         Ok(())
     }
 
-    /// The uploaded matrix named `name` (the file's name), removed from the store.
-    pub fn take(&mut self, name: &str) -> Option<GpuMatrix> {
+    /// The uploaded matrix named `name` (the file's name) in its parts, removed from the store.
+    pub fn take(&mut self, name: &str) -> Option<Vec<(usize, GpuMatrix)>> {
         self.matrices.remove(name)
     }
 

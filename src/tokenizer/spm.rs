@@ -41,9 +41,15 @@ pub(crate) struct Spm {
     /// token).
     byte_tokens: [Option<u32>; 256],
     unk: Option<u32>,
-    /// Control, unknown and user-defined tokens, longest text first: matched in the text.
-    specials: Vec<(String, u32)>,
+    /// Control, unknown and user-defined tokens, longest text first: matched in the text, with
+    /// whether whitespace after one is dropped (llama.cpp's RSTRIP attribute).
+    specials: Vec<(String, u32, bool)>,
     pub(super) add_space_prefix: bool,
+}
+
+/// Whitespace as C's `isspace` sees it (what llama.cpp's RSTRIP drops).
+fn c_space(c: char) -> bool {
+    matches!(c, ' ' | '\t' | '\n' | '\x0b' | '\x0c' | '\r')
 }
 
 /// BPE merge ranks, nested so a lookup borrows the two symbols' texts.
@@ -101,6 +107,7 @@ impl Spm {
         types: &[i64],
         unk: Option<u32>,
         add_space_prefix: bool,
+        rstrip: &dyn Fn(&str) -> bool,
     ) -> Spm {
         let mut ids = HashMap::with_capacity(tokens.len());
         for (i, t) in tokens.iter().enumerate() {
@@ -114,14 +121,14 @@ impl Spm {
                 spm.then(|| ids.get(&(b as u8 as char).to_string()).copied()).flatten()
             });
         }
-        let mut specials: Vec<(String, u32)> = tokens
+        let mut specials: Vec<(String, u32, bool)> = tokens
             .iter()
             .zip(types)
             .enumerate()
             .filter(|(_, (_, &ty))| matches!(ty, TYPE_CONTROL | TYPE_UNKNOWN | TYPE_USER_DEFINED))
-            .map(|(i, (t, _))| (t.clone(), i as u32))
+            .map(|(i, (t, _))| (t.clone(), i as u32, rstrip(t)))
             .collect();
-        specials.sort_by_key(|(t, _)| std::cmp::Reverse(t.len()));
+        specials.sort_by_key(|(t, _, _)| std::cmp::Reverse(t.len()));
         Spm { ids, scores, ranks, byte_tokens, unk, specials, add_space_prefix }
     }
 
@@ -161,7 +168,7 @@ impl Spm {
     /// Cuts every special token's text out of `text`, longest tokens first.
     fn partition<'a>(&self, text: &'a str) -> Vec<Fragment<'a>> {
         let mut frags = if text.is_empty() { vec![] } else { vec![Fragment::Text(text)] };
-        for (special, id) in &self.specials {
+        for (special, id, rstrip) in &self.specials {
             if !frags.iter().any(|f| matches!(f, Fragment::Text(t) if t.contains(special.as_str()))) {
                 continue;
             }
@@ -175,6 +182,9 @@ impl Spm {
                             }
                             next.push(Fragment::Token(*id));
                             t = &t[at + special.len()..];
+                            if *rstrip {
+                                t = t.trim_start_matches(c_space);
+                            }
                         }
                         if !t.is_empty() {
                             next.push(Fragment::Text(t));
