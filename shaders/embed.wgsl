@@ -1,7 +1,8 @@
 // out[t, i] = W[token_t, i]: the embedding row of batch row t's token, state[2 + t] (with
 // #ifdef POSITION, of its position state[0] + t: GPT-2's learned positions), expanded to f32,
-// one variant per weight type (#ifdef F32 | F16 | BF16 | Q4_0 | Q4_1 | Q8_0 | Q4_K | Q6_K). W is
-// in the GPU layout of src/gpu/repack.rs. One thread per element along x, batch rows along z.
+// one variant per weight type (#ifdef F32 | F16 | BF16 | Q4_0 | Q4_1 | Q5_0 | Q5_1 | Q8_0 | IQ4_NL |
+// Q2_K | Q3_K | Q4_K | Q5_K | Q6_K). W is in the GPU layout of src/gpu/repack.rs. One thread per
+// element along x, batch rows along z.
 
 struct Params {
     cols: u32,       // row length

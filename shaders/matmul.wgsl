@@ -1,6 +1,7 @@
 // Y[t, r] = Σ_c W[r, c] · X[t, c] (+ bias[r] with #ifdef BIAS) for the n = state[1] rows of a
 // prefill batch: the matrix–matrix product, one variant per weight type (#ifdef F32 | F16 | BF16 |
-// Q4_0 | Q4_1 | Q8_0 | Q4_K | Q6_K), on the GPU layout of src/gpu/repack.rs.
+// Q4_0 | Q4_1 | Q5_0 | Q5_1 | Q8_0 | IQ4_NL | Q2_K | Q3_K | Q4_K | Q5_K | Q6_K), on the GPU layout of
+// src/gpu/repack.rs.
 //
 // Shared-memory tiling: a workgroup of 256 threads owns a 64 × 64 tile of Y (BM weight rows, BN
 // batch rows: a whole prefill submission). It walks the columns BK at a time: the threads together

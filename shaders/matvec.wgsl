@@ -1,9 +1,10 @@
 // y[r] = Σ_c W[r, c] · x[c] (+ bias[r] with #ifdef BIAS): the decode matrix–vector product, one
-// variant per weight type (#ifdef F32 | F16 | BF16 | Q4_0 | Q4_1 | Q8_0 | Q4_K | Q6_K). W is in the GPU layout of
-// src/gpu/repack.rs (4-byte-aligned blocks in u32 words); f16 is read with unpack2x16float, so
-// no shader-f16 feature is needed. A workgroup of WG threads computes WG / TPR rows: the TPR
-// threads of a row stride over its blocks, then reduce in workgroup memory. Workgroups are
-// numbered over a 2-D grid (groups_x wide) so more than 65,535 of them can be dispatched.
+// variant per weight type (#ifdef F32 | F16 | BF16 | Q4_0 | Q4_1 | Q5_0 | Q5_1 | Q8_0 | IQ4_NL | Q2_K |
+// Q3_K | Q4_K | Q5_K | Q6_K). W is in the GPU layout of src/gpu/repack.rs (4-byte-aligned blocks in
+// u32 words); f16 is read with unpack2x16float, so no shader-f16 feature is needed. A workgroup of
+// WG threads computes WG / TPR rows: the TPR threads of a row stride over its blocks, then reduce
+// in workgroup memory. Workgroups are numbered over a 2-D grid (groups_x wide) so more than 65,535
+// of them can be dispatched.
 //
 // #ifdef SWIGLU: W stacks SwiGLU's gate (rows 0 .. rows) and up (rows .. 2·rows) projections and
 // y[r] = silu(gate_r · x) · (up_r · x), one dispatch instead of two products and an element-wise

@@ -5,9 +5,10 @@
 //! nothing leaving the user's machine. This crate is the engine core; the `wisp` binary is a native
 //! CLI over it for tests and benchmarks.
 //!
-//! What it does: GPT-2 and Llama-family architectures; F32/F16/BF16/Q8_0/Q4_0/Q4_1/Q4_K/Q6_K
-//! weights used in place (never expanded to f32); a plain CPU forward pass that is also the
-//! reference every GPU kernel is checked against; sampling, stop strings, perplexity.
+//! What it does: GPT-2 and Llama-family architectures; F32/F16/BF16/Q8_0/Q4_0/Q4_1/Q5_0/Q5_1/
+//! IQ4_NL/Q2_K/Q3_K/Q4_K/Q5_K/Q6_K weights used in place (never expanded to f32); a plain CPU
+//! forward pass that is also the reference every GPU kernel is checked against; sampling, stop
+//! strings, perplexity.
 //! What it does not: training, model downloads from a hub, tokenizers other than byte-level BPE,
 //! SentencePiece (GGUF's `llama` tokenizer model) and Gemma 4's BPE (`gemma4`).
 //!

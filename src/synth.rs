@@ -212,36 +212,80 @@ impl Rng {
 }
 
 /// Appends `n` elements of type `ty`, uniform in ±`scale` (block scales chosen so quantized
-/// values fall in that range too).
-fn random(ty: GgmlType, n: u64, scale: f32, rng: &mut Rng, out: &mut Vec<u8>) -> Result<()> {
+/// values fall in that range too: random quants under fixed sub-block scales). Every type the
+/// engine reads can be written, so a preset of any type can be made.
+fn random(ty: GgmlType, n: u64, scale: f32, rng: &mut Rng, out: &mut Vec<u8>) {
     let f16 = |x: f32| half::f16::from_f32(x).to_bits().to_le_bytes();
-    match ty {
-        GgmlType::F32 => (0..n).for_each(|_| out.extend((rng.unit() * scale).to_le_bytes())),
-        GgmlType::F16 => (0..n).for_each(|_| out.extend(f16(rng.unit() * scale))),
-        GgmlType::BF16 => {
-            (0..n).for_each(|_| out.extend(half::bf16::from_f32(rng.unit() * scale).to_bits().to_le_bytes()))
-        }
-        GgmlType::Q8_0 => (0..n / 32).for_each(|_| {
-            out.extend(f16(scale / 127.0));
-            out.extend((0..32).map(|_| rng.next() as u8));
-        }),
-        GgmlType::Q4_0 => (0..n / 32).for_each(|_| {
-            out.extend(f16(scale / 8.0));
-            out.extend((0..16).map(|_| rng.next() as u8));
-        }),
-        GgmlType::Q4_1 => (0..n / 32).for_each(|_| {
-            out.extend(f16(scale / 7.5));
-            out.extend(f16(-scale));
-            out.extend((0..16).map(|_| rng.next() as u8));
-        }),
-        other => {
-            return Err(Error::arg(
-                "--preset",
-                format!("synthetic {} weights are not supported", other.name()),
-            ))
+    let bytes = |k: usize, rng: &mut Rng, out: &mut Vec<u8>| out.extend((0..k).map(|_| rng.next() as u8));
+    let blocks = n / ty.block_size() as u64;
+    for _ in 0..blocks {
+        match ty {
+            GgmlType::F32 => out.extend((rng.unit() * scale).to_le_bytes()),
+            GgmlType::F16 => out.extend(f16(rng.unit() * scale)),
+            GgmlType::BF16 => out.extend(half::bf16::from_f32(rng.unit() * scale).to_bits().to_le_bytes()),
+            GgmlType::Q8_0 => {
+                out.extend(f16(scale / 127.0));
+                bytes(32, rng, out);
+            }
+            GgmlType::Q4_0 => {
+                out.extend(f16(scale / 8.0));
+                bytes(16, rng, out);
+            }
+            GgmlType::Q4_1 => {
+                out.extend(f16(scale / 7.5));
+                out.extend(f16(-scale));
+                bytes(16, rng, out);
+            }
+            // x = d·(q − 16), q < 32
+            GgmlType::Q5_0 => {
+                out.extend(f16(scale / 16.0));
+                bytes(20, rng, out);
+            }
+            GgmlType::Q5_1 => {
+                out.extend(f16(scale / 15.5));
+                out.extend(f16(-scale));
+                bytes(20, rng, out);
+            }
+            // levels −127 … 113
+            GgmlType::IQ4NL => {
+                out.extend(f16(scale / 127.0));
+                bytes(16, rng, out);
+            }
+            // every scale and min 15: x = (2q/3 − 1)·scale, q < 4
+            GgmlType::Q2K => {
+                out.extend([0xFF; 16]);
+                bytes(64, rng, out);
+                out.extend(f16(scale * 2.0 / 45.0));
+                out.extend(f16(scale / 15.0));
+            }
+            // every scale 31: x = q/4·scale, q in −4..4
+            GgmlType::Q3K => {
+                bytes(96, rng, out);
+                out.extend([0xFF; 12]);
+                out.extend(f16(scale / 124.0));
+            }
+            // every scale and min 63: x = (2q/15 − 1)·scale, q < 16
+            GgmlType::Q4K => {
+                out.extend(f16(scale * 2.0 / (63.0 * 15.0)));
+                out.extend(f16(scale / 63.0));
+                out.extend([0xFF; 12]);
+                bytes(128, rng, out);
+            }
+            // as Q4_K with q < 32
+            GgmlType::Q5K => {
+                out.extend(f16(scale * 2.0 / (63.0 * 31.0)));
+                out.extend(f16(scale / 63.0));
+                out.extend([0xFF; 12]);
+                bytes(160, rng, out);
+            }
+            // every scale 8: x = (q − 32)/32·scale, q < 64
+            GgmlType::Q6K => {
+                bytes(192, rng, out);
+                out.extend([8; 16]);
+                out.extend(f16(scale / 256.0));
+            }
         }
     }
-    Ok(())
 }
 
 /// Writes the preset (with `layers` overriding its depth, for quick runs) as GGUF to `out`,
@@ -267,7 +311,7 @@ pub fn write(p: &Preset, layers: Option<usize>, seed: u64, out: &mut dyn Write) 
         data.clear();
         let n: u64 = s.dims.iter().product();
         match s.fill {
-            Fill::Random => random(s.ty, n, 1.0 / (s.dims[0] as f32).sqrt(), &mut rng, &mut data)?,
+            Fill::Random => random(s.ty, n, 1.0 / (s.dims[0] as f32).sqrt(), &mut rng, &mut data),
             Fill::Ones => (0..n).for_each(|_| data.extend(1f32.to_le_bytes())),
             Fill::Zeros => data.resize(4 * n as usize, 0),
         }
@@ -277,4 +321,27 @@ pub fn write(p: &Preset, layers: Option<usize>, seed: u64, out: &mut dyn Write) 
     }
     out.flush().map_err(io)?;
     Ok(written)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn random_weights_of_every_type_are_whole_blocks_within_the_scale() {
+        let mut rng = Rng(7);
+        for ty in GgmlType::ALL {
+            let (n, scale) = (512u64, 0.04f32);
+            let mut data = Vec::new();
+            random(ty, n, scale, &mut rng, &mut data);
+            assert_eq!(data.len() as u64, ty.row_bytes(n).unwrap(), "{}", ty.name());
+            let mut x = vec![0.0f32; n as usize];
+            crate::quant::dequantize(ty, &data, &mut x);
+            // within the scale up to the f16 rounding of the block scales
+            let max = x.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+            assert!(max <= scale * 1.01 && max >= scale * 0.5, "{}: max |x| {max}", ty.name());
+            let mean = x.iter().sum::<f32>() / n as f32;
+            assert!(mean.abs() < 0.2 * scale, "{}: mean {mean}", ty.name());
+        }
+    }
 }

@@ -29,15 +29,18 @@ fn weights(rng: &mut Rng, ty: GgmlType, rows: usize, cols: usize) -> Vec<u8> {
         _ => {
             let ts = ty.type_size();
             let mut data: Vec<u8> = (0..n / ty.block_size() * ts).map(|_| rng.next() as u8).collect();
+            // d, then m or dmin where the type has one: values of a few units at most (Q6_K's and
+            // Q5_K's quants and scales reach further, so their d is smaller)
+            let d = match ty {
+                GgmlType::Q6K => 0.001,
+                GgmlType::Q5K => 0.005,
+                _ => 0.01,
+            };
             for b in data.chunks_exact_mut(ts) {
                 let h = |v: f32| f16::from_f32(v).to_le_bytes();
-                match ty {
-                    GgmlType::Q6K => b[208..210].copy_from_slice(&h(0.001 * (1.0 + rng.f()))),
-                    GgmlType::Q4_1 | GgmlType::Q4K => {
-                        b[0..2].copy_from_slice(&h(0.01 * (1.0 + rng.f())));
-                        b[2..4].copy_from_slice(&h(0.05 * rng.f()));
-                    }
-                    _ => b[0..2].copy_from_slice(&h(0.01 * (1.0 + rng.f()))),
+                for (k, &o) in ty.half_offsets().iter().enumerate() {
+                    let v = if k == 0 { d * (1.0 + rng.f()) } else { 0.05 * rng.f() };
+                    b[o..o + 2].copy_from_slice(&h(v));
                 }
             }
             data
@@ -65,7 +68,8 @@ fn assert_close(what: &str, got: &[f32], want: &[f32], atol: f32, rtol: f32) {
     );
 }
 
-const ALL_TYPES: [GgmlType; 8] = [
+/// Every type (`GgmlType::ALL`, in the order the tests first had, the newer types after).
+const ALL_TYPES: [GgmlType; 14] = [
     GgmlType::F32,
     GgmlType::F16,
     GgmlType::BF16,
@@ -74,7 +78,20 @@ const ALL_TYPES: [GgmlType; 8] = [
     GgmlType::Q8_0,
     GgmlType::Q4K,
     GgmlType::Q6K,
+    GgmlType::Q5_0,
+    GgmlType::Q5_1,
+    GgmlType::IQ4NL,
+    GgmlType::Q2K,
+    GgmlType::Q3K,
+    GgmlType::Q5K,
 ];
+
+#[test]
+fn the_tests_cover_every_type() {
+    for ty in GgmlType::ALL {
+        assert!(ALL_TYPES.contains(&ty), "{} is not tested", ty.name());
+    }
+}
 
 const MATVEC_ATOL: f32 = 1e-5;
 const MATVEC_RTOL: f32 = 1e-4;
@@ -212,7 +229,7 @@ fn check_swiglu(g: &Gpu, rng: &mut Rng, ty: GgmlType, rows: usize, cols: usize, 
     // activations scaled so random K-quant rows (whose random scales make |W·x| ~ 100) give gate
     // values of a few units, as a model's do: silu(g) = g·σ(g) turns g's f32 summation-order
     // error δg into a relative error of ~|g|·δg, beyond any f32 tolerance at |g| ~ 100
-    let scale = if matches!(ty, GgmlType::Q4K | GgmlType::Q6K) { 0.05 } else { 1.0 };
+    let scale = if ty.block_size() == wisp::quant::QK_K { 0.05 } else { 1.0 };
     let x: Vec<f32> = (0..n * cols).map(|_| scale * rng.f()).collect();
     let rb = gate.len() / rows;
     let want: Vec<f32> = (0..n)

@@ -21,3 +21,19 @@ fn scale_min(base: u32, j: u32) -> vec2<f32> {
     let mn = (wbyte(base, 8u + j) >> 4u) | ((wbyte(base, 4u + j) >> 6u) << 4u);
     return vec2<f32>(f32(sc), f32(mn));
 }
+
+// Q3_K: the 6-bit scale j (0–15), stored less 32: low four bits in nibble j / 8 of byte 96 + j % 8,
+// high two in bits 2·(j / 4) of byte 104 + j % 4 (src/quant's q3_k_scales)
+fn q3k_scale(base: u32, j: u32) -> f32 {
+    let lo = (wbyte(base, 96u + j % 8u) >> (4u * (j / 8u))) & 0xFu;
+    let hi = (wbyte(base, 104u + j % 4u) >> (2u * (j / 4u))) & 3u;
+    return f32(lo | (hi << 4u)) - 32.0;
+}
+
+// IQ4_NL's 16 levels (src/quant's IQ4NL_VALUES) as signed bytes, four to a word
+const IQ4NL_LEVELS = vec4<u32>(0xBFAD9881u, 0xF6EADDCFu, 0x26190D01u, 0x71594535u);
+
+// the IQ4_NL level of the 4-bit quant q
+fn iq4nl(q: u32) -> f32 {
+    return sbyte(IQ4NL_LEVELS[q / 4u] >> (8u * (q % 4u)));
+}

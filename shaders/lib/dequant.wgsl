@@ -1,5 +1,6 @@
 // Weight values of a row in the GPU layout of src/gpu/repack.rs, one variant per weight type
-// (#ifdef F32 | F16 | BF16 | Q4_0 | Q4_1 | Q8_0 | Q4_K | Q6_K), shared by the embedding lookup
+// (#ifdef F32 | F16 | BF16 | Q4_0 | Q4_1 | Q5_0 | Q5_1 | Q8_0 | IQ4_NL | Q2_K | Q3_K | Q4_K | Q5_K |
+// Q6_K), shared by the embedding lookup
 // and the tiled matrix–matrix product (`#include "dequant"`, with "blocks" after it). Expects
 // the kernel to declare `w: array<u32>` and a uniform `p` with `cols` (the row length).
 //
@@ -22,6 +23,11 @@ fn nibbles4(v: u32, hi: bool) -> vec4<f32> {
 // the four bytes of `v` as signed values
 fn sbytes4(v: u32) -> vec4<f32> {
     return vec4<f32>(sbyte(v), sbyte(v >> 8u), sbyte(v >> 16u), sbyte(v >> 24u));
+}
+
+// bits j .. j + 3 of `v` as values (Q5_0/Q5_1's fifth bits of values j .. j + 3)
+fn bits4(v: u32, j: u32) -> vec4<f32> {
+    return vec4<f32>((vec4<u32>(v) >> vec4<u32>(j, j + 1u, j + 2u, j + 3u)) & vec4<u32>(1u));
 }
 
 // a float row's four values one by one, clamped to the row (the index past its end is never used)
@@ -60,10 +66,59 @@ fn value4(row: u32, i: u32) -> vec4<f32> {
     return dm.x * nibbles4(w[b + 1u + (j % 16u) / 4u], j >= 16u) + dm.y;
 }
 #endif
+#ifdef Q5_0
+fn value4(row: u32, i: u32) -> vec4<f32> {
+    let b = row + (i / 32u) * 6u;
+    let j = i % 32u;
+    let q = nibbles4(w[b + 2u + (j % 16u) / 4u], j >= 16u) + 16.0 * bits4(w[b + 1u], j);
+    return unpack2x16float(w[b]).x * (q - 16.0);
+}
+#endif
+#ifdef Q5_1
+fn value4(row: u32, i: u32) -> vec4<f32> {
+    let b = row + (i / 32u) * 6u;
+    let j = i % 32u;
+    let q = nibbles4(w[b + 2u + (j % 16u) / 4u], j >= 16u) + 16.0 * bits4(w[b + 1u], j);
+    let dm = unpack2x16float(w[b]);
+    return dm.x * q + dm.y;
+}
+#endif
+#ifdef IQ4_NL
+fn value4(row: u32, i: u32) -> vec4<f32> {
+    let b = row + (i / 32u) * 5u;
+    let j = i % 32u;
+    let q = (w[b + 1u + (j % 16u) / 4u] >> select(0u, 4u, j >= 16u)) & 0x0F0F0F0Fu;
+    let v = vec4<f32>(iq4nl(q & 0xFu), iq4nl((q >> 8u) & 0xFu), iq4nl((q >> 16u) & 0xFu), iq4nl(q >> 24u));
+    return unpack2x16float(w[b]).x * v;
+}
+#endif
 #ifdef Q8_0
 fn value4(row: u32, i: u32) -> vec4<f32> {
     let b = row + (i / 32u) * 9u;
     return unpack2x16float(w[b]).x * sbytes4(w[b + 1u + (i % 32u) / 4u]);
+}
+#endif
+#ifdef Q2_K
+fn value4(row: u32, i: u32) -> vec4<f32> {
+    let b = row + (i / 256u) * 21u;
+    let j = i % 256u;
+    // value j = 128c + 32s + l: bits 2s of byte 16 + 32c + l
+    let q = (w[b + 4u + (32u * (j / 128u) + j % 32u) / 4u] >> (2u * ((j % 128u) / 32u))) & 0x03030303u;
+    let sc = wbyte(b, j / 16u);
+    let dm = unpack2x16float(w[b + 20u]);
+    return dm.x * f32(sc & 0xFu) * bytes4(q) - dm.y * f32(sc >> 4u);
+}
+#endif
+#ifdef Q3_K
+fn value4(row: u32, i: u32) -> vec4<f32> {
+    let b = row + (i / 256u) * 28u;
+    let j = i % 256u;
+    let c = j / 128u;
+    let s = (j % 128u) / 32u;
+    let l = j % 32u;
+    let lo = bytes4((w[b + 8u + (32u * c + l) / 4u] >> (2u * s)) & 0x03030303u);
+    let hb = bytes4((w[b + l / 4u] >> (4u * c + s)) & 0x01010101u);
+    return unpack2x16float(w[b + 27u]).x * q3k_scale(b, j / 16u) * (lo - 4.0 + 4.0 * hb);
 }
 #endif
 #ifdef Q4_K
@@ -74,6 +129,20 @@ fn value4(row: u32, i: u32) -> vec4<f32> {
     let hi = (j % 64u) >= 32u;
     let q = nibbles4(w[b + 4u + 8u * g + (j % 32u) / 4u], hi);
     let sm = scale_min(b, 2u * g + select(0u, 1u, hi));
+    let dm = unpack2x16float(w[b]);
+    return dm.x * sm.x * q - dm.y * sm.y;
+}
+#endif
+#ifdef Q5_K
+fn value4(row: u32, i: u32) -> vec4<f32> {
+    let b = row + (i / 256u) * 44u;
+    let j = i % 256u;
+    let g = j / 64u;
+    let hi = (j % 64u) >= 32u;
+    let l = j % 32u;
+    let sub = 2u * g + select(0u, 1u, hi);
+    let q = nibbles4(w[b + 12u + 8u * g + l / 4u], hi) + 16.0 * bytes4((w[b + 4u + l / 4u] >> sub) & 0x01010101u);
+    let sm = scale_min(b, sub);
     let dm = unpack2x16float(w[b]);
     return dm.x * sm.x * q - dm.y * sm.y;
 }

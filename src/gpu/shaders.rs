@@ -21,86 +21,40 @@ pub const RMS_NORM: Shader = Shader {
     variants: &[&[], &["INPLACE"]],
 };
 
+/// Each weight type's define (its GGML name, [`type_define`]) followed by each group of extra
+/// defines, then any further variants after a `;`: `type_variants!([], ["BIAS"])` is every type
+/// plain, then every type with a bias.
+macro_rules! type_variants {
+    ($([$($extra:literal),*]),* $(; $($more:expr),*)?) => {
+        &[$(
+            &["F32", $($extra),*],
+            &["F16", $($extra),*],
+            &["BF16", $($extra),*],
+            &["Q4_0", $($extra),*],
+            &["Q4_1", $($extra),*],
+            &["Q5_0", $($extra),*],
+            &["Q5_1", $($extra),*],
+            &["Q8_0", $($extra),*],
+            &["IQ4_NL", $($extra),*],
+            &["Q2_K", $($extra),*],
+            &["Q3_K", $($extra),*],
+            &["Q4_K", $($extra),*],
+            &["Q5_K", $($extra),*],
+            &["Q6_K", $($extra),*],
+        )* $($($more),*)?]
+    };
+}
+
 /// Each weight type: plain, with a bias, adding into the output (the residual add fused), both,
 /// as SwiGLU's stacked gate/up product, and as attention's stacked Q/K/V product split into three
 /// outputs (with and without a bias).
-const TYPES_AND_BIAS: &[&[&str]] = &[
-    &["F32"],
-    &["F16"],
-    &["BF16"],
-    &["Q4_0"],
-    &["Q4_1"],
-    &["Q8_0"],
-    &["Q4_K"],
-    &["Q6_K"],
-    &["F32", "BIAS"],
-    &["F16", "BIAS"],
-    &["BF16", "BIAS"],
-    &["Q4_0", "BIAS"],
-    &["Q4_1", "BIAS"],
-    &["Q8_0", "BIAS"],
-    &["Q4_K", "BIAS"],
-    &["Q6_K", "BIAS"],
-    &["F32", "ACC"],
-    &["F16", "ACC"],
-    &["BF16", "ACC"],
-    &["Q4_0", "ACC"],
-    &["Q4_1", "ACC"],
-    &["Q8_0", "ACC"],
-    &["Q4_K", "ACC"],
-    &["Q6_K", "ACC"],
-    &["F32", "BIAS", "ACC"],
-    &["F16", "BIAS", "ACC"],
-    &["BF16", "BIAS", "ACC"],
-    &["Q4_0", "BIAS", "ACC"],
-    &["Q4_1", "BIAS", "ACC"],
-    &["Q8_0", "BIAS", "ACC"],
-    &["Q4_K", "BIAS", "ACC"],
-    &["Q6_K", "BIAS", "ACC"],
-    &["F32", "SWIGLU"],
-    &["F16", "SWIGLU"],
-    &["BF16", "SWIGLU"],
-    &["Q4_0", "SWIGLU"],
-    &["Q4_1", "SWIGLU"],
-    &["Q8_0", "SWIGLU"],
-    &["Q4_K", "SWIGLU"],
-    &["Q6_K", "SWIGLU"],
-    &["F32", "SPLIT"],
-    &["F16", "SPLIT"],
-    &["BF16", "SPLIT"],
-    &["Q4_0", "SPLIT"],
-    &["Q4_1", "SPLIT"],
-    &["Q8_0", "SPLIT"],
-    &["Q4_K", "SPLIT"],
-    &["Q6_K", "SPLIT"],
-    &["F32", "BIAS", "SPLIT"],
-    &["F16", "BIAS", "SPLIT"],
-    &["BF16", "BIAS", "SPLIT"],
-    &["Q4_0", "BIAS", "SPLIT"],
-    &["Q4_1", "BIAS", "SPLIT"],
-    &["Q8_0", "BIAS", "SPLIT"],
-    &["Q4_K", "BIAS", "SPLIT"],
-    &["Q6_K", "BIAS", "SPLIT"],
-];
-const TYPES_AND_POSITION: &[&[&str]] = &[
-    &["F32"],
-    &["F16"],
-    &["BF16"],
-    &["Q4_0"],
-    &["Q4_1"],
-    &["Q8_0"],
-    &["Q4_K"],
-    &["Q6_K"],
-    &["F32", "POSITION"],
-    &["F16", "POSITION"],
-    &["BF16", "POSITION"],
-    &["Q8_0", "POSITION"],
-    &["F32", "PART"],
-    &["F16", "PART"],
-    &["Q8_0", "PART"],
-    &["Q4_K", "PART"],
-    &["Q6_K", "PART"],
-];
+const TYPES_AND_BIAS: &[&[&str]] =
+    type_variants!([], ["BIAS"], ["ACC"], ["BIAS", "ACC"], ["SWIGLU"], ["SPLIT"], ["BIAS", "SPLIT"]);
+
+/// Each weight type, each as one part of a table cut by rows (PART), and the types GPT-2's
+/// learned positions come in.
+const TYPES_AND_POSITION: &[&[&str]] = type_variants!([], ["PART"];
+    &["F32", "POSITION"], &["F16", "POSITION"], &["BF16", "POSITION"], &["Q8_0", "POSITION"]);
 
 pub const EMBED: Shader =
     Shader { name: "embed", source: include_str!("../../shaders/embed.wgsl"), variants: TYPES_AND_POSITION };
@@ -165,4 +119,39 @@ pub fn library(name: &str) -> Option<&'static str> {
 /// The define that selects a weight type's variant of a per-type kernel: its GGML name.
 pub fn type_define(ty: GgmlType) -> &'static str {
     ty.name()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_weight_type_has_its_variants() {
+        for ty in GgmlType::ALL {
+            let t = type_define(ty);
+            for (shader, extras) in [
+                (
+                    &MATVEC,
+                    &[
+                        &[][..],
+                        &["BIAS"],
+                        &["ACC"],
+                        &["BIAS", "ACC"],
+                        &["SWIGLU"],
+                        &["SPLIT"],
+                        &["BIAS", "SPLIT"],
+                    ][..],
+                ),
+                (&MATMUL, &[&[][..], &["SWIGLU"], &["BIAS", "SPLIT"]]),
+                (&EMBED, &[&[][..]]),
+            ] {
+                for extra in extras {
+                    let want: Vec<&str> = std::iter::once(t).chain(extra.iter().copied()).collect();
+                    assert!(shader.variants.contains(&&want[..]), "{} has no variant {want:?}", shader.name);
+                }
+            }
+        }
+        assert_eq!(MATVEC.variants.len(), 7 * GgmlType::ALL.len());
+        assert_eq!(EMBED.variants.len(), GgmlType::ALL.len() + 4);
+    }
 }
