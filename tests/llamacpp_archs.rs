@@ -1,0 +1,168 @@
+//! llama.cpp itself on every architecture and the quant types their files mix: small seeded
+//! random-weight models (`tests/fixtures/arch/`, made by `scripts/make_arch_fixtures.py` with
+//! PyPI `gguf` and quantized by llama.cpp's own `llama_model_quantize`), with llama-cpp-python's
+//! greedy ids and logits for three prompts each, and beside them a float64 evaluation of each
+//! network on the dequantized weights with an f16 KV cache (the script's reference, which agrees
+//! with llama.cpp's F32 models to 0.06).
+//!
+//! Each run is teacher-forced with llama.cpp's ids, so every step is compared:
+//! - the exact numerics (f32 activations against the weights' exact values) and the GPU, which
+//!   compute the same thing, against the float64 reference: the first step's whole vocabulary
+//!   and each step's logits at llama.cpp's top 32 ids within a tight bound, and the greedy pick
+//!   equal to the reference's wherever its top-two margin is wider than twice the bound;
+//! - both numerics against llama.cpp itself within a bound that is its int8 activations' own
+//!   distance from the exact math on these models (the fixture's `ref_compared_max_abs_diff`, up
+//!   to 3.2 on logits of spread ±16: random weights amplify rounding), reported per file.
+
+mod common;
+use std::sync::Arc;
+use wisp::cpu::Numerics;
+use wisp::gpu::forward::GpuForward;
+use wisp::sampling::argmax;
+use wisp::Engine;
+
+#[path = "common/gpu.rs"]
+mod gpu_env;
+
+/// Every fixture (architecture and llama.cpp file type).
+const FILES: [&str; 8] = [
+    "llama-q4_k_m",
+    "llama-iq4_nl",
+    "qwen2-q5_k_m",
+    "qwen2-f16",
+    "qwen3-q3_k_m",
+    "qwen3-q5_1",
+    "phi3-q4_k_m",
+    "phi3-q3_k_m",
+];
+
+/// |ours − float64 reference|, exact numerics and GPU (f32 sums against f64 ones, through logits
+/// of spread ±16).
+const REF_ATOL: f32 = 0.02;
+/// |ours − llama.cpp| beyond llama.cpp's own distance from the reference.
+const LLAMACPP_SLACK: f32 = 1.0;
+
+#[derive(Clone, Copy, Debug)]
+enum Backend {
+    Cpu(Numerics),
+    Gpu,
+}
+
+#[derive(Default)]
+struct Report {
+    /// worst |ours − reference| and |ours − llama.cpp|
+    worst_ref: f32,
+    worst_llamacpp: f32,
+    compared: usize,
+    ids_checked: usize,
+}
+
+fn floats(v: &serde_json::Value) -> Vec<f32> {
+    v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect()
+}
+
+fn run(stem: &str, backend: Backend) -> Report {
+    let j = common::read_json(&format!("arch/{stem}.json"));
+    let path = common::fixture(&format!("arch/{stem}.gguf"));
+    let mut e = Engine::from_gguf(wisp::weights::GgufSource::open(&path).unwrap(), 256)
+        .unwrap_or_else(|err| panic!("{stem}: {err}"));
+    assert_eq!(e.info().architecture, j["arch"].as_str().unwrap(), "{stem}");
+    match backend {
+        Backend::Cpu(n) => e.set_numerics(n),
+        Backend::Gpu => {
+            let g = Arc::new(gpu_env::open().expect("adapter"));
+            let gf = pollster::block_on(GpuForward::new(g, &e.model, 256))
+                .unwrap_or_else(|err| panic!("{stem}: {err}"));
+            e.use_gpu(gf).unwrap();
+        }
+    }
+    let exact = !matches!(backend, Backend::Cpu(Numerics::LlamaCpp));
+    let llamacpp_atol = j["summary"]["ref_compared_max_abs_diff"].as_f64().unwrap() as f32 + LLAMACPP_SLACK;
+    let mut r = Report::default();
+    let compare = |r: &mut Report, what: &str, ours: f32, reference: f32, llamacpp: f32| {
+        let (dr, dl) = ((ours - reference).abs(), (ours - llamacpp).abs());
+        r.worst_llamacpp = r.worst_llamacpp.max(dl);
+        r.compared += 1;
+        assert!(
+            dl <= llamacpp_atol,
+            "{stem} {backend:?} {what}: ours {ours}, llama.cpp {llamacpp} (bound {llamacpp_atol})"
+        );
+        if exact {
+            r.worst_ref = r.worst_ref.max(dr);
+            assert!(dr <= REF_ATOL, "{stem} {backend:?} {what}: ours {ours}, float64 reference {reference}");
+        }
+    };
+    for run in j["greedy"].as_array().unwrap() {
+        let name = run["name"].as_str().unwrap();
+        let prompt = common::ids(&run["prompt_ids"]);
+        let mut logits = e.prefill(&prompt).unwrap().to_vec();
+        let (first, first_ref) = (floats(&run["first_logits"]), floats(&run["ref_first_logits"]));
+        assert_eq!(first.len(), logits.len(), "{stem}: vocabulary");
+        for (i, ((&o, &l), &rf)) in logits.iter().zip(&first).zip(&first_ref).enumerate() {
+            compare(&mut r, &format!("{name} first logits, id {i}"), o, rf, l);
+        }
+        for (step, s) in run["steps"].as_array().unwrap().iter().enumerate() {
+            let ids = common::ids(&s["top_ids"]);
+            let (want, want_ref) = (floats(&s["top_logits"]), floats(&s["ref_top_logits"]));
+            for ((&id, &l), &rf) in ids.iter().zip(&want).zip(&want_ref) {
+                compare(&mut r, &format!("{name} step {step}, id {id}"), logits[id as usize], rf, l);
+            }
+            if exact && s["ref_margin"].as_f64().unwrap() as f32 > 2.0 * REF_ATOL {
+                let want = s["ref_token"].as_u64().unwrap() as u32;
+                assert_eq!(argmax(&logits), want, "{stem} {backend:?} {name} step {step}: greedy id");
+                r.ids_checked += 1;
+            }
+            logits = e.step(s["token"].as_u64().unwrap() as u32).unwrap().to_vec();
+        }
+    }
+    r
+}
+
+fn each(backend: Backend) {
+    let mut ids = 0;
+    for stem in FILES {
+        let r = run(stem, backend);
+        eprintln!(
+            "{stem} {backend:?}: worst |Δ| from the float64 reference {:.4}, from llama.cpp {:.3}, over {} logits; {} greedy ids equal",
+            r.worst_ref, r.worst_llamacpp, r.compared, r.ids_checked
+        );
+        ids += r.ids_checked;
+    }
+    if !matches!(backend, Backend::Cpu(Numerics::LlamaCpp)) {
+        // nearly every step's margin is wide: a bound that skipped many would check little
+        assert!(ids >= FILES.len() * 90, "only {ids} greedy ids were decisive enough to check");
+    }
+}
+
+#[test]
+fn cpu_exact_numerics_match_the_reference_and_llamacpp() {
+    each(Backend::Cpu(Numerics::Exact));
+}
+
+#[test]
+fn cpu_llamacpp_numerics_match_llamacpp() {
+    each(Backend::Cpu(Numerics::LlamaCpp));
+}
+
+#[test]
+fn gpu_matches_the_reference_and_llamacpp() {
+    if !gpu_env::available() {
+        return;
+    }
+    each(Backend::Gpu);
+}
+
+/// Our tokenizers on the trimmed vocabularies give llama.cpp's ids for its texts.
+#[test]
+fn tokenizers_match_llamacpp() {
+    for stem in FILES {
+        let j = common::read_json(&format!("arch/{stem}.json"));
+        let path = common::fixture(&format!("arch/{stem}.gguf"));
+        let e = Engine::from_gguf(wisp::weights::GgufSource::open(&path).unwrap(), 256).unwrap();
+        for t in j["tokenizer"].as_array().unwrap() {
+            let text = t["text"].as_str().unwrap();
+            let ids = e.tokenizer.encode(text, t["add_special"].as_bool().unwrap()).unwrap();
+            assert_eq!(ids, common::ids(&t["ids"]), "{stem}: {text:?}");
+        }
+    }
+}
