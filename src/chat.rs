@@ -22,6 +22,28 @@ impl Message {
 /// ChatML, used only for models that ship no template.
 pub const CHATML: &str = "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}";
 
+/// Whether a model with tokenizer `tok` can hold a conversation: it has its own chat template,
+/// or it has none but its vocabulary has ChatML's markers as tokens, so the ChatML fallback speaks
+/// its language. A model with neither (a base model such as Gemma 3 270M, whose file has no
+/// `tokenizer.chat_template`) is refused: ChatML's markers would reach it as plain text, and
+/// whatever it answered would not be a chat reply.
+pub fn check_chat_support(tok: &crate::tokenizer::Tokenizer) -> Result<()> {
+    if tok.chat_template.is_some() {
+        return Ok(());
+    }
+    let is_token =
+        |s: &str| tok.encode(s, false).is_ok_and(|ids| ids.len() == 1 && tok.decode(&ids, true) == s);
+    if is_token("<|im_start|>") && is_token("<|im_end|>") {
+        return Ok(());
+    }
+    Err(Error::Template(
+        "the model has no chat template (its file has no tokenizer.chat_template, and its \
+         vocabulary has no ChatML tokens to fall back on): it is not made for chat, as a base \
+         model is not"
+            .into(),
+    ))
+}
+
 /// Templates larger than this are refused (real ones are a few KiB).
 const MAX_TEMPLATE_BYTES: usize = 1 << 20;
 

@@ -17,7 +17,7 @@ use wisp::{Engine, Error, GenerateOptions, Result};
 
 mod soak;
 
-const USAGE: &str = "usage:
+const USAGE_TEXT: &str = "usage:
   wisp generate [--model PATH] --prompt TEXT [--chat] [--max-tokens N] [--temperature T] [--top-k K]
                 [--top-p P] [--min-p P] [--repeat-penalty R] [--seed S] [--stop STR]... [--ctx N]
                 [--threads N] [--backend cpu|gpu] [--numerics exact|llamacpp] [--json]
@@ -33,15 +33,25 @@ const USAGE: &str = "usage:
   wisp tokenize [--model PATH] --text TEXT
   wisp soak [--model PATH] [--generations N] [--every K] [--max-tokens M] [--backend cpu|gpu] [--json]
                                   (long use of one engine: memory and GPU objects every K generations)
-  wisp fetch                      (downloads the default model, prints its path)
+  wisp fetch [NAME]               (downloads a known model, without NAME the default one, and
+                                  prints its path; without NAME it lists the known ones on stderr)
+--model takes a .gguf file, a Hugging Face directory, or a known model's name (fetched if needed):
+{KNOWN}
 --numerics llamacpp rounds as llama.cpp's CPU path does (int8 activations): faster, and the
 same tokens as llama.cpp; the default, exact, computes the quantized model in f32 (as the GPU does).
 With no --model the default model (SmolLM2-135M-Instruct Q4_1) is used, fetched if needed.";
 
-/// Parsed `--flag value` options; flags without values are booleans.
+/// The usage text, with the known models listed.
+fn usage() -> String {
+    USAGE_TEXT.replace("{KNOWN}", &wisp::fetch::list_known())
+}
+
+/// Parsed `--flag value` options; flags without values are booleans. `wisp fetch` alone takes
+/// one positional argument (the model's name).
 struct Args {
     cmd: String,
     opts: Vec<(String, Option<String>)>,
+    name: Option<String>,
 }
 
 const BOOL_FLAGS: &[&str] = &["--chat", "--json", "--half", "--ignore-eos", "--help", "--profile"];
@@ -49,11 +59,16 @@ const BOOL_FLAGS: &[&str] = &["--chat", "--json", "--half", "--ignore-eos", "--h
 impl Args {
     fn parse() -> Result<Args> {
         let mut it = std::env::args().skip(1);
-        let cmd = it.next().ok_or_else(|| Error::arg("command", USAGE))?;
+        let cmd = it.next().ok_or_else(|| Error::arg("command", usage()))?;
         let mut opts = Vec::new();
+        let mut name = None;
         while let Some(a) = it.next() {
             if !a.starts_with("--") {
-                return Err(Error::arg("arguments", format!("unexpected '{a}'\n{USAGE}")));
+                if cmd == "fetch" && name.is_none() {
+                    name = Some(a);
+                    continue;
+                }
+                return Err(Error::arg("arguments", format!("unexpected '{a}'\n{}", usage())));
             }
             if BOOL_FLAGS.contains(&a.as_str()) {
                 opts.push((a, None));
@@ -62,7 +77,7 @@ impl Args {
                 opts.push((a, Some(v)));
             }
         }
-        Ok(Args { cmd, opts })
+        Ok(Args { cmd, opts, name })
     }
     fn flag(&self, name: &str) -> bool {
         self.opts.iter().any(|(k, _)| k == name)
@@ -84,7 +99,7 @@ impl Args {
             if !known.contains(&k.as_str()) {
                 return Err(Error::arg(
                     "arguments",
-                    format!("unknown option {k} for '{}'\n{USAGE}", self.cmd),
+                    format!("unknown option {k} for '{}'\n{}", self.cmd, usage()),
                 ));
             }
         }
@@ -92,36 +107,90 @@ impl Args {
     }
 }
 
+/// `--model`: a path, or (when no such path exists) a known model's name, fetched if needed;
+/// without it the default model.
 fn model_path(args: &Args) -> Result<PathBuf> {
     match args.get("--model") {
+        Some(p) if !Path::new(p).exists() => match wisp::fetch::known(p) {
+            Some(m) => wisp::fetch::fetch(m),
+            None => Ok(PathBuf::from(p)),
+        },
         Some(p) => Ok(PathBuf::from(p)),
         None => wisp::fetch::default_model(),
     }
 }
 
-/// Loads a GGUF file, or a Hugging Face directory (or its `model.safetensors`).
-fn load(path: &Path, ctx: usize) -> Result<Engine> {
-    let dir = if path.is_dir() {
+/// The Hugging Face directory `path` names (a directory, or its `model.safetensors`), if any.
+fn hf_dir(path: &Path) -> Option<PathBuf> {
+    if path.is_dir() {
         Some(path.to_path_buf())
     } else if path.extension().is_some_and(|e| e == "safetensors") {
         path.parent().map(Path::to_path_buf)
     } else {
         None
-    };
-    match dir {
+    }
+}
+
+/// A Hugging Face directory's tokenizer: `tokenizer.json`, else GPT-2's `vocab.json` + `merges.txt`.
+fn hf_tokenizer(dir: &Path) -> Result<Tokenizer> {
+    let read = |f: &str| std::fs::read(dir.join(f)).map_err(|e| Error::io(dir.join(f), e));
+    if dir.join("tokenizer.json").exists() {
+        Tokenizer::from_tokenizer_json(&read("tokenizer.json")?)
+    } else {
+        let merges = String::from_utf8_lossy(&read("merges.txt")?).into_owned();
+        Tokenizer::from_gpt2_files(&read("vocab.json")?, &merges)
+    }
+}
+
+/// Loads a GGUF file, or a Hugging Face directory (or its `model.safetensors`).
+fn load(path: &Path, ctx: usize) -> Result<Engine> {
+    match hf_dir(path) {
         None => Engine::from_gguf(GgufSource::open(path)?, ctx),
         Some(dir) => {
             let mut src = SafetensorsSource::open_dir(&dir)?;
-            let read = |f: &str| std::fs::read(dir.join(f)).map_err(|e| Error::io(dir.join(f), e));
-            let tok = if dir.join("tokenizer.json").exists() {
-                Tokenizer::from_tokenizer_json(&read("tokenizer.json")?)?
-            } else {
-                let merges = String::from_utf8_lossy(&read("merges.txt")?).into_owned();
-                Tokenizer::from_gpt2_files(&read("vocab.json")?, &merges)?
-            };
+            let tok = hf_tokenizer(&dir)?;
             Engine::new(&mut src, tok, ctx)
         }
     }
+}
+
+/// The tokenizer of the model at `path` alone: for a GGUF file only its header is read (the
+/// reading stops at the first tensor), so this works whatever the architecture.
+fn load_tokenizer(path: &Path) -> Result<Tokenizer> {
+    if let Some(dir) = hf_dir(path) {
+        return hf_tokenizer(&dir);
+    }
+    let f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let len = f.metadata().map_err(|e| Error::io(path, e))?.len();
+    let mut stream = wisp::gguf::GgufStream::new(Some(len));
+    let mut reader = std::io::BufReader::new(f);
+    let mut buf = vec![0u8; 1 << 20];
+    // only the header is needed: stop reading once it has arrived
+    let header = loop {
+        let n = std::io::Read::read(&mut reader, &mut buf).map_err(|e| Error::io(path, e))?;
+        if n == 0 {
+            stream.finish()?;
+            return Err(Error::malformed("GGUF", "no header"));
+        }
+        let header = stream.push(&buf[..n])?.into_iter().find_map(|ev| match ev {
+            wisp::gguf::StreamEvent::Header(h) => Some(h),
+            _ => None,
+        });
+        if let Some(h) = header {
+            break h;
+        }
+    };
+    Tokenizer::from_gguf(&*header)
+}
+
+/// For `--chat` and `wisp chat`: refuses, before the weights load, a model that has no chat
+/// template to render a conversation with (see [`wisp::chat::check_chat_support`]); `hint` is
+/// added to the error.
+fn check_chat_model(args: &Args, hint: &str) -> Result<()> {
+    wisp::chat::check_chat_support(&load_tokenizer(&model_path(args)?)?).map_err(|e| match e {
+        Error::Template(why) => Error::Template(format!("{why}{hint}")),
+        e => e,
+    })
 }
 
 /// [`load`] with the `--ctx` and `--numerics` options applied.
@@ -247,6 +316,9 @@ fn cmd_generate(args: &Args) -> Result<()> {
         stop: args.all("--stop"),
         ignore_eog: args.flag("--ignore-eos"),
     };
+    if args.flag("--chat") {
+        check_chat_model(args, "; run it without --chat, the prompt written out as the model expects")?;
+    }
     let mut engine = open_engine(args, 0)?;
     let json_out = args.flag("--json");
     let mut out = std::io::stdout();
@@ -296,6 +368,7 @@ fn cmd_chat(args: &Args) -> Result<()> {
         "--numerics",
         "--repeat-penalty",
     ])?;
+    check_chat_model(args, "; `wisp generate --prompt TEXT` continues a text")?;
     let mut engine = open_engine(args, 0)?;
     let opts = GenerateOptions {
         max_tokens: args.num("--max-tokens", 512)?,
@@ -526,42 +599,34 @@ fn cmd_synth(args: &Args) -> Result<()> {
 fn cmd_tokenize(args: &Args) -> Result<()> {
     args.check_known(&["--model", "--text"])?;
     let text = args.get("--text").ok_or_else(|| Error::arg("--text", "is required"))?;
-    let path = model_path(args)?;
-    let tok = if path.is_dir() {
-        load(&path, 0)?.tokenizer
-    } else {
-        // only the header is needed: stop reading at the first tensor
-        let f = std::fs::File::open(&path).map_err(|e| Error::io(&path, e))?;
-        let len = f.metadata().map_err(|e| Error::io(&path, e))?.len();
-        let mut stream = wisp::gguf::GgufStream::new(Some(len));
-        let mut reader = std::io::BufReader::new(f);
-        let mut buf = vec![0u8; 1 << 20];
-        // only the header is needed: stop reading once it has arrived
-        let header = loop {
-            let n = std::io::Read::read(&mut reader, &mut buf).map_err(|e| Error::io(&path, e))?;
-            if n == 0 {
-                stream.finish()?;
-                return Err(Error::malformed("GGUF", "no header"));
-            }
-            let header = stream.push(&buf[..n])?.into_iter().find_map(|ev| match ev {
-                wisp::gguf::StreamEvent::Header(h) => Some(h),
-                _ => None,
-            });
-            if let Some(h) = header {
-                break h;
-            }
-        };
-        let header = &*header;
-        Tokenizer::from_gguf(header)?
-    };
+    let tok = load_tokenizer(&model_path(args)?)?;
     println!("{}", serde_json::to_string(&tok.encode(text, true)?).unwrap_or_default());
+    Ok(())
+}
+
+/// `wisp fetch [NAME]`: the named known model (else the default one) fetched if needed, its path
+/// on stdout; without a name the known models are listed on stderr, and an unknown name is an
+/// error that lists them.
+fn cmd_fetch(args: &Args) -> Result<()> {
+    args.check_known(&[])?;
+    let model = match args.name.as_deref() {
+        Some(name) => wisp::fetch::known(name).ok_or_else(|| wisp::fetch::unknown(name))?,
+        None => {
+            eprintln!(
+                "wisp fetch: the default model (`wisp fetch NAME` fetches another); known models:\n{}",
+                wisp::fetch::list_known()
+            );
+            &wisp::fetch::MODELS[0]
+        }
+    };
+    println!("{}", wisp::fetch::fetch(model)?.display());
     Ok(())
 }
 
 fn run() -> Result<()> {
     let args = Args::parse()?;
     if args.flag("--help") {
-        println!("{USAGE}");
+        println!("{}", usage());
         return Ok(());
     }
     match args.cmd.as_str() {
@@ -572,15 +637,12 @@ fn run() -> Result<()> {
         "synth" => cmd_synth(&args),
         "tokenize" => cmd_tokenize(&args),
         "soak" => soak::cmd_soak(&args),
-        "fetch" => {
-            println!("{}", wisp::fetch::default_model()?.display());
-            Ok(())
-        }
+        "fetch" => cmd_fetch(&args),
         "help" | "--help" | "-h" => {
-            println!("{USAGE}");
+            println!("{}", usage());
             Ok(())
         }
-        other => Err(Error::arg("command", format!("unknown command '{other}'\n{USAGE}"))),
+        other => Err(Error::arg("command", format!("unknown command '{other}'\n{}", usage()))),
     }
 }
 

@@ -51,16 +51,32 @@ const DEEPSEEK_LLM_REGEXES: &[&str] = &[
 ];
 const QWEN2_REGEX: &str = r"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
 
-/// Texts llama.cpp also treats as end-of-generation when they are control tokens.
+/// Texts llama.cpp (the loader of llama-cpp-python 0.3.36) treats as end-of-generation whatever
+/// the token's type, making such a token a control token too (hidden when decoding without
+/// specials): Gemma 3's user-defined `</s>` is one. Two exceptions follow in [`Tokenizer::assemble`].
 const EOG_TEXTS: &[&str] = &[
     "<|eot_id|>",
     "<|im_end|>",
     "<|end|>",
+    "<|return|>",
+    "<|call|>",
+    "<|flush|>",
+    "<|calls|>",
     "<end_of_turn>",
     "<|endoftext|>",
-    "<EOT>",
+    "</s>",
     "<|eom_id|>",
+    "<EOT>",
+    "_<EOT>",
+    "[EOT]",
+    "[EOS]",
     "<|end_of_text|>",
+    "<end_of_utterance>",
+    "<eos>",
+    "<turn|>",
+    "<|tool_response>",
+    "<\u{ff5c}end\u{2581}of\u{2581}sentence\u{ff5c}>",
+    "[e~[",
 ];
 
 /// What turns text into ids.
@@ -417,16 +433,46 @@ impl Tokenizer {
 
     fn assemble(
         model: Model,
-        pieces: Vec<Vec<u8>>,
+        mut pieces: Vec<Vec<u8>>,
         tokens: &[String],
-        control: Vec<bool>,
+        mut control: Vec<bool>,
         bos: Option<u32>,
         eos: Option<u32>,
     ) -> Tokenizer {
         let mut eog: HashSet<u32> = eos.into_iter().collect();
-        for (i, (t, &c)) in tokens.iter().zip(&control).enumerate() {
-            if c && EOG_TEXTS.contains(&t.as_str()) {
-                eog.insert(i as u32);
+        // the id of each end-of-generation text (the last, as llama.cpp's text-to-id map keeps)
+        let mut by_text: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+        for (i, t) in tokens.iter().enumerate() {
+            if EOG_TEXTS.contains(&t.as_str()) {
+                by_text.insert(t.as_str(), i);
+            }
+        }
+        for (&t, &i) in &by_text {
+            eog.insert(i as u32);
+            if !control[i] {
+                control[i] = true;
+                pieces[i] = t.as_bytes().to_vec(); // a control token's text, as written
+            }
+        }
+        let has = |t: &str| by_text.contains_key(t);
+        // o200k_harmony and solar-open: `<|end|>` ends a message, not the generation
+        if let Some(&end) = by_text.get("<|end|>") {
+            if (has("<|return|>") && has("<|call|>")) || (has("<|calls|>") && has("<|flush|>")) {
+                eog.remove(&(end as u32));
+                control[end] = false;
+            }
+        }
+        // Gemma 4 and PLaMo: `</s>` is a normal token there
+        if let Some(&s) = by_text.get("</s>") {
+            let marker = |&i: &u32| {
+                matches!(
+                    tokens.get(i as usize).map(String::as_str),
+                    Some("<|tool_response>" | "<|plamo:eos|>")
+                )
+            };
+            if eog.iter().any(marker) {
+                eog.remove(&(s as u32));
+                control[s] = false;
             }
         }
         Tokenizer {

@@ -460,4 +460,19 @@ mod tests {
         assert_eq!(t.encode("\n\n\n", false).unwrap(), [2, 2, 2]);
         assert_eq!(t.decode(&[1, 11, 10, 3, 4], false), " ab\n\né");
     }
+
+    /// llama.cpp's end-of-generation texts, whatever their type: a user-defined `</s>` (Gemma 3's
+    /// id 212) ends generation and is hidden like a control token (the last id of a repeated text
+    /// counts); beside Gemma 4's `<|tool_response>` marker, `</s>` is a normal token instead.
+    #[test]
+    fn end_of_generation_texts_as_llamacpp() {
+        const USER: i64 = 4;
+        let t = vocab(&[("<end_of_turn>", 0.0, USER), ("</s>", 0.0, USER), ("x", -1.0, N)], Some(false));
+        assert_eq!(t.eog_tokens(), [2, x(0), x(1)]);
+        assert_eq!(t.decode(&[x(2), x(1), x(0), x(2)], false), "xx");
+        assert_eq!(t.decode(&[x(2), x(1), x(0), x(2)], true), "x</s><end_of_turn>x");
+        let t = vocab(&[("<|tool_response>", 0.0, USER), ("x", -1.0, N)], Some(false));
+        assert_eq!(t.eog_tokens(), [x(0)], "</s> (also the EOS id) is not an end of generation here");
+        assert_eq!(t.decode(&[x(1), 2, x(0)], false), "x</s>");
+    }
 }
