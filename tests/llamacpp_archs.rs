@@ -25,7 +25,7 @@ use wisp::Engine;
 mod gpu_env;
 
 /// Every fixture (architecture and llama.cpp file type).
-const FILES: [&str; 8] = [
+const FILES: [&str; 9] = [
     "llama-q4_k_m",
     "llama-iq4_nl",
     "qwen2-q5_k_m",
@@ -34,6 +34,8 @@ const FILES: [&str; 8] = [
     "qwen3-q5_1",
     "phi3-q4_k_m",
     "phi3-q3_k_m",
+    // 6 layers, 5 of them sliding over a 32-position window, prompts of 70–75 tokens + 32 steps
+    "gemma3-q4_k_m",
 ];
 
 /// |ours − float64 reference|, exact numerics and GPU (f32 sums against f64 ones, through logits

@@ -5,7 +5,7 @@
 //! to the context length, so a short generation never pays for an 8k context.
 
 use super::matmul::{matmul, Input};
-use super::ops::{add_assign, gelu_tanh, layer_norm, rms_norm, rope_ext, silu, softmax};
+use super::ops::{add_assign, gelu_llamacpp, gelu_tanh, layer_norm, rms_norm, rope_ext, silu, softmax};
 use super::{par_chunks, Numerics};
 use crate::error::{Error, Result};
 use crate::model::ops::{Act, Activation, NormKind, Ops, Rope};
@@ -369,8 +369,12 @@ impl<'m> Ops<'m> for CpuOps<'_> {
     }
 
     fn ffn_up(&mut self, act: Activation, ffn: &FeedForward, x: Act, y: Act) -> Result<()> {
+        let gated = !matches!(ffn, FeedForward::Plain { .. });
         let f = match act {
             Activation::Silu => silu,
+            // llama.cpp's gated GELU reads an f16 table (its plain GELU, GPT-2's, is computed
+            // as written: float models compute exactly in both numerics)
+            Activation::GeluTanh if gated && self.numerics == Numerics::LlamaCpp => gelu_llamacpp,
             Activation::GeluTanh => gelu_tanh,
         };
         let s = &mut *self.s;

@@ -66,6 +66,24 @@ pub fn silu(x: f32) -> f32 {
     x / (1.0 + libm::expf(-x))
 }
 
+/// GELU as llama.cpp's CPU backend computes it in its gated form (GeGLU, `ggml_vec_geglu_f32`
+/// with `GGML_GELU_FP16`): 0 below −10, x above 10, else a table of f16 results looked up by the
+/// input rounded to f16, the tanh form written as ggml writes it (`x·(1 + a·x²)`).
+pub fn gelu_llamacpp(x: f32) -> f32 {
+    use half::f16;
+    const SQRT_2_OVER_PI: f32 = 0.797_884_6;
+    const A: f32 = 0.044715;
+    if x <= -10.0 {
+        return 0.0;
+    }
+    if x >= 10.0 {
+        return x;
+    }
+    let h = f16::from_f32(x).to_f32();
+    let g = 0.5 * h * (1.0 + libm::tanhf(SQRT_2_OVER_PI * h * (1.0 + A * h * h)));
+    f16::from_f32(g).to_f32()
+}
+
 /// GPT-2's tanh approximation of GELU.
 pub fn gelu_tanh(x: f32) -> f32 {
     const SQRT_2_OVER_PI: f32 = 0.797_884_6;

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import fs from 'node:fs';
 import os from 'node:os';
-import { serve, launch, open, inPageOf, nativeIds, nativePerplexity, requireWebGpu, defaultModel, root, here } from './harness.mjs';
+import { serve, launch, open, inPageOf, nativeIds, nativePerplexity, requireWebGpu, defaultModel, knownModel, root, here } from './harness.mjs';
 import { siteRoots } from '../../scripts/serve.mjs';
 
 const PROMPTS = [
@@ -16,12 +16,17 @@ const PROMPTS = [
 ];
 const N = Number(process.env.WISP_BROWSER_TOKENS || 64);
 
-let model, server, browser;
+let model, gemma, server, browser;
 before(async () => {
   model = defaultModel();
+  gemma = knownModel('gemma3-270m');
   server = await serve({
-    roots: { '/pkg/': path.join(root, 'pkg'), '/www/': path.join(root, 'www') },
-    files: { '/': path.join(here, 'page.html'), '/model.gguf': model },
+    roots: {
+      '/pkg/': path.join(root, 'pkg'),
+      '/www/': path.join(root, 'www'),
+      '/arch/': path.join(root, 'tests', 'fixtures', 'arch'),
+    },
+    files: { '/': path.join(here, 'page.html'), '/model.gguf': model, '/gemma.gguf': gemma },
   });
   browser = await launch();
 });
@@ -113,6 +118,50 @@ test('WebGPU backend: greedy ids equal the native CLI on three prompts', async (
   console.log(`# WebGPU load: wasm memory ${(got.info.wasmMemoryBytes / 1e6).toFixed(1)} MB for a ${(size / 1e6).toFixed(1)} MB file`);
   assert.ok(got.info.wasmMemoryBytes < size / 2, `wasm memory ${got.info.wasmMemoryBytes} for a ${size}-byte file`);
   checkAgainstNative(got, GPU_PROMPTS, GPU_N);
+});
+
+test('other architectures in the page: Qwen3 (Q5_1, per-head Q/K norms, a 64-wide head on a 256-wide stream) and Phi-3 (Q3_K_M, fused QKV and gate/up, SentencePiece) from the llama.cpp fixtures, on the CPU and WebGPU, equal the native CLI', async () => {
+  const prompt = 'Once upon a time';
+  for (const [stem, arch] of [['qwen3-q5_1', 'qwen3'], ['phi3-q3_k_m', 'phi3']]) {
+    const file = path.join(root, 'tests', 'fixtures', 'arch', `${stem}.gguf`);
+    for (const [backend, n] of [['cpu', 32], ['webgpu', 8]]) {
+      const want = nativeIds(file, prompt, { maxTokens: n });
+      const got = await inPageOf(browser.context, server.url, async ({ url, backend, prompt, n }) => {
+        const e = await wisp.Engine.load(url, { backend, cache: false });
+        const r = await e.complete(prompt, { temperature: 0, maxTokens: n });
+        const info = e.info;
+        await e.dispose();
+        return { info, tokens: r.tokens, text: r.text };
+      }, { url: `/arch/${stem}.gguf`, backend, prompt, n }, backend === 'webgpu' ? { onPage: requireWebGpu } : {});
+      assert.equal(got.info.architecture, arch);
+      assert.equal(got.info.backend, backend);
+      assert.deepEqual(got.tokens, want.ids, `${stem} on ${backend}`);
+      assert.equal(got.text, want.text, `${stem} on ${backend}`);
+    }
+  }
+});
+
+test('Gemma 3 270M in the page (SentencePiece tokenizer, gemma3): CPU greedy ids equal the native CLI; on WebGPU its 262,144-row head runs in parts, a few tokens equal, wasm memory under half the file', async () => {
+  const prompt = 'The mitochondria is the powerhouse of the';
+  const size = fs.statSync(gemma).size;
+  for (const [backend, n] of [['cpu', 24], ['webgpu', 3]]) {
+    const want = nativeIds(gemma, prompt, { maxTokens: n });
+    const got = await inPageOf(browser.context, server.url, async ({ backend, prompt, n }) => {
+      const e = await wisp.Engine.load('/gemma.gguf', { backend, cache: false });
+      const r = await e.complete(prompt, { temperature: 0, maxTokens: n });
+      const info = e.info;
+      await e.dispose();
+      return { info, tokens: r.tokens, text: r.text };
+    }, { backend, prompt, n }, backend === 'webgpu' ? { onPage: requireWebGpu } : {});
+    assert.equal(got.info.architecture, 'gemma3');
+    assert.equal(got.info.backend, backend);
+    assert.deepEqual(got.tokens, want.ids, `Gemma 3 on ${backend}`);
+    assert.equal(got.text, want.text, `Gemma 3 on ${backend}`);
+    if (backend === 'webgpu') {
+      console.log(`# Gemma 3 WebGPU load: wasm memory ${(got.info.wasmMemoryBytes / 1e6).toFixed(1)} MB for a ${(size / 1e6).toFixed(1)} MB file`);
+      assert.ok(got.info.wasmMemoryBytes < size / 2, `wasm memory ${got.info.wasmMemoryBytes} for a ${size}-byte file`);
+    }
+  }
 });
 
 /** Runs `fn(arg)` in a fresh page with `window.wisp` (harness.mjs inPageOf). */
@@ -482,7 +531,8 @@ test('the demo page works offline: the shell from its service worker, the model 
 
 test('a model over the adapter\'s storage-binding limit: webgpu names the limit, auto falls back to the CPU', async () => {
   const got = await inPageOf(browser.context, server.url, async () => {
-    // an adapter that allows 1 MiB storage bindings (the model's embedding is 28 MB)
+    // an adapter that allows 1 MiB storage bindings: the 28 MB embedding would be cut into
+    // parts, but a prefill batch's logits (64 × 49,152 floats) need 12.6 MB in one buffer
     const real = Object.getOwnPropertyDescriptor(GPUAdapter.prototype, 'limits').get;
     Object.defineProperty(GPUAdapter.prototype, 'limits', {
       get() {

@@ -20,6 +20,11 @@ export function defaultModel() {
   return execFileSync(wispBin, ['fetch'], { encoding: 'utf8', env: { ...process.env, WISP_CACHE: cacheDir } }).trim().split('\n').pop();
 }
 
+/** A known model's cached path by name (`wisp fetch NAME`: fetched and checked first). */
+export function knownModel(name) {
+  return execFileSync(wispBin, ['fetch', name], { encoding: 'utf8', env: { ...process.env, WISP_CACHE: cacheDir } }).trim().split('\n').pop();
+}
+
 export { serve } from '../../scripts/serve.mjs';
 
 /** Headless Chromium with WebGPU (SwiftShader) unless `webgpu` is false; a fresh profile each time. */
