@@ -143,7 +143,7 @@ mod tests {
                     ][..],
                 ),
                 (&MATMUL, &[&[][..], &["SWIGLU"], &["BIAS", "SPLIT"]]),
-                (&EMBED, &[&[][..]]),
+                (&EMBED, &[&[][..], &["PART"]]),
             ] {
                 for extra in extras {
                     let want: Vec<&str> = std::iter::once(t).chain(extra.iter().copied()).collect();
@@ -152,6 +152,7 @@ mod tests {
             }
         }
         assert_eq!(MATVEC.variants.len(), 7 * GgmlType::ALL.len());
-        assert_eq!(EMBED.variants.len(), GgmlType::ALL.len() + 4);
+        // plain and PART for every type, POSITION for four
+        assert_eq!(EMBED.variants.len(), 2 * GgmlType::ALL.len() + 4);
     }
 }
