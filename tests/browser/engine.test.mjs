@@ -141,27 +141,28 @@ test('other architectures in the page: Qwen3 (Q5_1, per-head Q/K norms, a 64-wid
   }
 });
 
-test('Gemma 3 270M in the page (SentencePiece tokenizer, gemma3): CPU greedy ids equal the native CLI; on WebGPU its 262,144-row head runs in parts, a few tokens equal, wasm memory under half the file', async () => {
+test('Gemma 3 270M in the page (SentencePiece tokenizer, gemma3): CPU greedy ids equal the native CLI; WebGPU perplexity equal to the CPU\'s', async () => {
   const prompt = 'The mitochondria is the powerhouse of the';
-  const size = fs.statSync(gemma).size;
-  for (const [backend, n] of [['cpu', 24], ['webgpu', 3]]) {
-    const want = nativeIds(gemma, prompt, { maxTokens: n });
-    const got = await inPageOf(browser.context, server.url, async ({ backend, prompt, n }) => {
+  const want = nativeIds(gemma, prompt, { maxTokens: 24 });
+  const text = 'The mitochondria is the powerhouse of the cell. It makes energy for the body, and every cell has many of them. ';
+  const got = await inPageOf(browser.context, server.url, async ({ prompt, text }) => {
+    const out = {};
+    for (const backend of ['cpu', 'webgpu']) {
       const e = await wisp.Engine.load('/gemma.gguf', { backend, cache: false });
-      const r = await e.complete(prompt, { temperature: 0, maxTokens: n });
-      const info = e.info;
+      out[backend] = { info: e.info, ppl: await e.perplexity(text.repeat(2), { ctx: 32 }) };
+      if (backend === 'cpu') out.cpu.run = await e.complete(prompt, { temperature: 0, maxTokens: 24 });
       await e.dispose();
-      return { info, tokens: r.tokens, text: r.text };
-    }, { backend, prompt, n }, backend === 'webgpu' ? { onPage: requireWebGpu } : {});
-    assert.equal(got.info.architecture, 'gemma3');
-    assert.equal(got.info.backend, backend);
-    assert.deepEqual(got.tokens, want.ids, `Gemma 3 on ${backend}`);
-    assert.equal(got.text, want.text, `Gemma 3 on ${backend}`);
-    if (backend === 'webgpu') {
-      console.log(`# Gemma 3 WebGPU load: wasm memory ${(got.info.wasmMemoryBytes / 1e6).toFixed(1)} MB for a ${(size / 1e6).toFixed(1)} MB file`);
-      assert.ok(got.info.wasmMemoryBytes < size / 2, `wasm memory ${got.info.wasmMemoryBytes} for a ${size}-byte file`);
     }
-  }
+    return out;
+  }, { prompt, text }, { onPage: requireWebGpu });
+  assert.equal(got.cpu.info.architecture, 'gemma3');
+  assert.deepEqual(got.cpu.run.tokens, want.ids, 'Gemma 3 on the CPU');
+  assert.equal(got.cpu.run.text, want.text);
+  // the WebGPU prefill path (tiled products, prefill attention, every row's logits over the
+  // 262,144-token head) against the CPU
+  assert.equal(got.webgpu.info.backend, 'webgpu');
+  const [c, g] = [got.cpu.ppl.ppl, got.webgpu.ppl.ppl];
+  assert.ok(Math.abs(c - g) <= 1e-4 * c, `perplexity: WebGPU ${g}, CPU ${c}`);
 });
 
 /** Runs `fn(arg)` in a fresh page with `window.wisp` (harness.mjs inPageOf). */
