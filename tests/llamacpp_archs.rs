@@ -10,9 +10,13 @@
 //!   compute the same thing, against the float64 reference: the first step's whole vocabulary
 //!   and each step's logits at llama.cpp's top 32 ids within a tight bound, and the greedy pick
 //!   equal to the reference's wherever its top-two margin is wider than twice the bound;
-//! - both numerics against llama.cpp itself within a bound that is its int8 activations' own
-//!   distance from the exact math on these models (the fixture's `ref_compared_max_abs_diff`, up
-//!   to 3.2 on logits of spread ±16: random weights amplify rounding), reported per file.
+//! - the exact numerics and the GPU against llama.cpp itself within a bound that is its int8
+//!   activations' own distance from the exact math on these models (the fixture's
+//!   `ref_compared_max_abs_diff`, up to 3.2 on logits of spread ±16: random weights amplify
+//!   rounding), reported per file;
+//! - the llamacpp numerics, which round as llama.cpp does, against llama.cpp itself within
+//!   measured per-file bounds on the worst and the mean |Δ| ([`LLAMACPP_NUMERICS`]), with
+//!   llama.cpp's greedy id wherever its top-two margin is wider than twice the worst bound.
 
 mod common;
 use std::sync::Arc;
@@ -41,8 +45,33 @@ const FILES: [&str; 9] = [
 /// |ours − float64 reference|, exact numerics and GPU (f32 sums against f64 ones, through logits
 /// of spread ±16).
 const REF_ATOL: f32 = 0.02;
-/// |ours − llama.cpp| beyond llama.cpp's own distance from the reference.
+/// |ours − llama.cpp| beyond llama.cpp's own distance from the reference (exact numerics, GPU).
 const LLAMACPP_SLACK: f32 = 1.0;
+
+/// The llamacpp numerics against llama.cpp, per file: bounds on the worst and the mean
+/// |ours − llama.cpp| over the compared logits (6,681–6,687 per file). Measured (worst / mean):
+/// llama-q4_k_m 1.244 / 0.195, llama-iq4_nl 0.809 / 0.093, qwen2-q5_k_m 1.054 / 0.040,
+/// qwen2-f16 0.030 / 0.0047, qwen3-q3_k_m 0.834 / 0.054, qwen3-q5_1 1.519 / 0.318,
+/// phi3-q4_k_m 1.465 / 0.291, phi3-q3_k_m 1.618 / 0.286; before the K-quants met Q8_K
+/// activations and F16 weights f16 ones: 1.985 / 0.407, 1.540 / 0.270, 3.361 / 0.545,
+/// 0.090 / 0.018, 2.962 / 0.613, 1.661 / 0.305, 1.854 / 0.380, 1.864 / 0.358. Random weights
+/// amplify every rounding that differs (an activation one int8 step away moves logits by tenths),
+/// so the worst case moves by ±0.4 with the order of a float sum; the bounds leave ~25 % over
+/// the measurements. What is left: llama.cpp runs its AVX2 and repacked kernels here, whose
+/// float sums go in other orders than the reference code these dots follow (collapsing the
+/// K-quant dots' eight lanes into one takes llama-q4_k_m's mean to 0.025); it scales Phi-3's
+/// queries before rounding them to f16 (phi3 mean 0.13–0.15 when done so); and its Q8_1 `s` is
+/// rounded from the unrounded scale (qwen3-q5_1 mean 0.14).
+const LLAMACPP_NUMERICS: [(&str, f32, f32); 8] = [
+    ("llama-q4_k_m", 1.5, 0.25),
+    ("llama-iq4_nl", 1.0, 0.12),
+    ("qwen2-q5_k_m", 1.3, 0.06),
+    ("qwen2-f16", 0.04, 0.007),
+    ("qwen3-q3_k_m", 1.0, 0.07),
+    ("qwen3-q5_1", 1.8, 0.4),
+    ("phi3-q4_k_m", 1.8, 0.36),
+    ("phi3-q3_k_m", 2.0, 0.36),
+];
 
 #[derive(Clone, Copy, Debug)]
 enum Backend {
@@ -55,6 +84,8 @@ struct Report {
     /// worst |ours − reference| and |ours − llama.cpp|
     worst_ref: f32,
     worst_llamacpp: f32,
+    /// Σ |ours − llama.cpp|, for the mean
+    sum_llamacpp: f64,
     compared: usize,
     ids_checked: usize,
 }
@@ -79,11 +110,16 @@ fn run(stem: &str, backend: Backend) -> Report {
         }
     }
     let exact = !matches!(backend, Backend::Cpu(Numerics::LlamaCpp));
-    let llamacpp_atol = j["summary"]["ref_compared_max_abs_diff"].as_f64().unwrap() as f32 + LLAMACPP_SLACK;
+    let llamacpp_atol = if exact {
+        j["summary"]["ref_compared_max_abs_diff"].as_f64().unwrap() as f32 + LLAMACPP_SLACK
+    } else {
+        llamacpp_numerics_bounds(stem).0
+    };
     let mut r = Report::default();
     let compare = |r: &mut Report, what: &str, ours: f32, reference: f32, llamacpp: f32| {
         let (dr, dl) = ((ours - reference).abs(), (ours - llamacpp).abs());
         r.worst_llamacpp = r.worst_llamacpp.max(dl);
+        r.sum_llamacpp += dl as f64;
         r.compared += 1;
         assert!(
             dl <= llamacpp_atol,
@@ -114,20 +150,49 @@ fn run(stem: &str, backend: Backend) -> Report {
                 assert_eq!(argmax(&logits), want, "{stem} {backend:?} {name} step {step}: greedy id");
                 r.ids_checked += 1;
             }
+            if !exact && s["margin"].as_f64().unwrap() as f32 > 2.0 * llamacpp_atol {
+                let want = s["token"].as_u64().unwrap() as u32;
+                assert_eq!(
+                    argmax(&logits),
+                    want,
+                    "{stem} {backend:?} {name} step {step}: llama.cpp's greedy id"
+                );
+                r.ids_checked += 1;
+            }
             logits = e.step(s["token"].as_u64().unwrap() as u32).unwrap().to_vec();
         }
     }
     r
 }
 
+/// `(worst, mean)` bounds of the llamacpp numerics' |Δ| from llama.cpp on `stem`.
+fn llamacpp_numerics_bounds(stem: &str) -> (f32, f32) {
+    let (_, worst, mean) =
+        LLAMACPP_NUMERICS.iter().find(|(s, ..)| *s == stem).expect("a bound for every file");
+    (*worst, *mean)
+}
+
 fn each(backend: Backend) {
     let mut ids = 0;
     for stem in FILES {
         let r = run(stem, backend);
+        let mean = r.sum_llamacpp / r.compared as f64;
         eprintln!(
-            "{stem} {backend:?}: worst |Δ| from the float64 reference {:.4}, from llama.cpp {:.3}, over {} logits; {} greedy ids equal",
+            "{stem} {backend:?}: worst |Δ| from the float64 reference {:.4}, from llama.cpp {:.3} (mean {mean:.4}), over {} logits; {} greedy ids equal",
             r.worst_ref, r.worst_llamacpp, r.compared, r.ids_checked
         );
+        if matches!(backend, Backend::Cpu(Numerics::LlamaCpp)) {
+            let bound = llamacpp_numerics_bounds(stem).1;
+            assert!(mean <= bound as f64, "{stem}: mean |Δ| from llama.cpp {mean:.4} over the bound {bound}");
+            // margins over twice the bound are rarer where the bound is wide, but every file
+            // has a third of its 96 steps there (measured 36–95; 475 of 768 in all, and the ids
+            // equal llama.cpp's on 754 of the 768 steps, near-ties included)
+            assert!(
+                r.ids_checked >= 32,
+                "{stem}: only {} greedy ids were decisive enough to check",
+                r.ids_checked
+            );
+        }
         ids += r.ids_checked;
     }
     if !matches!(backend, Backend::Cpu(Numerics::LlamaCpp)) {

@@ -4,13 +4,13 @@
 //! The KV cache holds f16 like llama.cpp's default, and grows in steps of [`KV_STEP`] positions up
 //! to the context length, so a short generation never pays for an 8k context.
 
-use super::matmul::{matmul, Input};
+use super::matmul::{matmul, ActBufs, Input};
 use super::ops::{add_assign, gelu_llamacpp, gelu_tanh, layer_norm, rms_norm, rope_ext, silu, softmax};
 use super::{par_chunks, Numerics};
 use crate::error::{Error, Result};
 use crate::model::ops::{Act, Activation, NormKind, Ops, Rope};
 use crate::model::{Attention, Config, FeedForward, Linear, Matrix, Model, Norm};
-use crate::quant::{dequantize, BlockQ8, GgmlType};
+use crate::quant::{dequantize, GgmlType};
 use half::f16;
 
 /// Tokens per forward call; longer prompts are processed in chunks of this size.
@@ -154,7 +154,8 @@ pub struct Scratch {
     hb2: Vec<f32>,
     /// a product's output before it is added to the residual stream `[n, n_embd]`
     o: Vec<f32>,
-    q8: Vec<BlockQ8>,
+    /// the activations in the forms llama.cpp's products take (`Numerics::LlamaCpp`)
+    acts: ActBufs,
     tmp: Vec<f32>,
     pub logits: Vec<f32>,
 }
@@ -239,7 +240,7 @@ impl Scratch {
         let xs = std::mem::take(self.buf(x));
         let n = xs.len() / l.w.cols;
         y.resize(n * l.w.rows, 0.0);
-        let inp = Input::new(&xs, n, l.w.cols, numerics, &mut self.q8);
+        let inp = Input::new(&xs, n, l.w.cols, numerics, l.w.ty, &mut self.acts);
         matmul(&l.w, l.b.as_deref(), &inp, y, &mut self.tmp);
         *self.buf(x) = xs;
         Ok(())
@@ -424,7 +425,7 @@ impl<'m> Ops<'m> for CpuOps<'_> {
             NormKind::Layer => layer_norm(xs, n, eps, &mut s.xb[..rows * d]),
         }
         s.logits.resize(rows * self.n_vocab, 0.0);
-        let inp = Input::new(&s.xb[..rows * d], rows, d, self.numerics, &mut s.q8);
+        let inp = Input::new(&s.xb[..rows * d], rows, d, self.numerics, head.ty, &mut s.acts);
         matmul(head, None, &inp, &mut s.logits, &mut s.tmp);
         Ok(())
     }

@@ -1,72 +1,134 @@
 //! `out[t, r] = Σ_c W[r, c] · x[t, c]` for a batch of `n` token rows, straight from the file's
-//! blocks. With [`Numerics::LlamaCpp`] quantized weights meet int8-quantized activations (quantized
-//! once per input and shared by the projections that read it); otherwise every weight meets the
-//! f32 activations, block by block, with a fixed summation order (the same natively and in wasm,
-//! at any thread count).
+//! blocks. With [`Numerics::LlamaCpp`] the activations first take the form llama.cpp gives them
+//! for the weight's type ([`GgmlType::vec_dot_type`]): 32-wide int8 blocks for the 32-wide block
+//! types, 256-wide Q8_K blocks for the K-quants, f16-rounded values for F16 weights, each
+//! computed once per product; otherwise every weight meets the f32 activations, block by block,
+//! with a fixed summation order (the same natively and in wasm, at any thread count).
 //!
 //! Parallelism: rows of `W` are split into chunks across threads (the CPU path's pool
 //! natively, one thread on wasm); each chunk computes every token so a weight row is read from memory once per batch.
 
 use super::{par_chunks, threads, Numerics};
 use crate::model::Matrix;
-use crate::quant::{quantize_q8, vec_dot_f32, vec_dot_f32_rows, vec_dot_q8, BlockQ8, QK};
+use crate::quant::{
+    quantize_q8, quantize_q8k, vec_dot_f32, vec_dot_f32_rows, vec_dot_q8, vec_dot_q8k, BlockQ8, BlockQ8K,
+    GgmlType, VecDotType, QK, QK_K,
+};
+use half::f16;
 
-/// An activation batch `[n, cols]`, with its int8 form when `cols` is whole blocks.
+/// Scratch for the activations' llama.cpp forms, one buffer per kind, reused across products.
+#[derive(Default)]
+pub struct ActBufs {
+    q8: Vec<BlockQ8>,
+    q8k: Vec<BlockQ8K>,
+    f16: Vec<f32>,
+}
+
+/// The activations in the form the weights meet.
+enum Form<'a> {
+    /// f32 as they are (`Numerics::Exact`, f32 weights, a width that is not whole blocks)
+    F32,
+    Q8(&'a [BlockQ8]),
+    Q8K(&'a [BlockQ8K]),
+    /// rounded to f16, held as f32
+    F16(&'a [f32]),
+}
+
+/// An activation batch `[n, cols]`, in the form one weight type's product takes.
 pub struct Input<'a> {
     pub x: &'a [f32],
     pub n: usize,
     pub cols: usize,
-    q8: &'a [BlockQ8],
+    form: Form<'a>,
 }
 
 impl<'a> Input<'a> {
-    /// Quantizes `x` into `q8_buf` (resized as needed) for [`Numerics::LlamaCpp`] when the
-    /// width allows.
+    /// The batch for a product with weights of type `ty`: under [`Numerics::LlamaCpp`]
+    /// converted into `bufs` (resized as needed) as llama.cpp converts it for `ty`, when the
+    /// width is whole blocks of that form.
     pub fn new(
         x: &'a [f32],
         n: usize,
         cols: usize,
         numerics: Numerics,
-        q8_buf: &'a mut Vec<BlockQ8>,
+        ty: GgmlType,
+        bufs: &'a mut ActBufs,
     ) -> Input<'a> {
-        if numerics == Numerics::LlamaCpp && cols.is_multiple_of(QK) {
-            q8_buf.resize(n * cols / QK, BlockQ8::default());
-            quantize_q8(&x[..n * cols], q8_buf);
-        } else {
-            q8_buf.clear();
+        let x_used = &x[..n * cols];
+        let form = match (numerics, ty.vec_dot_type()) {
+            (Numerics::Exact, _) | (_, VecDotType::F32) => Form::F32,
+            (Numerics::LlamaCpp, VecDotType::Q8) if cols.is_multiple_of(QK) => {
+                bufs.q8.resize(n * cols / QK, BlockQ8::default());
+                quantize_q8(x_used, &mut bufs.q8);
+                Form::Q8(&bufs.q8)
+            }
+            (Numerics::LlamaCpp, VecDotType::Q8K) if cols.is_multiple_of(QK_K) => {
+                bufs.q8k.resize(n * cols / QK_K, BlockQ8K::default());
+                quantize_q8k(x_used, &mut bufs.q8k);
+                Form::Q8K(&bufs.q8k)
+            }
+            (Numerics::LlamaCpp, VecDotType::F16) => {
+                bufs.f16.clear();
+                bufs.f16.extend(x_used.iter().map(|&v| f16::from_f32(v).to_f32()));
+                Form::F16(&bufs.f16)
+            }
+            (Numerics::LlamaCpp, _) => Form::F32,
+        };
+        Input { x, n, cols, form }
+    }
+
+    /// The f32 values the f32 dots read: the activations, or their f16 rounding.
+    fn floats(&self) -> &[f32] {
+        match self.form {
+            Form::F16(h) => h,
+            _ => &self.x[..self.n * self.cols],
         }
-        Input { x, n, cols, q8: q8_buf }
     }
 
     /// Row `r` of `w` against every token row: `out[t]` for `t < n`.
     fn dot_rows(&self, w: &Matrix, r: usize, out: &mut [f32]) {
-        if w.ty.is_quantized() && !self.q8.is_empty() {
-            for (t, v) in out.iter_mut().enumerate() {
-                *v = self.dot(w, r, t);
+        match self.form {
+            Form::Q8(_) | Form::Q8K(_) => {
+                for (t, v) in out.iter_mut().enumerate() {
+                    *v = self.dot(w, r, t);
+                }
             }
-        } else {
             // the f32 path expands each weight block once for all the rows
-            vec_dot_f32_rows(w.ty, w.row(r), &self.x[..self.n * self.cols], self.cols, out);
+            Form::F32 | Form::F16(_) => vec_dot_f32_rows(w.ty, w.row(r), self.floats(), self.cols, out),
         }
     }
 
     fn dot(&self, w: &Matrix, r: usize, t: usize) -> f32 {
         let row = w.row(r);
-        if w.ty.is_quantized() && !self.q8.is_empty() {
-            let bpr = self.cols / QK;
-            vec_dot_q8(w.ty, row, &self.q8[t * bpr..(t + 1) * bpr])
-        } else {
-            vec_dot_f32(w.ty, row, &self.x[t * self.cols..(t + 1) * self.cols])
+        match self.form {
+            Form::Q8(q8) => {
+                let bpr = self.cols / QK;
+                vec_dot_q8(w.ty, row, &q8[t * bpr..(t + 1) * bpr])
+            }
+            Form::Q8K(q8k) => {
+                let bpr = self.cols / QK_K;
+                vec_dot_q8k(w.ty, row, &q8k[t * bpr..(t + 1) * bpr])
+            }
+            Form::F32 | Form::F16(_) => {
+                vec_dot_f32(w.ty, row, &self.floats()[t * self.cols..(t + 1) * self.cols])
+            }
         }
     }
 }
 
 const CHUNKS_PER_THREAD: usize = 4;
 
-/// `out` (`[n, w.rows]`) = `x · Wᵀ (+ bias)`. `tmp` is scratch of at least `n · w.rows`.
+/// `out` (`[n, w.rows]`) = `x · Wᵀ (+ bias)`. `tmp` is scratch of at least `n · w.rows`. `x` must
+/// have been made for `w`'s type ([`Input::new`]).
 pub fn matmul(w: &Matrix, bias: Option<&[f32]>, x: &Input, out: &mut [f32], tmp: &mut Vec<f32>) {
     let (rows, n) = (w.rows, x.n);
     debug_assert_eq!(w.cols, x.cols);
+    debug_assert!(match x.form {
+        Form::Q8(_) => w.ty.vec_dot_type() == VecDotType::Q8,
+        Form::Q8K(_) => w.ty.vec_dot_type() == VecDotType::Q8K,
+        Form::F16(_) => w.ty.vec_dot_type() == VecDotType::F16,
+        Form::F32 => true,
+    });
     // enough chunks to balance the threads, few enough that scheduling stays cheap
     let chunk_rows = rows.div_ceil(threads() * CHUNKS_PER_THREAD).max(1);
     if n == 1 {

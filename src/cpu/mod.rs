@@ -15,9 +15,11 @@ pub enum Numerics {
     /// written, and what the GPU kernels compute. The default.
     #[default]
     Exact,
-    /// llama.cpp's CPU rounding: activations quantized to Q8_1 for integer dot products, and the
-    /// query and softmax weights rounded to f16 in attention. Faster; reproduces llama.cpp's
-    /// tokens up to near-ties. Float models compute as `Exact`.
+    /// llama.cpp's CPU rounding: activations in the form llama.cpp's products take for each
+    /// weight type (`GgmlType::vec_dot_type`: Q8_0/Q8_1 blocks of 32 for the 32-wide block
+    /// types, Q8_K blocks of 256 for the K-quants, f16 for F16 weights), and the query and
+    /// softmax weights rounded to f16 in attention. Faster; reproduces llama.cpp's tokens up to
+    /// near-ties. F32 and BF16 weights compute as `Exact`.
     LlamaCpp,
 }
 

@@ -29,11 +29,12 @@
 //! `32c + l` (`e = 128c + 32s + l`), and a bit-plane (`hmask`, Q5_K's `qh`) holds element
 //! `32b + l` in bit `b` of byte `l`.
 //!
-//! The int8 dots against the K-quants take the same 32-wide activation blocks as the rest (one
-//! scale per 32 activations, not llama.cpp's Q8_K with one per 256): the activations are
-//! quantized once per input, whatever the weights' types. Each dot follows llama.cpp's reference
-//! `vec_dot_*_q8_K` integer sums (scales applied to the integer sums of each 16 or 32 elements),
-//! with each activation block's own scale applied to its part.
+//! Each weight type meets the activations in the form llama.cpp's CPU backend gives them
+//! (`GgmlType::vec_dot_type`): 32-wide Q8_0/Q8_1 blocks ([`BlockQ8`]) for the 32-wide block
+//! types, 256-wide Q8_K blocks ([`BlockQ8K`]: one f32 scale per 256 and the sums of each 16
+//! quants) for the K-quants. The K-quant × Q8_K dots ([`vec_dot_q8k_scalar`]) follow llama.cpp's
+//! reference (generic C) `ggml_vec_dot_*_q8_K` operation for operation: the weights' scales
+//! applied to integer sums, the mins through `bsums`, the float terms in its order.
 
 use crate::error::{Error, Result};
 #[cfg(all(target_arch = "x86_64", target_feature = "avx2"))]
@@ -64,6 +65,20 @@ pub enum GgmlType {
 
 pub const QK: usize = 32;
 pub const QK_K: usize = 256;
+
+/// The form a product's activations take for one weight type in the `LlamaCpp` numerics
+/// ([`GgmlType::vec_dot_type`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VecDotType {
+    /// f32, as they are
+    F32,
+    /// each value rounded to f16 (to nearest, ties to even)
+    F16,
+    /// 32-wide int8 blocks, [`BlockQ8`] ([`quantize_q8`])
+    Q8,
+    /// 256-wide int8 blocks, [`BlockQ8K`] ([`quantize_q8k`])
+    Q8K,
+}
 
 impl GgmlType {
     pub const ALL: [GgmlType; 14] = [
@@ -184,6 +199,25 @@ impl GgmlType {
 
     pub fn is_quantized(self) -> bool {
         self.block_size() > 1
+    }
+
+    /// What llama.cpp's CPU backend turns a product's f32 activations into before its dot
+    /// products with weights of this type (its `vec_dot_type`), which the `LlamaCpp` numerics
+    /// follow: 32-wide int8 blocks (Q8_0 / Q8_1) for the 32-wide block types, 256-wide Q8_K
+    /// blocks for the K-quants, f16 for F16 weights. F32 and BF16 weights keep f32 activations
+    /// here (llama.cpp rounds BF16's to bf16).
+    pub fn vec_dot_type(self) -> VecDotType {
+        match self {
+            GgmlType::F32 | GgmlType::BF16 => VecDotType::F32,
+            GgmlType::F16 => VecDotType::F16,
+            GgmlType::Q4_0
+            | GgmlType::Q4_1
+            | GgmlType::Q5_0
+            | GgmlType::Q5_1
+            | GgmlType::Q8_0
+            | GgmlType::IQ4NL => VecDotType::Q8,
+            GgmlType::Q2K | GgmlType::Q3K | GgmlType::Q4K | GgmlType::Q5K | GgmlType::Q6K => VecDotType::Q8K,
+        }
     }
 
     /// Bytes of a row of `n` elements; errors if `n` is not a whole number of blocks.
@@ -561,8 +595,9 @@ fn dot_u8(q: &[u8; QK], a: &[i8; QK]) -> i32 {
     s
 }
 
-/// Dot product of one quantized weight row (`row` holds whole blocks of `ty`, `ty` quantized)
-/// with int8 activations `a` (one `BlockQ8` per 32 elements).
+/// Dot product of one quantized weight row (`row` holds whole blocks of `ty`, a 32-wide block
+/// type: `ty.vec_dot_type()` is [`VecDotType::Q8`]) with int8 activations `a` (one `BlockQ8` per
+/// 32 elements). 0 for other types.
 pub fn vec_dot_q8(ty: GgmlType, row: &[u8], a: &[BlockQ8]) -> f32 {
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     match ty {
@@ -605,133 +640,8 @@ pub fn vec_dot_q8_scalar(ty: GgmlType, row: &[u8], a: &[BlockQ8]) -> f32 {
             }
             q8_term(ty, s, b, y)
         }),
-        GgmlType::Q2K => {
-            let mut acc = 0.0f32;
-            for (b, y) in row.chunks_exact(ts).zip(a.chunks_exact(QK_K / QK)) {
-                let (d, dmin) = (f16_at(b, 80), f16_at(b, 82));
-                // Σ over the activation blocks of their scale times (Σ scale·q·a, Σ min·a)
-                let (mut sd, mut sm) = (0.0f32, 0.0f32);
-                for (k, y) in y.iter().enumerate() {
-                    let (c, s) = (k / 4, k % 4);
-                    let (mut isum, mut msum) = (0i32, 0i32);
-                    for h in 0..2 {
-                        let sc = b[2 * k + h];
-                        let (mut qa, mut sa) = (0i32, 0i32);
-                        for l in 16 * h..16 * h + 16 {
-                            let q = (b[16 + 32 * c + l] >> (2 * s)) & 3;
-                            qa += q as i32 * y.qs[l] as i32;
-                            sa += y.qs[l] as i32;
-                        }
-                        isum += (sc & 0xF) as i32 * qa;
-                        msum += (sc >> 4) as i32 * sa;
-                    }
-                    sd += y.d * isum as f32;
-                    sm += y.d * msum as f32;
-                }
-                acc += d * sd - dmin * sm;
-            }
-            acc
-        }
-        GgmlType::Q3K => {
-            let mut acc = 0.0f32;
-            for (b, y) in row.chunks_exact(ts).zip(a.chunks_exact(QK_K / QK)) {
-                let Ok(b) = <&[u8; 110]>::try_from(b) else { continue };
-                let d = f16_at(b, 108);
-                let sc = q3_k_scales(&b[96..108]);
-                let mut sd = 0.0f32;
-                for (k, y) in y.iter().enumerate() {
-                    let (c, s) = (k / 4, k % 4);
-                    let mut isum = 0i32;
-                    for h in 0..2 {
-                        let mut qa = 0i32;
-                        for l in 16 * h..16 * h + 16 {
-                            qa += q3_k_quant(b, c, s, l) * y.qs[l] as i32;
-                        }
-                        isum += sc[2 * k + h] * qa;
-                    }
-                    sd += y.d * isum as f32;
-                }
-                acc += d * sd;
-            }
-            acc
-        }
-        GgmlType::Q4K => {
-            let mut acc = 0.0f32;
-            for (b, y) in row.chunks_exact(ts).zip(a.chunks_exact(QK_K / QK)) {
-                let (d, dmin) = (f16_at(b, 0), f16_at(b, 2));
-                let scales = &b[4..16];
-                for g in 0..4 {
-                    let q = &b[16 + 32 * g..16 + 32 * g + 32];
-                    let (ya, yb) = (&y[2 * g], &y[2 * g + 1]);
-                    let (mut sa, mut sb) = (0i32, 0i32);
-                    for ((&qb, &a), &b) in q.iter().zip(&ya.qs).zip(&yb.qs) {
-                        sa += (qb & 0xF) as i32 * a as i32;
-                        sb += (qb >> 4) as i32 * b as i32;
-                    }
-                    let (sc1, m1) = scale_min_k4(2 * g, scales);
-                    let (sc2, m2) = scale_min_k4(2 * g + 1, scales);
-                    acc += d * (sc1 as f32 * ya.d * sa as f32 + sc2 as f32 * yb.d * sb as f32);
-                    acc -= dmin * (m1 as f32 * ya.d * ya.sum as f32 + m2 as f32 * yb.d * yb.sum as f32);
-                }
-            }
-            acc
-        }
-        GgmlType::Q5K => {
-            let mut acc = 0.0f32;
-            for (b, y) in row.chunks_exact(ts).zip(a.chunks_exact(QK_K / QK)) {
-                let (d, dmin) = (f16_at(b, 0), f16_at(b, 2));
-                let scales = &b[4..16];
-                let qh = &b[16..48];
-                for g in 0..4 {
-                    let q = &b[48 + 32 * g..80 + 32 * g];
-                    let (ya, yb) = (&y[2 * g], &y[2 * g + 1]);
-                    let (mut sa, mut sb) = (0i32, 0i32);
-                    for l in 0..32 {
-                        let q1 = (q[l] & 0xF) | (((qh[l] >> (2 * g)) & 1) << 4);
-                        let q2 = (q[l] >> 4) | (((qh[l] >> (2 * g + 1)) & 1) << 4);
-                        sa += q1 as i32 * ya.qs[l] as i32;
-                        sb += q2 as i32 * yb.qs[l] as i32;
-                    }
-                    let (sc1, m1) = scale_min_k4(2 * g, scales);
-                    let (sc2, m2) = scale_min_k4(2 * g + 1, scales);
-                    acc += d * (sc1 as f32 * ya.d * sa as f32 + sc2 as f32 * yb.d * sb as f32);
-                    acc -= dmin * (m1 as f32 * ya.d * ya.sum as f32 + m2 as f32 * yb.d * yb.sum as f32);
-                }
-            }
-            acc
-        }
-        GgmlType::Q6K => {
-            let mut acc = 0.0f32;
-            for (b, y) in row.chunks_exact(ts).zip(a.chunks_exact(QK_K / QK)) {
-                let d = f16_at(b, 208);
-                for half in 0..2 {
-                    let ql = &b[64 * half..64 * half + 64];
-                    let qh = &b[128 + 32 * half..128 + 32 * half + 32];
-                    let sc = &b[192 + 8 * half..192 + 8 * half + 8];
-                    let ys = &y[4 * half..4 * half + 4];
-                    // sums[k][h]: activation block k (quarter of the 128 chunk), scale half h
-                    let mut sums = [[0i32; 2]; 4];
-                    for l in 0..32 {
-                        let q = [
-                            ((ql[l] & 0xF) | ((qh[l] & 3) << 4)) as i32 - 32,
-                            ((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) as i32 - 32,
-                            ((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) as i32 - 32,
-                            ((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) as i32 - 32,
-                        ];
-                        for k in 0..4 {
-                            sums[k][l / 16] += q[k] * ys[k].qs[l] as i32;
-                        }
-                    }
-                    for k in 0..4 {
-                        let s = (sc[2 * k] as i8) as f32 * sums[k][0] as f32
-                            + (sc[2 * k + 1] as i8) as f32 * sums[k][1] as f32;
-                        acc += d * ys[k].d * s;
-                    }
-                }
-            }
-            acc
-        }
-        GgmlType::F32 | GgmlType::F16 | GgmlType::BF16 => 0.0,
+        // the K-quants meet Q8_K activations (`vec_dot_q8k`), the float types none
+        _ => 0.0,
     }
 }
 
@@ -757,6 +667,241 @@ pub(crate) fn q8_term(ty: GgmlType, isum: i32, b: &[u8], y: &BlockQ8) -> f32 {
         GgmlType::Q4_1 | GgmlType::Q5_1 => (f16_at(b, 0) * y.d) * isum as f32 + f16_at(b, 2) * y.s,
         _ => 0.0,
     }
+}
+
+/// One 256-wide block of int8-quantized activations (llama.cpp's Q8_K, the K-quants'
+/// `vec_dot_type`): `x ≈ d·qs`, with one f32 scale for the block and `bsums[j]` the sum of the
+/// quants `16j..16j + 16`.
+#[derive(Clone, Copy, Debug)]
+pub struct BlockQ8K {
+    pub d: f32,
+    pub qs: [i8; QK_K],
+    pub bsums: [i16; QK_K / 16],
+}
+
+impl Default for BlockQ8K {
+    fn default() -> Self {
+        BlockQ8K { d: 0.0, qs: [0; QK_K], bsums: [0; QK_K / 16] }
+    }
+}
+
+/// Quantizes `x` (length a multiple of 256) into `out` blocks as llama.cpp's
+/// `quantize_row_q8_K_ref`: the block's element of largest magnitude (the first, on ties) sets
+/// `iscale = −127/max`, so it becomes −127; each quant is `iscale·x` rounded to nearest (ties
+/// to even, as its `nearest_int`), at most 127; `d = 1/iscale` (of the opposite sign to `max`).
+/// An all-zero block has `d = 0`.
+pub fn quantize_q8k(x: &[f32], out: &mut [BlockQ8K]) {
+    for (b, xs) in out.iter_mut().zip(x.chunks_exact(QK_K)) {
+        let (mut amax, mut max) = (0.0f32, 0.0f32);
+        for &v in xs {
+            if v.abs() > amax {
+                (amax, max) = (v.abs(), v);
+            }
+        }
+        if amax == 0.0 {
+            *b = BlockQ8K::default();
+            continue;
+        }
+        let iscale = -127.0 / max;
+        for (q, &v) in b.qs.iter_mut().zip(xs) {
+            // |iscale·v| ≤ 127 up to rounding, so the cast never saturates
+            *q = ((iscale * v).round_ties_even() as i32).min(127) as i8;
+        }
+        for (s, q) in b.bsums.iter_mut().zip(b.qs.chunks_exact(16)) {
+            *s = q.iter().map(|&q| q as i16).sum();
+        }
+        b.d = 1.0 / iscale;
+    }
+}
+
+/// Dot product of one K-quant weight row (`row` holds whole blocks of `ty`, `ty.vec_dot_type()`
+/// is [`VecDotType::Q8K`]) with Q8_K activations `a` (one [`BlockQ8K`] per 256 elements). 0 for
+/// other types.
+pub fn vec_dot_q8k(ty: GgmlType, row: &[u8], a: &[BlockQ8K]) -> f32 {
+    vec_dot_q8k_scalar(ty, row, a)
+}
+
+/// The plain-Rust specification of [`vec_dot_q8k`]: llama.cpp's reference (generic C)
+/// `ggml_vec_dot_qN_K_q8_K`, operation for operation. Integer sums are exact in any order; the
+/// float operations, in their order:
+/// - Q2_K, per block: `sumf += (y.d·d)·isum − (y.d·dmin)·summs`, `isum` = Σ of each 16
+///   elements' 4-bit scale times their Σ q·a, `summs` = Σ of each 16's 4-bit min times its
+///   `bsums`.
+/// - Q3_K, Q4_K, Q5_K, Q6_K: each block's products `scale·q·a` summed in eight integer lanes
+///   (element `e` into lane `e mod 8`), then per lane `sums[l] += (d·y.d)·lane[l]`; Q4_K and
+///   Q5_K also `sumf −= (dmin·y.d)·Σ min·bsums` per block; at the end `sumf += sums[l]` for
+///   `l` in 0..8.
+pub fn vec_dot_q8k_scalar(ty: GgmlType, row: &[u8], a: &[BlockQ8K]) -> f32 {
+    let ts = ty.type_size();
+    let blocks = row.chunks_exact(ts).zip(a);
+    match ty {
+        GgmlType::Q2K => {
+            let mut sumf = 0.0f32;
+            for (b, y) in blocks {
+                let sc = &b[..16];
+                let mut summs = 0i32;
+                for (&s, &m) in y.bsums.iter().zip(sc) {
+                    summs += s as i32 * (m >> 4) as i32;
+                }
+                let (dall, dmin) = (y.d * f16_at(b, 80), y.d * f16_at(b, 82));
+                // Σ of each 16 elements' 4-bit scale times their Σ q·a (exact in any order)
+                let scales: [i32; 16] = std::array::from_fn(|j| (sc[j] & 0xF) as i32);
+                let isum: i32 = lanes8(&q2_k_quants(b), &scales, &y.qs).iter().sum();
+                sumf += dall * isum as f32 - dmin * summs as f32;
+            }
+            sumf
+        }
+        GgmlType::Q3K => q8k_lanes(blocks, |b, y| {
+            let Ok(b) = <&[u8; 110]>::try_from(b) else { return Default::default() };
+            (lanes8(&q3_k_quants(b), &q3_k_scales(&b[96..108]), &y.qs), f16_at(b, 108) * y.d, 0.0)
+        }),
+        GgmlType::Q4K => q8k_lanes(blocks, |b, y| {
+            let (scales, mins) = k4_scales_mins(&b[4..16]);
+            let m = mins_term(&mins, y, f16_at(b, 2));
+            (lanes8(&q4_k_quants(&b[16..144]), &scales, &y.qs), f16_at(b, 0) * y.d, m)
+        }),
+        GgmlType::Q5K => q8k_lanes(blocks, |b, y| {
+            let (scales, mins) = k4_scales_mins(&b[4..16]);
+            let m = mins_term(&mins, y, f16_at(b, 2));
+            (lanes8(&q5_k_quants(&b[16..48], &b[48..176]), &scales, &y.qs), f16_at(b, 0) * y.d, m)
+        }),
+        GgmlType::Q6K => q8k_lanes(blocks, |b, y| {
+            let scales: [i32; 16] = std::array::from_fn(|j| b[192 + j] as i8 as i32);
+            (lanes8(&q6_k_quants(b), &scales, &y.qs), f16_at(b, 208) * y.d, 0.0)
+        }),
+        _ => 0.0,
+    }
+}
+
+/// A K-quant block's 256 quants in element order, as the integers its scales multiply: Q2_K's
+/// 0–3 (element `128c + 32s + l`: bits `2s..2s + 2` of `qs[32c + l]`).
+#[inline(always)]
+fn q2_k_quants(b: &[u8]) -> [i8; QK_K] {
+    let mut q = [0i8; QK_K];
+    let Some(qs) = b.get(16..80) else { return q };
+    for (qc, qs) in q.chunks_exact_mut(128).zip(qs.chunks_exact(32)) {
+        for (s, qcs) in qc.chunks_exact_mut(32).enumerate() {
+            for (o, &v) in qcs.iter_mut().zip(qs) {
+                *o = ((v >> (2 * s)) & 3) as i8;
+            }
+        }
+    }
+    q
+}
+
+/// Q3_K's quants, −4…3: two low bits as Q2_K's, minus 4 where the `hmask` bit `4c + s` of byte
+/// `l` is clear.
+#[inline(always)]
+fn q3_k_quants(b: &[u8; 110]) -> [i8; QK_K] {
+    let mut q = [0i8; QK_K];
+    let (hm, qs) = (&b[..32], &b[32..96]);
+    for (c, (qc, qs)) in q.chunks_exact_mut(128).zip(qs.chunks_exact(32)).enumerate() {
+        for (s, qcs) in qc.chunks_exact_mut(32).enumerate() {
+            for ((o, &v), &h) in qcs.iter_mut().zip(qs).zip(hm) {
+                let high = (h >> (4 * c + s)) & 1;
+                *o = ((v >> (2 * s)) & 3) as i8 - 4 + 4 * high as i8;
+            }
+        }
+    }
+    q
+}
+
+/// Q4_K's quants, 0–15: elements `64g..64g + 32` the low nibbles of `qs[32g..32g + 32]`, the next
+/// 32 the high ones.
+#[inline(always)]
+fn q4_k_quants(qs: &[u8]) -> [i8; QK_K] {
+    let mut q = [0i8; QK_K];
+    for (qg, qs) in q.chunks_exact_mut(64).zip(qs.chunks_exact(32)) {
+        let (lo, hi) = qg.split_at_mut(32);
+        for ((l, h), &v) in lo.iter_mut().zip(hi).zip(qs) {
+            *l = (v & 0xF) as i8;
+            *h = (v >> 4) as i8;
+        }
+    }
+    q
+}
+
+/// Q5_K's quants, 0–31: Q4_K's nibbles with bit `g` of `qh[l]` as the fifth bit of element
+/// `32g + l`.
+#[inline(always)]
+fn q5_k_quants(qh: &[u8], qs: &[u8]) -> [i8; QK_K] {
+    let mut q = q4_k_quants(qs);
+    for (g, qg) in q.chunks_exact_mut(32).enumerate() {
+        for (o, &h) in qg.iter_mut().zip(qh) {
+            *o |= (((h >> g) & 1) << 4) as i8;
+        }
+    }
+    q
+}
+
+/// Q6_K's quants, −32…31: in each half of 128, element `32k + l` takes the low (k < 2) or high
+/// nibble of `ql[32·(k mod 2) + l]` and bits `2k..2k + 2` of `qh[l]` as its top two bits.
+#[inline(always)]
+fn q6_k_quants(b: &[u8]) -> [i8; QK_K] {
+    let mut q = [0i8; QK_K];
+    let (Some(ql), Some(qh)) = (b.get(..128), b.get(128..192)) else { return q };
+    for ((half, ql), qh) in q.chunks_exact_mut(128).zip(ql.chunks_exact(64)).zip(qh.chunks_exact(32)) {
+        for (k, qk) in half.chunks_exact_mut(32).enumerate() {
+            let ql = &ql[32 * (k % 2)..32 * (k % 2) + 32];
+            for ((o, &lo), &hi) in qk.iter_mut().zip(ql).zip(qh) {
+                let low = if k < 2 { lo & 0xF } else { lo >> 4 };
+                *o = (low | (((hi >> (2 * k)) & 3) << 4)) as i8 - 32;
+            }
+        }
+    }
+    q
+}
+
+/// Q4_K's and Q5_K's eight (scale, min) pairs, each for 32 elements, as sixteen scales (one per
+/// 16 elements, each pair's scale twice) and the eight mins.
+#[inline(always)]
+fn k4_scales_mins(sc: &[u8]) -> ([i32; 16], [i32; 8]) {
+    let pairs: [(u8, u8); 8] = std::array::from_fn(|j| scale_min_k4(j, sc));
+    (std::array::from_fn(|j| pairs[j / 2].0 as i32), pairs.map(|p| p.1 as i32))
+}
+
+/// `(dmin·y.d)·Σ_j bsums[j]·min[j / 2]`, the offset a Q4_K/Q5_K block takes away.
+#[inline(always)]
+fn mins_term(mins: &[i32; 8], y: &BlockQ8K, dmin: f32) -> f32 {
+    let mut sumi = 0i32;
+    for (j, &s) in y.bsums.iter().enumerate() {
+        sumi += s as i32 * mins[j / 2];
+    }
+    (dmin * y.d) * sumi as f32
+}
+
+/// `Σ_e scale[e / 16]·q[e]·a[e]` over a 256-element block, element `e` into lane `e mod 8`.
+#[inline(always)]
+fn lanes8(q: &[i8; QK_K], scales: &[i32; 16], a: &[i8; QK_K]) -> [i32; 8] {
+    let mut lanes = [0i32; 8];
+    for ((q, a), &s) in q.chunks_exact(16).zip(a.chunks_exact(16)).zip(scales) {
+        for l in 0..16 {
+            lanes[l % 8] += s * (q[l] as i32 * a[l] as i32);
+        }
+    }
+    lanes
+}
+
+/// The float part shared by the Q3_K–Q6_K dots: `block` gives each block's eight integer lanes,
+/// its scale `d·y.d` and its min term; the lanes are scaled into eight float sums, the min terms
+/// taken away from `sumf` block by block, and the eight sums added to it last.
+#[inline(always)]
+fn q8k_lanes<'a>(
+    blocks: impl Iterator<Item = (&'a [u8], &'a BlockQ8K)>,
+    block: impl Fn(&[u8], &BlockQ8K) -> ([i32; 8], f32, f32),
+) -> f32 {
+    let (mut sums, mut sumf) = ([0.0f32; 8], 0.0f32);
+    for (b, y) in blocks {
+        let (lanes, d, m) = block(b, y);
+        for (s, &l) in sums.iter_mut().zip(&lanes) {
+            *s += d * l as f32;
+        }
+        sumf -= m;
+    }
+    for s in sums {
+        sumf += s;
+    }
+    sumf
 }
 
 /// Dot product of one weight row (any type; whole blocks) with f32 activations `x`.
@@ -954,6 +1099,8 @@ mod tests {
         let x: Vec<f32> = (0..n).map(|_| ((next() % 2000) as f32 / 1000.0) - 1.0).collect();
         let mut xq = vec![BlockQ8::default(); n / QK];
         quantize_q8(&x, &mut xq);
+        let mut xk = vec![BlockQ8K::default(); n / QK_K];
+        quantize_q8k(&x, &mut xk);
         for ty in GgmlType::ALL.into_iter().filter(|t| t.is_quantized()) {
             let nb = ty.row_bytes(n as u64).unwrap() as usize;
             let mut row: Vec<u8> = (0..nb).map(|_| next() as u8).collect();
@@ -974,7 +1121,10 @@ mod tests {
                 "{}: {f32_dot} vs {exact}",
                 ty.name()
             );
-            let got = vec_dot_q8(ty, &row, &xq);
+            let got = match ty.vec_dot_type() {
+                VecDotType::Q8 => vec_dot_q8(ty, &row, &xq),
+                _ => vec_dot_q8k(ty, &row, &xk),
+            };
             let scale: f32 = w.iter().zip(&x).map(|(a, b)| (a * b).abs()).sum();
             assert!(
                 (got - exact).abs() <= 0.02 * scale + 1e-3,
@@ -997,7 +1147,7 @@ mod tests {
             seed ^= seed << 17;
             seed
         };
-        for ty in GgmlType::ALL.into_iter().filter(|t| t.is_quantized()) {
+        for ty in GgmlType::ALL.into_iter().filter(|t| t.vec_dot_type() == VecDotType::Q8) {
             for blocks in [1usize, 3] {
                 let n = blocks * ty.block_size();
                 let x: Vec<f32> = (0..n).map(|_| ((next() % 20001) as f32 / 1000.0) - 10.0).collect();
@@ -1037,10 +1187,106 @@ mod tests {
         }
     }
 
+    /// Q8_K as `quantize_row_q8_K_ref`: the first element of largest magnitude becomes −127
+    /// (`d = 1/(−127/max)`, of the other sign), every quant is within half a step of its value,
+    /// ties round to even, `bsums` are the sums of each 16 quants, and a zero block is all zeros.
+    #[test]
+    fn q8k_quantization_is_llamacpps() {
+        let mut seed = 0x0DDB_1A5E_5BAD_5EEDu64;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let n = 4 * QK_K;
+        let mut x: Vec<f32> = (0..n)
+            .map(|_| ((next() % 20001) as f32 / 1000.0 - 10.0) * 10f32.powi((next() % 5) as i32 - 2))
+            .collect();
+        x[QK_K..2 * QK_K].iter_mut().for_each(|v| *v = 0.0);
+        let mut q = vec![BlockQ8K::default(); n / QK_K];
+        quantize_q8k(&x, &mut q);
+        for (i, (b, xs)) in q.iter().zip(x.chunks_exact(QK_K)).enumerate() {
+            let amax = xs.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+            if amax == 0.0 {
+                assert_eq!((b.d, b.qs, b.bsums), (0.0, [0; QK_K], [0; 16]), "block {i}");
+                continue;
+            }
+            let k = xs.iter().position(|v| v.abs() == amax).unwrap();
+            assert_eq!(b.qs[k], -127, "block {i}");
+            assert_eq!(b.d.to_bits(), (1.0 / (-127.0 / xs[k])).to_bits(), "block {i}");
+            for (j, (&q, &v)) in b.qs.iter().zip(xs).enumerate() {
+                assert!(
+                    (v - b.d * q as f32).abs() <= 0.5001 * b.d.abs(),
+                    "block {i} element {j}: {v} as {q}"
+                );
+            }
+            for (j, &s) in b.bsums.iter().enumerate() {
+                assert_eq!(s as i32, b.qs[16 * j..16 * j + 16].iter().map(|&q| q as i32).sum::<i32>());
+            }
+        }
+        // iscale = 1 (the first of ±127 sets it): halves round to even, the other extreme to 127
+        let mut x = vec![0.0f32; 2 * QK_K];
+        x[..6].copy_from_slice(&[-127.0, 2.5, 3.5, -2.5, 127.0, 0.5]);
+        x[QK_K..QK_K + 2].copy_from_slice(&[127.0, -127.0]);
+        quantize_q8k(&x, &mut q[..2]);
+        assert_eq!((q[0].d, &q[0].qs[..6]), (1.0, &[-127i8, 2, 4, -2, 127, 0][..]));
+        assert_eq!(q[0].bsums[0], 4);
+        assert_eq!((q[1].d, &q[1].qs[..2]), (-1.0, &[-127i8, 127][..]));
+    }
+
+    /// Each K-quant × Q8_K dot is Σ w·(y.d·q) up to f32 rounding: against that sum in f64 (the
+    /// weights dequantized), a mistaken index, scale or min would be off by a few percent of
+    /// Σ|w·a|, the rounding by under 1e-5 of it.
+    #[test]
+    fn k_quant_dots_equal_the_dot_with_the_dequantized_activations() {
+        let mut seed = 0x6A09_E667_F3BC_C908u64;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for ty in GgmlType::ALL.into_iter().filter(|t| t.vec_dot_type() == VecDotType::Q8K) {
+            for blocks in [1usize, 3, 8] {
+                let n = blocks * QK_K;
+                let x: Vec<f32> = (0..n).map(|_| ((next() % 20001) as f32 / 1000.0) - 10.0).collect();
+                let mut xk = vec![BlockQ8K::default(); blocks];
+                quantize_q8k(&x, &mut xk);
+                let mut row: Vec<u8> = (0..blocks * ty.type_size()).map(|_| next() as u8).collect();
+                for b in row.chunks_exact_mut(ty.type_size()) {
+                    for &o in ty.half_offsets() {
+                        let v = ((next() % 2001) as f32 / 1000.0 - 1.0) * 0.02;
+                        b[o..o + 2].copy_from_slice(&f16::from_f32(v).to_bits().to_le_bytes());
+                    }
+                }
+                let mut w = vec![0.0f32; n];
+                dequantize(ty, &row, &mut w);
+                let (mut want, mut scale) = (0.0f64, 0.0f64);
+                for (i, y) in xk.iter().enumerate() {
+                    for (j, &q) in y.qs.iter().enumerate() {
+                        let p = w[QK_K * i + j] as f64 * (y.d as f64 * q as f64);
+                        want += p;
+                        scale += p.abs();
+                    }
+                }
+                for (what, got) in
+                    [("dispatch", vec_dot_q8k(ty, &row, &xk)), ("scalar", vec_dot_q8k_scalar(ty, &row, &xk))]
+                {
+                    assert!(
+                        (got as f64 - want).abs() <= 1e-5 * scale,
+                        "{} x{blocks} {what}: {got} vs {want} (Σ|w·a| {scale})",
+                        ty.name()
+                    );
+                }
+            }
+        }
+    }
+
     /// The types with a SIMD dot (AVX2 natively, SIMD128 in wasm: `tests/wasm_simd.rs`): the
-    /// 32-wide block types. The K-quants have none yet: `vec_dot_f32`/`vec_dot_q8` run the scalar
-    /// specification itself for them, so comparing them here would compare the scalar code with
-    /// itself.
+    /// 32-wide block types. The K-quants have none yet: `vec_dot_f32`/`vec_dot_q8k` run the
+    /// scalar specification itself for them, so comparing them here would compare the scalar code
+    /// with itself.
     const SIMD_TYPES: [GgmlType; 6] =
         [GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q5_1, GgmlType::Q8_0, GgmlType::IQ4NL];
 
