@@ -165,17 +165,17 @@ fn chat_is_refused_naming_the_missing_template() {
 // ---- the forward pass (the gemma3 architecture) on the real file ----
 
 /// |ours − llama.cpp| at llama.cpp's top 32 logits, teacher-forced over 3 prompts × 64 steps:
-/// measured 2.58 (llamacpp numerics) and 1.93 (exact). Gemma amplifies rounding: on the random
-/// Gemma 3 fixture of tests/llamacpp_archs.rs our exact numerics are within 0.008 of a float64
-/// evaluation while llama.cpp itself is 5.6 from it, so the distance here is llama.cpp's own
-/// rounding (int8 activations, Q8_K for its K-quants, which our llamacpp numerics do not yet
-/// reproduce, an f16 GELU table), not the architecture.
-const LOGIT_ATOL_LLAMACPP: f32 = 3.0;
-const LOGIT_ATOL_EXACT: f32 = 3.0;
-/// Perplexity at context 512 vs llama.cpp: measured 1.98 % (all tokens) and 2.58 % (second
-/// halves), ours lower (llamacpp numerics). Issue 16 asks for 0.5 %; not met while the K-quant
-/// rounding differs (see above).
-const PPL_REL_TOL: f64 = 0.03;
+/// measured 1.67 (llamacpp numerics: Q8_K activations for the K-quants, f16-table GeGLU, the
+/// queries scaled before their f16 rounding as llama.cpp's Gemma 3 graph does) and 1.93
+/// (exact). Gemma amplifies rounding: on the random Gemma 3 fixture of tests/llamacpp_archs.rs
+/// our exact numerics are within 0.008 of a float64 evaluation while llama.cpp itself is 5.6
+/// from it, so what is left here is rounding, not the architecture.
+const LOGIT_ATOL_LLAMACPP: f32 = 2.0;
+const LOGIT_ATOL_EXACT: f32 = 2.4;
+/// Perplexity at context 512 vs llama.cpp (llamacpp numerics): measured 0.61 % (all tokens,
+/// 9.975 vs 10.036) and 0.51 % (second halves). Issue 16 asks for 0.5 %: not quite met (2.0 %
+/// before the K-quants met Q8_K activations and the queries their scaling before rounding).
+const PPL_REL_TOL: f64 = 0.0075;
 
 fn engine(ctx: usize, numerics: wisp::cpu::Numerics) -> wisp::Engine {
     let src = GgufSource::open(&model_path()).expect("the GGUF parses");

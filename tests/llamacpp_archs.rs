@@ -52,25 +52,28 @@ const LLAMACPP_SLACK: f32 = 1.0;
 /// |ours − llama.cpp| over the compared logits (6,681–6,687 per file). Measured (worst / mean):
 /// llama-q4_k_m 1.244 / 0.195, llama-iq4_nl 0.809 / 0.093, qwen2-q5_k_m 1.054 / 0.040,
 /// qwen2-f16 0.030 / 0.0047, qwen3-q3_k_m 0.834 / 0.054, qwen3-q5_1 1.519 / 0.318,
-/// phi3-q4_k_m 1.465 / 0.291, phi3-q3_k_m 1.618 / 0.286; before the K-quants met Q8_K
+/// phi3-q4_k_m 1.101 / 0.128, phi3-q3_k_m 0.995 / 0.145 (1.465 / 0.291 and 1.618 / 0.286 before
+/// the queries were scaled before their f16 rounding, as llama.cpp's Phi-3 graph does),
+/// gemma3-q4_k_m 3.506 / 0.416 (six layers with post-norms: llama.cpp itself is 5.6 / 1.0 from
+/// the float64 reference, our exact numerics 0.008); before the K-quants met Q8_K
 /// activations and F16 weights f16 ones: 1.985 / 0.407, 1.540 / 0.270, 3.361 / 0.545,
 /// 0.090 / 0.018, 2.962 / 0.613, 1.661 / 0.305, 1.854 / 0.380, 1.864 / 0.358. Random weights
 /// amplify every rounding that differs (an activation one int8 step away moves logits by tenths),
 /// so the worst case moves by ±0.4 with the order of a float sum; the bounds leave ~25 % over
 /// the measurements. What is left: llama.cpp runs its AVX2 and repacked kernels here, whose
 /// float sums go in other orders than the reference code these dots follow (collapsing the
-/// K-quant dots' eight lanes into one takes llama-q4_k_m's mean to 0.025); it scales Phi-3's
-/// queries before rounding them to f16 (phi3 mean 0.13–0.15 when done so); and its Q8_1 `s` is
+/// K-quant dots' eight lanes into one takes llama-q4_k_m's mean to 0.025); and its Q8_1 `s` is
 /// rounded from the unrounded scale (qwen3-q5_1 mean 0.14).
-const LLAMACPP_NUMERICS: [(&str, f32, f32); 8] = [
+const LLAMACPP_NUMERICS: [(&str, f32, f32); 9] = [
     ("llama-q4_k_m", 1.5, 0.25),
     ("llama-iq4_nl", 1.0, 0.12),
     ("qwen2-q5_k_m", 1.3, 0.06),
     ("qwen2-f16", 0.04, 0.007),
     ("qwen3-q3_k_m", 1.0, 0.07),
     ("qwen3-q5_1", 1.8, 0.4),
-    ("phi3-q4_k_m", 1.8, 0.36),
-    ("phi3-q3_k_m", 2.0, 0.36),
+    ("phi3-q4_k_m", 1.4, 0.17),
+    ("phi3-q3_k_m", 1.25, 0.19),
+    ("gemma3-q4_k_m", 4.4, 0.52),
 ];
 
 #[derive(Clone, Copy, Debug)]
@@ -187,8 +190,10 @@ fn each(backend: Backend) {
             // margins over twice the bound are rarer where the bound is wide, but every file
             // has a third of its 96 steps there (measured 36–95; 475 of 768 in all, and the ids
             // equal llama.cpp's on 754 of the 768 steps, near-ties included)
+            // (Gemma 3's six layers amplify more: its bound is wide, 12 steps measured)
+            let want = if stem.starts_with("gemma3") { 8 } else { 32 };
             assert!(
-                r.ids_checked >= 32,
+                r.ids_checked >= want,
                 "{stem}: only {} greedy ids were decisive enough to check",
                 r.ids_checked
             );

@@ -456,7 +456,12 @@ fn attention<T: KvElem>(at: &Span, q: &[f32], kc: &[T], vc: &[T], out: &mut [f32
     let round = |x: f32| if numerics == Numerics::LlamaCpp { T::round_operand(x) } else { x };
     let (d, kv_dim, hd) = (cfg.q_dim(), cfg.kv_dim(), cfg.head_dim);
     let group = cfg.n_head / cfg.n_head_kv;
-    let scale = cfg.attn_scale;
+    // llama.cpp rounds the query to f16 before its product with the keys, after scaling it
+    // where its graph scales the queries (Phi-3, Gemma 3); scaling by 1 is exact
+    let (q_scale, s_scale) = match numerics == Numerics::LlamaCpp && cfg.attn_q_scaled {
+        true => (cfg.attn_scale, 1.0),
+        false => (1.0, cfg.attn_scale),
+    };
     let n = out.len() / d;
     // one task per (token, head): decode has a single token, so heads are the parallelism
     par_chunks(&mut out[..n * d], hd, |i, o| {
@@ -467,11 +472,11 @@ fn attention<T: KvElem>(at: &Span, q: &[f32], kc: &[T], vc: &[T], out: &mut [f32
         let mut scores = vec![0.0f32; len - lo];
         let mut qh = vec![0.0f32; hd];
         for (a, &b) in qh.iter_mut().zip(&q[t * d + h * hd..t * d + (h + 1) * hd]) {
-            *a = round(b);
+            *a = round(b * q_scale);
         }
         let kvo = (h / group) * hd;
         for (p, sc) in (lo..len).zip(scores.iter_mut()) {
-            *sc = dot_kv(&qh, &kc[p * kv_dim + kvo..p * kv_dim + kvo + hd]) * scale;
+            *sc = dot_kv(&qh, &kc[p * kv_dim + kvo..p * kv_dim + kvo + hd]) * s_scale;
         }
         softmax(&mut scores);
         o.iter_mut().for_each(|a| *a = 0.0);

@@ -27,6 +27,7 @@ use crate::model::ops::{Act, Activation, NormKind, Ops, Rope};
 use crate::model::{Attention, FeedForward, Linear, Matrix, Model, Norm, RopeStyle};
 use crate::sampling::DeviceDraw;
 use std::collections::HashMap;
+use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -460,20 +461,20 @@ struct Uploader<'a> {
     streamed: Option<&'a mut GpuWeights>,
     /// Uses left of each matrix, by tensor name, and the copies still wanted.
     uses: HashMap<String, usize>,
-    kept: HashMap<String, Arc<Parts>>,
+    kept: HashMap<String, Rc<Parts>>,
 }
 
 impl Uploader<'_> {
     /// `m` in parts (one unless it exceeds a storage binding: only the embedding tables and the
     /// head may).
-    fn parts(&mut self, m: &Matrix) -> Result<Arc<Parts>> {
+    fn parts(&mut self, m: &Matrix) -> Result<Rc<Parts>> {
         let left = self.uses.get_mut(&m.name).map(|n| {
             *n = n.saturating_sub(1);
             *n
         });
         let g = match self.kept.get(&m.name) {
             Some(g) => g.clone(),
-            None => Arc::new(self.upload(m)?),
+            None => Rc::new(self.upload(m)?),
         };
         if left.unwrap_or(0) > 0 {
             self.kept.insert(m.name.clone(), g.clone());
@@ -484,12 +485,12 @@ impl Uploader<'_> {
     }
 
     /// `m` in one binding, or an error naming the limit.
-    fn matrix(&mut self, m: &Matrix) -> Result<Arc<GpuMatrix>> {
-        let mut parts = Arc::try_unwrap(self.parts(m)?).map_err(|_| {
+    fn matrix(&mut self, m: &Matrix) -> Result<Rc<GpuMatrix>> {
+        let mut parts = Rc::try_unwrap(self.parts(m)?).map_err(|_| {
             Error::Gpu(format!("tensor '{}' is used twice and only a table or the head may be", m.name))
         })?;
         match parts.len() {
-            1 => Ok(Arc::new(parts.remove(0).1)),
+            1 => Ok(Rc::new(parts.remove(0).1)),
             _ => Err(Error::GpuLimit {
                 limit: "max_storage_buffer_binding_size",
                 what: format!("'{}' in one binding", m.name),
@@ -517,7 +518,7 @@ impl Uploader<'_> {
     }
 
     /// A linear layer: its matrix and optional bias.
-    fn linear(&mut self, l: &Linear) -> Result<(Arc<GpuMatrix>, Option<wgpu::Buffer>)> {
+    fn linear(&mut self, l: &Linear) -> Result<(Rc<GpuMatrix>, Option<wgpu::Buffer>)> {
         let m = self.matrix(&l.w)?;
         let b = l.b.as_ref().map(|b| self.gpu.storage_f32(&format!("{} bias", l.w.name), b)).transpose()?;
         Ok((m, b))
@@ -529,7 +530,7 @@ impl Uploader<'_> {
 fn stack_unbiased(
     gpu: &Gpu,
     label: &str,
-    parts: &[&(Arc<GpuMatrix>, Option<wgpu::Buffer>)],
+    parts: &[&(Rc<GpuMatrix>, Option<wgpu::Buffer>)],
 ) -> Result<Option<GpuMatrix>> {
     if parts.iter().any(|p| p.1.is_some()) {
         return Ok(None);

@@ -75,6 +75,10 @@ pub struct Config {
     pub sliding_window: Option<usize>,
     /// Attention's score scale: `1 / √head_dim` unless the architecture says otherwise.
     pub attn_scale: f32,
+    /// Whether llama.cpp's graph for this architecture scales the queries before attention
+    /// (Phi-3, Gemma 3) rather than the scores: the same mathematics, but its f16 rounding of
+    /// the query then sees the scaled value, which the `llamacpp` numerics reproduce.
+    pub attn_q_scaled: bool,
 }
 
 /// Caps against absurd headers (they also bound every activation buffer we allocate).
@@ -221,6 +225,7 @@ impl Config {
             n_ctx_orig,
             sliding_window,
             attn_scale: 1.0 / (head_dim as f32).sqrt(),
+            attn_q_scaled: false,
         })
     }
 

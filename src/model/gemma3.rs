@@ -44,6 +44,7 @@ fn is_local(layer: usize) -> bool {
 
 pub(super) fn load(l: &mut Loader, cfg: &mut Config) -> Result<Parts> {
     cfg.rope_style = RopeStyle::Neox;
+    cfg.attn_q_scaled = true;
     if cfg.sliding_window.is_none() {
         return Err(Error::MissingKey { key: "gemma3.attention.sliding_window".into() });
     }

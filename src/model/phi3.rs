@@ -25,6 +25,7 @@ pub(super) static HF_NAMES: HfNames = HfNames {
 
 pub(super) fn load(l: &mut Loader, cfg: &mut Config) -> Result<Parts> {
     cfg.rope_style = RopeStyle::Neox;
+    cfg.attn_q_scaled = true;
     let (d, q_dim, kv_dim, ff) = (cfg.n_embd, cfg.q_dim(), cfg.kv_dim(), cfg.n_ff);
     let mut layers = Vec::with_capacity(cfg.n_layer);
     for i in 0..cfg.n_layer {
