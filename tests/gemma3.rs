@@ -257,4 +257,26 @@ fn gpu_runs_gemma3_with_its_head_in_parts() {
     let gf = pollster::block_on(wisp::gpu::forward::GpuForward::new(g, &e.model, 512)).expect("GPU forward");
     e.use_gpu(gf).unwrap();
     check_greedy(&mut e, LOGIT_ATOL_EXACT, "GPU", steps);
+    // the GPU against the CPU on the same numerics: logits close, greedy ids equal, free-running
+    let mut cpu = engine(512, wisp::cpu::Numerics::Exact);
+    let f = read_json(FIXTURE);
+    let mut max = 0.0f32;
+    for g in f["greedy"].as_array().unwrap() {
+        let prompt = ids(&g["prompt_ids"]);
+        let (mut lc, mut lg) = (cpu.prefill(&prompt).unwrap().to_vec(), e.prefill(&prompt).unwrap().to_vec());
+        for step in 0..steps {
+            let worst = lc.iter().zip(&lg).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+            max = max.max(worst);
+            assert!(worst <= GPU_CPU_ATOL, "{} step {step}: GPU vs CPU logits differ by {worst}", g["name"]);
+            let (next_c, next_g) = (wisp::sampling::argmax(&lc), wisp::sampling::argmax(&lg));
+            assert_eq!(next_g, next_c, "{} step {step}: the GPU's greedy id", g["name"]);
+            lc = cpu.step(next_c).unwrap().to_vec();
+            lg = e.step(next_g).unwrap().to_vec();
+        }
+    }
+    eprintln!("GPU vs CPU (exact numerics): worst |Δlogit| {max:.2e} over the whole vocabulary");
 }
+
+/// GPU vs CPU logits on the real Gemma 3 (exact numerics both): f32 sums in another order
+/// through 18 layers whose post-norms amplify; measured 4.7e-3 over the whole vocabulary.
+const GPU_CPU_ATOL: f32 = 0.02;
