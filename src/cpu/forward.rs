@@ -5,7 +5,9 @@
 //! to the context length, so a short generation never pays for an 8k context.
 
 use super::matmul::{matmul, ActBufs, Input};
-use super::ops::{add_assign, gelu_llamacpp, gelu_tanh, layer_norm, rms_norm, rope_ext, silu, softmax};
+use super::ops::{
+    add_assign, gelu_llamacpp, gelu_tanh, layer_norm, rms_norm, rms_norm_in_place, rope_ext, silu, softmax,
+};
 use super::{par_chunks, Numerics};
 use crate::error::{Error, Result};
 use crate::model::ops::{Act, Activation, NormKind, Ops, Rope};
@@ -271,21 +273,20 @@ impl<'m> Ops<'m> for CpuOps<'_> {
     }
 
     fn norm(&mut self, kind: NormKind, n: &Norm, eps: f32, x: Act, out: Act) -> Result<()> {
-        let xs = std::mem::take(self.s.buf(x));
-        let mut o = if out == x { xs.clone() } else { std::mem::take(self.s.buf(out)) };
-        match kind {
-            NormKind::Rms => rms_norm(&xs, n, eps, &mut o),
-            NormKind::Layer => layer_norm(&xs, n, eps, &mut o),
+        if out == x {
+            return match kind {
+                NormKind::Rms => self.head_norm(n, eps, x),
+                NormKind::Layer => Err(Error::State("a LayerNorm in place".into())),
+            };
         }
+        let xs = std::mem::take(self.s.buf(x));
+        normalize(kind, &xs, n, eps, self.s.buf(out));
         *self.s.buf(x) = xs;
-        *self.s.buf(out) = o;
         Ok(())
     }
 
     fn head_norm(&mut self, n: &Norm, eps: f32, x: Act) -> Result<()> {
-        let xs = self.s.buf(x);
-        let src = xs.clone();
-        rms_norm(&src, n, eps, xs);
+        rms_norm_in_place(self.s.buf(x), n, eps);
         Ok(())
     }
 
@@ -419,11 +420,7 @@ impl<'m> Ops<'m> for CpuOps<'_> {
             Logits::All => (0, len),
         };
         let s = &mut *self.s;
-        let xs = &s.x[first * d..(first + rows) * d];
-        match kind {
-            NormKind::Rms => rms_norm(xs, n, eps, &mut s.xb[..rows * d]),
-            NormKind::Layer => layer_norm(xs, n, eps, &mut s.xb[..rows * d]),
-        }
+        normalize(kind, &s.x[first * d..(first + rows) * d], n, eps, &mut s.xb[..rows * d]);
         s.logits.resize(rows * self.n_vocab, 0.0);
         let inp = Input::new(&s.xb[..rows * d], rows, d, self.numerics, head.ty, &mut s.acts);
         matmul(head, None, &inp, &mut s.logits, &mut s.tmp);
@@ -437,6 +434,14 @@ fn append<T: KvElem>(kc: &mut [T], vc: &mut [T], k: &[f32], v: &[f32], at: usize
     }
     for (dst, src) in vc[at..at + v.len()].iter_mut().zip(v) {
         *dst = T::store(*src);
+    }
+}
+
+/// `out = norm(x)` row by row, RMSNorm or LayerNorm.
+fn normalize(kind: NormKind, x: &[f32], n: &Norm, eps: f32, out: &mut [f32]) {
+    match kind {
+        NormKind::Rms => rms_norm(x, n, eps, out),
+        NormKind::Layer => layer_norm(x, n, eps, out),
     }
 }
 

@@ -10,12 +10,29 @@ use crate::model::{Norm, RopeStyle};
 pub fn rms_norm(x: &[f32], norm: &Norm, eps: f32, out: &mut [f32]) {
     let d = norm.w.len();
     for (xr, or) in x.chunks_exact(d).zip(out.chunks_exact_mut(d)) {
-        let ss: f64 = xr.iter().map(|&v| (v as f64) * (v as f64)).sum();
-        let scale = 1.0 / ((ss / d as f64) as f32 + eps).sqrt();
+        let scale = rms_scale(xr, eps);
         for ((o, &v), &w) in or.iter_mut().zip(xr).zip(&norm.w) {
             *o = (v * scale) * w;
         }
     }
+}
+
+/// [`rms_norm`] of each row of `x` where it is (per-head norms, Gemma's post-norms): the row's
+/// scale is taken before any of it is written, so the values are the same.
+pub fn rms_norm_in_place(x: &mut [f32], norm: &Norm, eps: f32) {
+    let d = norm.w.len();
+    for xr in x.chunks_exact_mut(d) {
+        let scale = rms_scale(xr, eps);
+        for (v, &w) in xr.iter_mut().zip(&norm.w) {
+            *v = (*v * scale) * w;
+        }
+    }
+}
+
+/// `1 / sqrt(mean(x²) + eps)`, the sum of squares in f64 as ggml does.
+fn rms_scale(xr: &[f32], eps: f32) -> f32 {
+    let ss: f64 = xr.iter().map(|&v| (v as f64) * (v as f64)).sum();
+    1.0 / ((ss / xr.len() as f64) as f32 + eps).sqrt()
 }
 
 /// LayerNorm of each row: `(x − mean) / sqrt(var + eps) · w + b`.

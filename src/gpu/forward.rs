@@ -300,6 +300,25 @@ impl Builder<'_> {
         }
     }
 
+    /// RMSNorm of `x`'s rows where they are (the INPLACE variant), `per_token` rows of
+    /// `n.w.len()` per batch row (one for a whole row, the heads for per-head norms), both lists.
+    async fn rms_norm_in_place(
+        &mut self,
+        x: &wgpu::Buffer,
+        n: &Norm,
+        eps: f32,
+        per_token: usize,
+    ) -> Result<()> {
+        let w = self.gpu.storage_f32("norm weight", &n.w)?;
+        let rows = (BATCH * per_token) as u32;
+        let params = self.uniform(&[n.w.len() as u32, rows, MAX_GROUPS, eps.to_bits()]);
+        let pipeline = self.gpu.pipeline(&shaders::RMS_NORM, &["INPLACE"], &[]).await?;
+        let bind = self.gpu.bind_at(&pipeline, &[(0, x), (1, &w), (3, &params)]);
+        let grid = Groups::RowsTimes(per_token as u32);
+        self.push(&shaders::RMS_NORM, &["INPLACE"], pipeline, bind, grid, Plan::Both);
+        Ok(())
+    }
+
     async fn gelu(&mut self, a: &wgpu::Buffer, n: usize) -> Result<()> {
         let groups = (n as u32).div_ceil(64);
         let (x, y) = grid(groups);
@@ -655,23 +674,13 @@ impl GpuForward {
                     if kind != NormKind::Rms {
                         return Err(Error::Gpu("a LayerNorm in place on the GPU".into()));
                     }
-                    let w = g.storage_f32("norm weight", &n.w)?;
-                    let params = b.uniform(&[n.w.len() as u32, BATCH as u32, MAX_GROUPS, eps.to_bits()]);
-                    let pipeline = g.pipeline(&shaders::RMS_NORM, &["INPLACE"], &[]).await?;
-                    let bind = g.bind_at(&pipeline, &[(0, acts.get(x)), (1, &w), (3, &params)]);
-                    b.push(&shaders::RMS_NORM, &["INPLACE"], pipeline, bind, Groups::RowsX, Plan::Both);
+                    b.rms_norm_in_place(acts.get(x), n, eps, 1).await?;
                 }
                 Rec::Add(x, y) => b.elementwise("ADD", acts.get(y), acts.get(x), d).await?,
                 Rec::HeadNorm(n, eps, x) => {
-                    // one row per head, normalised in place
+                    // one row per head
                     let heads = if x == Act::Q { cfg.n_head } else { cfg.n_head_kv };
-                    let w = g.storage_f32("head norm weight", &n.w)?;
-                    let params =
-                        b.uniform(&[n.w.len() as u32, (BATCH * heads) as u32, MAX_GROUPS, eps.to_bits()]);
-                    let pipeline = g.pipeline(&shaders::RMS_NORM, &["INPLACE"], &[]).await?;
-                    let bind = g.bind_at(&pipeline, &[(0, acts.get(x)), (1, &w), (3, &params)]);
-                    let grid = Groups::RowsTimes(heads as u32);
-                    b.push(&shaders::RMS_NORM, &["INPLACE"], pipeline, bind, grid, Plan::Both);
+                    b.rms_norm_in_place(acts.get(x), n, eps, heads).await?;
                 }
                 Rec::Qkv(attn, x) => {
                     // Q, K and V as one product split three ways (a fused matrix as it is;
