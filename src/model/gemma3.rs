@@ -8,7 +8,7 @@
 //! GGUF norm weights already hold Gemma's `1 + w`, so the norms are plain RMSNorms.
 
 use super::ops::{Act, Activation, NormKind, Ops, Rope};
-use super::{Attention, Config, FeedForward, HfNames, Layer, Loader, Model, Parts, RopeStyle};
+use super::{Config, HfNames, Layer, Loader, Model, Parts, RopeStyle};
 use crate::error::{Error, Result};
 
 pub(super) static HF_NAMES: HfNames = HfNames {
@@ -53,26 +53,19 @@ pub(super) fn load(l: &mut Loader, cfg: &mut Config) -> Result<Parts> {
     if cfg.n_layer == 62 {
         cfg.attn_scale = 1.0 / ((cfg.n_embd / cfg.n_head) as f32).sqrt();
     }
-    let (d, q_dim, kv_dim, hd, ff) = (cfg.n_embd, cfg.q_dim(), cfg.kv_dim(), cfg.head_dim, cfg.n_ff);
+    let (d, q_dim, hd, ff) = (cfg.n_embd, cfg.q_dim(), cfg.head_dim, cfg.n_ff);
     let mut layers = Vec::with_capacity(cfg.n_layer);
     for i in 0..cfg.n_layer {
         let p = |s: &str| format!("blk.{i}.{s}");
         layers.push(Layer {
             attn_norm: l.norm(&p("attn_norm"), d, false)?,
-            attn: Attention::Separate {
-                q: l.linear(&p("attn_q"), q_dim, d, false)?,
-                k: l.linear(&p("attn_k"), kv_dim, d, false)?,
-                v: l.linear(&p("attn_v"), kv_dim, d, false)?,
-            },
+            attn: l.attention_qkv(i, cfg, false)?,
             attn_q_norm: Some(l.norm(&p("attn_q_norm"), hd, false)?),
             attn_k_norm: Some(l.norm(&p("attn_k_norm"), hd, false)?),
             attn_out: l.linear(&p("attn_output"), d, q_dim, false)?,
             post_attn_norm: Some(l.norm(&p("post_attention_norm"), d, false)?),
             ffn_norm: l.norm(&p("ffn_norm"), d, false)?,
-            ffn: FeedForward::Gated {
-                gate: l.linear(&p("ffn_gate"), ff, d, false)?,
-                up: l.linear(&p("ffn_up"), ff, d, false)?,
-            },
+            ffn: l.gated_ffn(i, cfg)?,
             ffn_down: l.linear(&p("ffn_down"), d, ff, false)?,
             post_ffn_norm: Some(l.norm(&p("post_ffw_norm"), d, false)?),
         });

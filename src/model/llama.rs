@@ -9,9 +9,7 @@
 //! its weights and configuration carry, so it is loaded here too.
 
 use super::ops::{Act, Activation, NormKind, Ops};
-use super::{
-    window_limit, Arch, Attention, Config, FeedForward, HfNames, Layer, Loader, Model, Parts, RopeStyle,
-};
+use super::{window_limit, Arch, Config, HfNames, Layer, Loader, Model, Parts, RopeStyle};
 use crate::error::Result;
 use crate::weights::Naming;
 
@@ -39,26 +37,19 @@ pub(super) fn load(l: &mut Loader, cfg: &mut Config, naming: Naming) -> Result<P
         Naming::Gguf if !qwen2 => RopeStyle::Interleaved,
         _ => RopeStyle::Neox,
     };
-    let (d, q_dim, kv_dim, ff) = (cfg.n_embd, cfg.q_dim(), cfg.kv_dim(), cfg.n_ff);
+    let (d, q_dim, ff) = (cfg.n_embd, cfg.q_dim(), cfg.n_ff);
     let mut layers = Vec::with_capacity(cfg.n_layer);
     for i in 0..cfg.n_layer {
         let p = |s: &str| format!("blk.{i}.{s}");
         layers.push(Layer {
             attn_norm: l.norm(&p("attn_norm"), d, false)?,
-            attn: Attention::Separate {
-                q: l.linear(&p("attn_q"), q_dim, d, qwen2)?,
-                k: l.linear(&p("attn_k"), kv_dim, d, qwen2)?,
-                v: l.linear(&p("attn_v"), kv_dim, d, qwen2)?,
-            },
+            attn: l.attention_qkv(i, cfg, qwen2)?,
             attn_q_norm: None,
             attn_k_norm: None,
             attn_out: l.linear(&p("attn_output"), d, q_dim, false)?,
             post_attn_norm: None,
             ffn_norm: l.norm(&p("ffn_norm"), d, false)?,
-            ffn: FeedForward::Gated {
-                gate: l.linear(&p("ffn_gate"), ff, d, false)?,
-                up: l.linear(&p("ffn_up"), ff, d, false)?,
-            },
+            ffn: l.gated_ffn(i, cfg)?,
             ffn_down: l.linear(&p("ffn_down"), d, ff, false)?,
             post_ffn_norm: None,
         });

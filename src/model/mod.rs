@@ -204,6 +204,26 @@ impl Loader<'_> {
         Ok(Linear { w, b })
     }
 
+    /// Block `i`'s separate Q, K and V projections (`attn_q`, `attn_k`, `attn_v`), with biases
+    /// when `bias`.
+    pub(crate) fn attention_qkv(&mut self, i: usize, cfg: &Config, bias: bool) -> Result<Attention> {
+        let (d, q_dim, kv_dim) = (cfg.n_embd, cfg.q_dim(), cfg.kv_dim());
+        Ok(Attention::Separate {
+            q: self.linear(&format!("blk.{i}.attn_q"), q_dim, d, bias)?,
+            k: self.linear(&format!("blk.{i}.attn_k"), kv_dim, d, bias)?,
+            v: self.linear(&format!("blk.{i}.attn_v"), kv_dim, d, bias)?,
+        })
+    }
+
+    /// Block `i`'s separate gate and up projections (`ffn_gate`, `ffn_up`).
+    pub(crate) fn gated_ffn(&mut self, i: usize, cfg: &Config) -> Result<FeedForward> {
+        let (d, ff) = (cfg.n_embd, cfg.n_ff);
+        Ok(FeedForward::Gated {
+            gate: self.linear(&format!("blk.{i}.ffn_gate"), ff, d, false)?,
+            up: self.linear(&format!("blk.{i}.ffn_up"), ff, d, false)?,
+        })
+    }
+
     pub(crate) fn norm(&mut self, prefix: &str, n: usize, bias: bool) -> Result<Norm> {
         let w = self.vector(&format!("{prefix}.weight"), n)?;
         let b = if bias { Some(self.vector(&format!("{prefix}.bias"), n)?) } else { None };
@@ -278,11 +298,10 @@ impl Model {
     /// States the forward pass, this architecture's op sequence, to a backend.
     pub fn forward<'m>(&'m self, ops: &mut dyn ops::Ops<'m>) -> Result<()> {
         match self.cfg.arch {
-            // Qwen2 is Llama's op sequence; its biases and NEOX pairing are in its weights and
-            // configuration
-            Arch::Llama | Arch::Qwen2 => llama::forward(self, ops),
+            // Qwen2 and Phi-3 are Llama's op sequence: Qwen2's biases and NEOX pairing are in its
+            // weights and configuration, Phi-3's fused Q/K/V and gate/up are the ops' fused forms
+            Arch::Llama | Arch::Qwen2 | Arch::Phi3 => llama::forward(self, ops),
             Arch::Qwen3 => qwen3::forward(self, ops),
-            Arch::Phi3 => phi3::forward(self, ops),
             Arch::Gemma3 => gemma3::forward(self, ops),
             Arch::Gpt2 => gpt2::forward(self, ops),
         }

@@ -3,9 +3,11 @@
 //! first), NEOX RoPE, an untied head. Phi-3.5's LongRoPE (`rope_factors_short/long`) divides
 //! each pair's frequency by a factor: the short ones within the original context (and the
 //! context is held to it), with the attention factor of `phi3.rope.scaling.attn_factor`.
+//!
+//! Its op sequence is Llama's (`llama::forward`): the fused matrices are the ops' other forms of
+//! the same products, so only the tensors are defined here.
 
-use super::ops::{Act, Activation, NormKind, Ops};
-use super::{window_limit, Attention, Config, FeedForward, HfNames, Layer, Loader, Model, Parts, RopeStyle};
+use super::{window_limit, Attention, Config, FeedForward, HfNames, Layer, Loader, Parts, RopeStyle};
 use crate::error::Result;
 
 pub(super) static HF_NAMES: HfNames = HfNames {
@@ -68,21 +70,4 @@ pub(super) fn load(l: &mut Loader, cfg: &mut Config) -> Result<Parts> {
         }
     };
     Ok(Parts { pos_embd: None, layers, output_norm, rope_factors, ctx_limit })
-}
-
-pub(super) fn forward<'m>(m: &'m Model, ops: &mut dyn Ops<'m>) -> Result<()> {
-    let eps = m.cfg.norm_eps;
-    ops.embed(&m.tok_embd, 1.0)?;
-    for (i, layer) in m.layers.iter().enumerate() {
-        ops.norm(NormKind::Rms, &layer.attn_norm, eps, Act::X, Act::Xb)?;
-        ops.qkv(&layer.attn, Act::Xb)?;
-        ops.rope_and_store(i, Some(m.rope()))?;
-        ops.attention(i, None)?;
-        ops.linear_add(&layer.attn_out, Act::Att, Act::X)?;
-
-        ops.norm(NormKind::Rms, &layer.ffn_norm, eps, Act::X, Act::Xb)?;
-        ops.ffn_up(Activation::Silu, &layer.ffn, Act::Xb, Act::Hb)?;
-        ops.linear_add(&layer.ffn_down, Act::Hb, Act::X)?;
-    }
-    ops.logits(NormKind::Rms, &m.output_norm, eps, m.head())
 }

@@ -3,7 +3,7 @@
 //! `qwen3.attention.key_length` (128 on every size, so `n_head · head_dim` need not be `n_embd`).
 
 use super::ops::{Act, Activation, NormKind, Ops};
-use super::{window_limit, Attention, Config, FeedForward, HfNames, Layer, Loader, Model, Parts, RopeStyle};
+use super::{window_limit, Config, HfNames, Layer, Loader, Model, Parts, RopeStyle};
 use crate::error::Result;
 
 pub(super) static HF_NAMES: HfNames = HfNames {
@@ -28,26 +28,19 @@ pub(super) static HF_NAMES: HfNames = HfNames {
 
 pub(super) fn load(l: &mut Loader, cfg: &mut Config) -> Result<Parts> {
     cfg.rope_style = RopeStyle::Neox;
-    let (d, q_dim, kv_dim, hd, ff) = (cfg.n_embd, cfg.q_dim(), cfg.kv_dim(), cfg.head_dim, cfg.n_ff);
+    let (d, q_dim, hd, ff) = (cfg.n_embd, cfg.q_dim(), cfg.head_dim, cfg.n_ff);
     let mut layers = Vec::with_capacity(cfg.n_layer);
     for i in 0..cfg.n_layer {
         let p = |s: &str| format!("blk.{i}.{s}");
         layers.push(Layer {
             attn_norm: l.norm(&p("attn_norm"), d, false)?,
-            attn: Attention::Separate {
-                q: l.linear(&p("attn_q"), q_dim, d, false)?,
-                k: l.linear(&p("attn_k"), kv_dim, d, false)?,
-                v: l.linear(&p("attn_v"), kv_dim, d, false)?,
-            },
+            attn: l.attention_qkv(i, cfg, false)?,
             attn_q_norm: Some(l.norm(&p("attn_q_norm"), hd, false)?),
             attn_k_norm: Some(l.norm(&p("attn_k_norm"), hd, false)?),
             attn_out: l.linear(&p("attn_output"), d, q_dim, false)?,
             post_attn_norm: None,
             ffn_norm: l.norm(&p("ffn_norm"), d, false)?,
-            ffn: FeedForward::Gated {
-                gate: l.linear(&p("ffn_gate"), ff, d, false)?,
-                up: l.linear(&p("ffn_up"), ff, d, false)?,
-            },
+            ffn: l.gated_ffn(i, cfg)?,
             ffn_down: l.linear(&p("ffn_down"), d, ff, false)?,
             post_ffn_norm: None,
         });
