@@ -43,6 +43,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let t = t0 + li;
     let ko = (t * p.kv_dim + kvh * hd) / 2u;
     var dots: array<f32, GMAX>;
+    for (var g = 0u; g < GMAX; g++) {
+        dots[g] = 0.0;
+    }
     let live = t >= lo && t < len;
     if (live) {
         for (var j = 0u; j < hd / 2u; j++) {
@@ -84,7 +87,14 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let vo = kvh * hd;
     let stride = hd + 2u;
     for (var d = li; d < hd; d += C) {
+        // zeroed on every pass explicitly: Chromium's WebGPU (Tint, SwiftShader) carried the
+        // previous pass's sums into a loop-local array's implicit zero value, so head
+        // dimensions past the first 64 came out wrong (Gemma 3's 256; seen by tracing a decode
+        // step in the page against the same adapter natively)
         var acc: array<f32, GMAX>;
+        for (var g = 0u; g < GMAX; g++) {
+            acc[g] = 0.0;
+        }
         for (var i = i0; i < n; i++) {
             let v = unpack2x16float(vc[((t0 + i) * p.kv_dim + vo + d) / 2u])[d % 2u];
             for (var g = 0u; g < gn; g++) {

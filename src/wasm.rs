@@ -334,6 +334,30 @@ impl WispEngine {
         })
     }
 
+    /// Debugging: evaluates `ids` but the last on WebGPU from position 0, then traces the last
+    /// token's decode step dispatch by dispatch (`GpuForward::trace_step`); resolves to
+    /// `[names_json, widths_json, Float32Array]`. The conversation is dropped.
+    #[wasm_bindgen(js_name = traceStep)]
+    pub fn trace_step(&self, ids: Vec<u32>) -> js_sys::Promise {
+        let inner = self.inner.clone();
+        wasm_bindgen_futures::future_to_promise(async move {
+            let (names, values, widths) = {
+                let i = inner.try_borrow().map_err(|_| busy())?;
+                let gf = i.engine.gpu().ok_or_else(|| JsError::new("traceStep needs the WebGPU backend"))?;
+                let (&last, body) = ids.split_last().ok_or_else(|| JsError::new("no ids"))?;
+                gf.prefill(body, 0).map_err(js)?;
+                let (names, values) = gf.trace_step(last, body.len()).await.map_err(js)?;
+                (names, values, gf.trace_widths())
+            };
+            inner.try_borrow_mut().map_err(|_| busy())?.engine.reset();
+            let out = js_sys::Array::new();
+            out.push(&JsValue::from_str(&serde_json::to_string(&names).unwrap_or_default()));
+            out.push(&JsValue::from_str(&serde_json::to_string(&widths).unwrap_or_default()));
+            out.push(&js_sys::Float32Array::from(&values[..]));
+            Ok(out.into())
+        })
+    }
+
     /// Perplexity of `ids` over windows of `ctx` (every predicted token scored unless `half`);
     /// resolves to `{"ppl", "tokens_scored"}` as JSON.
     pub fn perplexity(&self, ids: Vec<u32>, ctx: u32, half: bool) -> js_sys::Promise {

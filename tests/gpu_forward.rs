@@ -249,3 +249,32 @@ fn weights_streamed_to_the_gpu_give_the_cpu_ids() {
     let a = common::engine(256).generate(&ids, &opts, &mut |_, _| true).unwrap();
     assert_eq!(a.ids, b.ids, "cpu {:?} gpu {:?}", a.text, b.text);
 }
+
+/// `GpuForward::trace_step` (the debugging trace the page's `traceStep` shares) runs the decode
+/// list one dispatch at a time: one entry per greedy-decode dispatch but the argmax, each with
+/// the first row of every traced buffer, and it is a faithful step: the residual stream it ends
+/// with and the keys and values it stores make the next step's logits equal those after an
+/// ordinary step.
+#[test]
+fn a_traced_decode_step_is_the_decode_step() {
+    let Some(g) = gpu() else { return };
+    let e = common::engine(256);
+    let gf = pollster::block_on(GpuForward::new(g, &e.model, 256)).unwrap();
+    let ids = e.encode("The capital of France is").unwrap();
+    let n = ids.len();
+    gf.prefill(&ids[..n - 1], 0).unwrap();
+    let plain = pollster::block_on(gf.step_logits(ids[n - 1], n - 1)).unwrap();
+    let next = argmax(&plain) as u32;
+    let after_plain = pollster::block_on(gf.step_logits(next, n)).unwrap();
+
+    let (names, values) = pollster::block_on(gf.trace_step(ids[n - 1], n - 1)).unwrap();
+    assert_eq!(names.len(), gf.dispatches - 1, "one entry per dispatch: {names:?}");
+    assert!(names[0].starts_with("embed") && names.iter().any(|s| s.starts_with("attn_decode")), "{names:?}");
+    let width: usize = gf.trace_widths().iter().map(|w| w.1).sum();
+    assert_eq!(values.len(), names.len() * width);
+    // the embedding row of the token is the first entry's x (the traced buffers start with x)
+    let d = e.model.cfg.n_embd;
+    assert!(values[..d].iter().any(|v| *v != 0.0) && values.iter().all(|v| v.is_finite()));
+    let after_trace = pollster::block_on(gf.step_logits(next, n)).unwrap();
+    assert_eq!(after_trace, after_plain, "the step after a traced step");
+}

@@ -42,8 +42,7 @@ pub const SAMPLE_POOL: usize = 1024;
 const ATTN_GROUP: u32 = 8;
 
 struct Step {
-    /// The kernel and its variant ("matvec [Q4_1, BIAS]"), for profiles (native only).
-    #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
+    /// The kernel and its variant ("matvec [Q4_1, BIAS]"), for profiles (profiles and traces).
     name: String,
     pipeline: Arc<wgpu::ComputePipeline>,
     bind: wgpu::BindGroup,
@@ -134,6 +133,9 @@ pub struct GpuForward {
     words_read: AtomicU64,
     n_vocab: usize,
     n_ctx: usize,
+    /// The activation buffers a trace reads back after each dispatch: (name, buffer, words of
+    /// its first row).
+    traced: Vec<(&'static str, wgpu::Buffer, usize)>,
     /// Dispatches per step and weight bytes read per step, for `wisp bench`.
     pub dispatches: usize,
     pub weight_bytes: u64,
@@ -601,6 +603,17 @@ impl GpuForward {
             o: f32buf("o", d)?,
         };
         let hb2 = f32buf("hb2", ff)?;
+        let traced = vec![
+            ("x", acts.x.clone(), d),
+            ("xb", acts.xb.clone(), d),
+            ("q", acts.q.clone(), q_dim),
+            ("k", acts.k.clone(), kv_dim),
+            ("v", acts.v.clone(), kv_dim),
+            ("att", acts.att.clone(), q_dim),
+            ("hb", acts.hb.clone(), ff),
+            ("hb2", hb2.clone(), ff),
+            ("o", acts.o.clone(), d),
+        ];
         // decode attention's partial softmax per (head, chunk of 64 positions): acc [hd], m, l
         let max_chunks = n_ctx.div_ceil(64);
         let partials =
@@ -885,6 +898,7 @@ impl GpuForward {
             pen,
             pen_cap,
             staging,
+            traced,
             words_read: AtomicU64::new(0),
             n_vocab: model.n_vocab,
             n_ctx,
@@ -932,6 +946,36 @@ impl GpuForward {
         self.check(&[token], pos)?;
         self.submit(&[Plan::Decode], pos, &[token], Some((&self.logits, self.n_vocab)));
         self.read_logits(self.n_vocab).await
+    }
+
+    /// A decode step of `token` at `pos` one dispatch at a time, for finding the kernel where two
+    /// adapters part: after each dispatch, the first row of every activation buffer (x, xb, q, k,
+    /// v, att, hb, hb2, o in that order, [`GpuForward::trace_widths`] words each) is read back.
+    /// Returns each dispatch's kernel name and the values, `names.len() · Σ widths` of them.
+    pub async fn trace_step(&self, token: u32, pos: usize) -> Result<(Vec<String>, Vec<f32>)> {
+        self.check(&[token], pos)?;
+        let g = &self.gpu;
+        g.queue.write_buffer(&self.state, 0, as_bytes(&[pos as u32, 1, token]));
+        let total: usize = self.traced.iter().map(|t| t.2).sum();
+        let (mut names, mut values) = (Vec::new(), Vec::new());
+        for s in self.steps.iter().filter(|s| matches!(s.plan, Plan::Both | Plan::Decode)) {
+            let mut enc = g.device.create_command_encoder(&Default::default());
+            s.record(&mut enc.begin_compute_pass(&Default::default()), pos, 1);
+            let mut at = 0;
+            for (_, buf, words) in &self.traced {
+                enc.copy_buffer_to_buffer(buf, 0, &self.staging, 4 * at as u64, 4 * *words as u64);
+                at += words;
+            }
+            g.queue.submit([enc.finish()]);
+            values.extend(self.read_words(total).await?.into_iter().map(f32::from_bits));
+            names.push(s.name.clone());
+        }
+        Ok((names, values))
+    }
+
+    /// (name, words) of each buffer [`GpuForward::trace_step`] reads.
+    pub fn trace_widths(&self) -> Vec<(&'static str, usize)> {
+        self.traced.iter().map(|t| (t.0, t.2)).collect()
     }
 
     /// Evaluates `tokens` (≤ [`BATCH`]) at positions `pos..` as matrix products and returns
