@@ -72,4 +72,4 @@ bench-gpu: build
 
 # wisp (wasm CPU; WebGPU on a real adapter) beside wllama 1 and 2 threads in one headless Chromium
 bench-browser: test-setup pkg
-	cd tests/browser && npm ci --silent --no-audit --no-fund && node bench.mjs --runs $${RUNS:-3}
+	cd tests/browser && npm ci --silent --no-audit --no-fund && node bench.mjs --runs $${RUNS:-3} $${MODEL:+--model $$MODEL}

@@ -3,7 +3,8 @@
 // 128-token prompt (benches/bench_prompt.txt, no BOS) and 128 greedy tokens (end-of-generation
 // ignored). Prints one table row per run, our/wllama ratios, load times and the gzipped wasm size.
 //
-// usage: node bench.mjs [--runs 3] [--gpu-tokens N]   (WISP_MODEL, WISP_CACHE as for the tests)
+// usage: node bench.mjs [--runs 3] [--gpu-tokens N] [--model NAME|PATH]   (WISP_MODEL, WISP_CACHE as
+// for the tests; --model takes a known model's name, e.g. gemma3-270m, or a GGUF path)
 // WebGPU runs only on a real adapter unless --gpu-tokens N asks for N tokens on a CPU-emulated
 // one (SwiftShader takes seconds per token here).
 import fs from 'node:fs';
@@ -11,7 +12,7 @@ import path from 'node:path';
 import zlib from 'node:zlib';
 import os from 'node:os';
 import { execFileSync } from 'node:child_process';
-import { serve, launch, defaultModel, root, here } from './harness.mjs';
+import { serve, launch, defaultModel, knownModel, root, here } from './harness.mjs';
 
 const arg = (name, def) => { const i = process.argv.indexOf(`--${name}`); return i > 0 ? process.argv[i + 1] : def; };
 const RUNS = Number(arg('runs', '3'));
@@ -25,7 +26,8 @@ if (!fs.existsSync(path.join(wdir, 'node_modules/@wllama/wllama/esm/index.js')))
   fs.mkdirSync(wdir, { recursive: true });
   execFileSync('npm', ['install', '--prefix', wdir, '--silent', '--no-audit', '--no-fund', `@wllama/wllama@${WLLAMA}`], { stdio: 'inherit' });
 }
-const model = defaultModel();
+const modelArg = arg('model', '');
+const model = !modelArg ? defaultModel() : fs.existsSync(modelArg) ? modelArg : knownModel(modelArg);
 const prompt = fs.readFileSync(path.join(root, 'benches/bench_prompt.txt'), 'utf8').replace(/\s+$/, '');
 const wasm = fs.readFileSync(path.join(root, 'pkg/generated/wisp_bg.wasm'));
 const server = await serve({
@@ -100,7 +102,7 @@ const rows = Object.entries(results).map(([name, rs]) => ({
 const w2 = rows.find((r) => r.name === 'wllama 2 threads');
 const w1 = rows.find((r) => r.name === 'wllama 1 thread');
 console.log(`chromium ${browser.context.browser()?.version?.() ?? ''} · ${os.cpus().length} cores · WebGPU adapter: ${gpuInfo ? JSON.stringify(gpuInfo) : 'none'}${emulated ? ' (CPU-emulated: WebGPU not raced)' : ''}`);
-console.log(`medians of ${RUNS} runs · prompt ${rows[0].prefill_tokens} tokens · ${N} greedy tokens · wisp wasm ${(wasm.length / 1024).toFixed(0)} KiB, ${(zlib.gzipSync(wasm, { level: 9 }).length / 1024).toFixed(0)} KiB gzipped`);
+console.log(`model ${path.basename(model)} (${(fs.statSync(model).size / 1e6).toFixed(0)} MB) · medians of ${RUNS} runs · prompt ${rows[0].prefill_tokens} tokens · ${N} greedy tokens · wisp wasm ${(wasm.length / 1024).toFixed(0)} KiB, ${(zlib.gzipSync(wasm, { level: 9 }).length / 1024).toFixed(0)} KiB gzipped`);
 console.log('| run | load s | prefill tok/s | decode tok/s | decode vs wllama 1t | decode vs wllama 2t |');
 console.log('|---|---|---|---|---|---|');
 for (const r of rows) {
