@@ -57,6 +57,11 @@ export interface GenerateOptions {
   stop?: string | string[];
   /** Keep generating past end-of-generation tokens (benchmarks). */
   ignoreEos?: boolean;
+  /** Each chunk carries its token's log-probability (the model's raw distribution, before the
+   * sampler's penalties and truncation; on WebGPU the logits then come back every step). */
+  logprobs?: boolean;
+  /** With `logprobs`: the most likely alternatives reported per token, 0 to 20. Default 0. */
+  topLogprobs?: number;
   /** Ends the call with an AbortError; a call still queued behind another rejects at once,
    * without running. */
   signal?: AbortSignal;
@@ -67,6 +72,28 @@ export interface Chunk {
   text: string;
   /** The token that produced this chunk, or null for text released at the end. */
   token: number | null;
+  /** With `logprobs`: the token's natural-log probability. */
+  logprob?: number;
+  /** With `logprobs`: the token's bytes (a token may hold part of a UTF-8 character). */
+  bytes?: number[];
+  /** With `logprobs`: the step's most likely tokens, most likely first. */
+  topLogprobs?: TokenAlternative[];
+}
+
+export interface TokenAlternative {
+  token: number;
+  /** The token's bytes decoded (U+FFFD for a partial character). */
+  text: string;
+  bytes: number[];
+  logprob: number;
+}
+
+/** OpenAI's `logprobs.content[]` entry. */
+export interface ChatLogprob {
+  token: string;
+  logprob: number;
+  bytes: number[];
+  top_logprobs: { token: string; logprob: number; bytes: number[] }[];
 }
 
 export type FinishReason = 'stop' | 'length' | 'abort';
@@ -126,6 +153,10 @@ export interface ChatRequest {
   stop?: string | string[];
   seed?: number;
   signal?: AbortSignal;
+  /** Return each token's log-probability in `choices[0].logprobs.content` (OpenAI's shape). */
+  logprobs?: boolean;
+  /** With `logprobs`: alternatives per token, 0 to 20. */
+  top_logprobs?: number;
   /** What to do when the conversation does not fit the context: 'error' (default) or drop the oldest turns (system messages are kept). */
   context_overflow?: 'error' | 'drop-oldest';
 }
@@ -144,7 +175,7 @@ export interface ChatCompletion {
   object: 'chat.completion';
   created: number;
   model: string;
-  choices: { index: 0; message: { role: 'assistant'; content: string }; finish_reason: FinishReason }[];
+  choices: { index: 0; message: { role: 'assistant'; content: string }; logprobs?: { content: ChatLogprob[] } | null; finish_reason: FinishReason }[];
   usage: ChatUsage;
 }
 
@@ -153,7 +184,7 @@ export interface ChatCompletionChunk {
   object: 'chat.completion.chunk';
   created: number;
   model: string;
-  choices: { index: 0; delta: { role?: 'assistant'; content?: string }; finish_reason: FinishReason | null }[];
+  choices: { index: 0; delta: { role?: 'assistant'; content?: string }; logprobs?: { content: ChatLogprob[] }; finish_reason: FinishReason | null }[];
   /** On the last chunk only. */
   usage?: ChatUsage;
 }

@@ -203,6 +203,14 @@ function wasmOptions(o = {}) {
     }
     out[v] = x;
   }
+  // log-probabilities: `logprobs: true` with `topLogprobs` alternatives (0 to 20)
+  if (o.logprobs) {
+    const n = o.topLogprobs ?? 0;
+    if (!Number.isSafeInteger(n) || n < 0 || n > 20) throw new RangeError(`wisp: topLogprobs must be an integer from 0 to 20, got ${n}`);
+    out.logprobs = n;
+  } else if (o.topLogprobs !== undefined && o.topLogprobs !== null) {
+    throw new TypeError('wisp: topLogprobs needs logprobs: true');
+  }
   if (o.stop !== undefined && o.stop !== null) {
     const stop = Array.isArray(o.stop) ? o.stop : [o.stop];
     if (!stop.every((x) => typeof x === 'string')) throw new TypeError('wisp: stop must be a string or an array of strings');
@@ -436,7 +444,7 @@ export class Engine {
           }
           if (raw === null) { finished = true; break; }
           const ev = JSON.parse(raw);
-          if (ev.kind === 'token') yield { text: ev.text, token: ev.token };
+          if (ev.kind === 'token') yield ev.logprob ? { text: ev.text, token: ev.token, ...logprobOf(e, ev.logprob) } : { text: ev.text, token: ev.token };
           else if (ev.kind === 'text') yield { text: ev.text, token: null };
           await breathe();
         }
@@ -449,7 +457,7 @@ export class Engine {
 
   async #chatCreate(req) {
     const { messages, stream = false, max_tokens, max_completion_tokens, temperature = 1, top_p, stop, seed,
-      frequency_penalty, presence_penalty, top_k, min_p, repetition_penalty, signal,
+      frequency_penalty, presence_penalty, top_k, min_p, repetition_penalty, signal, logprobs = false, top_logprobs,
       context_overflow = 'error' } = req ?? {};
     if (!Array.isArray(messages) || messages.length === 0) throw new TypeError('wisp: messages must be a non-empty array');
     if (!['error', 'drop-oldest'].includes(context_overflow)) throw new TypeError(`wisp: unknown context_overflow '${context_overflow}'`);
@@ -480,7 +488,7 @@ export class Engine {
     const opts = {
       maxTokens: maxTokens ?? nCtx - ids.length, temperature, topP: top_p, topK: top_k ?? 0, minP: min_p ?? 0,
       repetitionPenalty: repetition_penalty, frequencyPenalty: frequency_penalty, presencePenalty: presence_penalty,
-      seed, stop, signal,
+      seed, stop, signal, logprobs: Boolean(logprobs), topLogprobs: logprobs ? top_logprobs ?? 0 : undefined,
     };
     if (top_p === undefined) opts.topP = 1;
     const id = `chatcmpl-${Math.random().toString(36).slice(2)}`;
@@ -498,19 +506,51 @@ export class Engine {
       return (async function* () {
         const chunk = (delta, finish_reason) => ({ id, object: 'chat.completion.chunk', created, model, choices: [{ index: 0, delta, finish_reason }] });
         yield chunk({ role: 'assistant', content: '' }, null);
-        for await (const c of gen) if (c.text) yield chunk({ content: c.text }, null);
+        for await (const c of gen) {
+          if (c.logprob !== undefined) yield { ...chunk({ content: c.text }, null), choices: [{ index: 0, delta: { content: c.text }, logprobs: { content: [openAiLogprob(c)] }, finish_reason: null }] };
+          else if (c.text) yield chunk({ content: c.text }, null);
+        }
         const s = self.#summary();
         yield { ...chunk({}, s.finishReason), usage: usage() };
       })();
     }
     let content = '';
-    for await (const c of gen) content += c.text;
+    const lps = [];
+    for await (const c of gen) {
+      content += c.text;
+      if (c.logprob !== undefined) lps.push(openAiLogprob(c));
+    }
     return {
       id, object: 'chat.completion', created, model,
-      choices: [{ index: 0, message: { role: 'assistant', content }, finish_reason: this.#summary().finishReason }],
+      choices: [{ index: 0, message: { role: 'assistant', content }, logprobs: logprobs ? { content: lps } : null, finish_reason: this.#summary().finishReason }],
       usage: usage(),
     };
   }
+}
+
+/**
+ * A token's log-probability and alternatives as a chunk carries them: `logprob`, `bytes` (the
+ * token's own bytes: a token may hold part of a UTF-8 character), and `topLogprobs`, each
+ * `{ token, text, bytes, logprob }`, most likely first.
+ */
+function logprobOf(e, lp) {
+  const piece = (id) => {
+    const bytes = Array.from(e.tokenBytes(id));
+    return { text: new TextDecoder().decode(Uint8Array.from(bytes)), bytes };
+  };
+  return {
+    logprob: lp.logprob, bytes: piece(lp.token).bytes,
+    topLogprobs: lp.top.map((a) => ({ token: a.token, ...piece(a.token), logprob: a.logprob })),
+  };
+}
+
+/** A chunk's log-probability in OpenAI's shape (`choices[].logprobs.content[]`). */
+function openAiLogprob(c) {
+  const entry = (text, bytes, logprob) => ({ token: text, logprob, bytes });
+  return {
+    ...entry(new TextDecoder().decode(Uint8Array.from(c.bytes)), c.bytes, c.logprob),
+    top_logprobs: c.topLogprobs.map((a) => entry(a.text, a.bytes, a.logprob)),
+  };
 }
 
 /** Why WebGPU cannot be used here, or null when an adapter exists. */

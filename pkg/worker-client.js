@@ -116,13 +116,15 @@ class WorkerEngine {
     // assemble the non-streamed shape from the chunks
     let content = '';
     let last = null;
+    const lps = [];
     for await (const c of it) {
       content += c.choices[0].delta.content ?? '';
+      lps.push(...(c.choices[0].logprobs?.content ?? []));
       last = c;
     }
     return {
       id: last.id, object: 'chat.completion', created: last.created, model: last.model,
-      choices: [{ index: 0, message: { role: 'assistant', content }, finish_reason: last.choices[0].finish_reason }],
+      choices: [{ index: 0, message: { role: 'assistant', content }, logprobs: rest.logprobs ? { content: lps } : null, finish_reason: last.choices[0].finish_reason }],
       usage: last.usage,
     };
   }

@@ -7,6 +7,7 @@
 //! shows any part of a stop string.
 
 use crate::error::{Error, Result};
+use serde::Serialize;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct SamplingParams {
@@ -135,6 +136,62 @@ pub fn argmax(logits: &[f32]) -> u32 {
         }
     }
     best as u32
+}
+
+/// The most alternatives [`token_logprob`] reports per token (OpenAI's `top_logprobs` limit).
+pub const MAX_TOP_LOGPROBS: usize = 20;
+
+/// A generated token's log-probability under the model (the log-softmax of its raw logits:
+/// temperature 1, before penalties and truncation, as llama.cpp and OpenAI report it) and the
+/// `top` most likely tokens of that step with theirs, most likely first.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct TokenLogprob {
+    pub token: u32,
+    pub logprob: f64,
+    pub top: Vec<Alternative>,
+}
+
+/// One of the tokens a step weighed.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Alternative {
+    pub token: u32,
+    pub logprob: f64,
+}
+
+/// [`TokenLogprob`] of `token` from one step's raw `logits`, with the `top` (≤
+/// [`MAX_TOP_LOGPROBS`]) likeliest alternatives, ties to the lower id. NaN logits count as
+/// impossible. The normaliser is summed in f64 from the largest logit.
+pub fn token_logprob(logits: &[f32], token: u32, top: usize) -> TokenLogprob {
+    let max = logits.iter().copied().filter(|v| !v.is_nan()).fold(f32::NEG_INFINITY, f32::max) as f64;
+    let sum: f64 = logits.iter().filter(|v| !v.is_nan()).map(|&v| (v as f64 - max).exp()).sum();
+    let lse = max + sum.ln();
+    let lp = |t: u32| match logits.get(t as usize) {
+        Some(v) if !v.is_nan() => *v as f64 - lse,
+        _ => f64::NEG_INFINITY,
+    };
+    let top = top.min(MAX_TOP_LOGPROBS).min(logits.len());
+    let mut best: Vec<(u32, f32)> = Vec::with_capacity(top + 1);
+    if top > 0 {
+        // one pass keeping the top few sorted (top ≤ 20: insertion beats a sort of the vocabulary)
+        let after = |a: &(u32, f32), b: &(u32, f32)| a.1 < b.1 || (a.1 == b.1 && a.0 > b.0);
+        for (i, &v) in logits.iter().enumerate() {
+            if v.is_nan() {
+                continue;
+            }
+            let c = (i as u32, v);
+            if best.len() == top && !after(&best[top - 1], &c) {
+                continue;
+            }
+            let at = best.iter().position(|b| after(b, &c)).unwrap_or(best.len());
+            best.insert(at, c);
+            best.truncate(top);
+        }
+    }
+    TokenLogprob {
+        token,
+        logprob: lp(token),
+        top: best.into_iter().map(|(t, _)| Alternative { token: t, logprob: lp(t) }).collect(),
+    }
 }
 
 /// One pick handed to a device (the GPU's `sample` kernel): the sampler's options, the draw,

@@ -11,7 +11,9 @@ use crate::cpu::{Numerics, UBATCH};
 use crate::error::{Error, Result};
 use crate::gpu::forward::Picked;
 use crate::model::Model;
-use crate::sampling::{DeviceDraw, Sampler, SamplingParams, StreamDecoder};
+use crate::sampling::{
+    token_logprob, DeviceDraw, Sampler, SamplingParams, StreamDecoder, TokenLogprob, MAX_TOP_LOGPROBS,
+};
 use crate::tokenizer::Tokenizer;
 use crate::weights::{GgufSource, WeightSource};
 use serde::Serialize;
@@ -27,6 +29,9 @@ pub struct GenerateOptions {
     pub stop: Vec<String>,
     /// Keep going past end-of-generation tokens (benchmarks).
     pub ignore_eog: bool,
+    /// Report each generated token's log-probability with this many alternatives (0 ..=
+    /// [`MAX_TOP_LOGPROBS`]): the logits then come back from the GPU every step.
+    pub logprobs: Option<usize>,
 }
 
 impl Default for GenerateOptions {
@@ -36,6 +41,7 @@ impl Default for GenerateOptions {
             sampling: SamplingParams::default(),
             stop: Vec::new(),
             ignore_eog: false,
+            logprobs: None,
         }
     }
 }
@@ -63,6 +69,9 @@ pub struct Generation {
     /// Prompt tokens actually evaluated (the rest came from the cache).
     pub prefilled: usize,
     pub finish: FinishReason,
+    /// Each generated token's log-probability and alternatives, when asked for.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub logprobs: Vec<TokenLogprob>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -85,7 +94,13 @@ pub enum Event {
     Prefill { done: usize, total: usize },
     /// A generated token and the text it completed (possibly empty: a partial UTF-8 character or
     /// a possible stop-string prefix is held back until it is decided).
-    Token { text: String, token: u32 },
+    Token {
+        text: String,
+        token: u32,
+        /// With [`GenerateOptions::logprobs`]: the token's log-probability and alternatives.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        logprob: Option<TokenLogprob>,
+    },
     /// Held-back text released at the end (never empty). A struct variant: serde cannot tag a
     /// newtype variant holding a string, so `Text(String)` failed to serialize in the page.
     Text { text: String },
@@ -128,6 +143,8 @@ pub struct Stream {
     times: [f64; 3],
     finish: Option<FinishReason>,
     tail_sent: bool,
+    /// Each emitted token's, with [`GenerateOptions::logprobs`].
+    logprobs: Vec<TokenLogprob>,
 }
 
 impl Stream {
@@ -182,6 +199,7 @@ impl Stream {
             text: self.text,
             prefilled,
             finish: self.finish.unwrap_or(FinishReason::Aborted),
+            logprobs: self.logprobs,
         }
     }
 }
@@ -394,6 +412,9 @@ impl Engine {
                 format!("token {bad} is outside the vocabulary of {}", self.model.n_vocab),
             ));
         }
+        if let Some(n) = opts.logprobs.filter(|&n| n > MAX_TOP_LOGPROBS) {
+            return Err(Error::arg("logprobs", format!("{n} alternatives; at most {MAX_TOP_LOGPROBS}")));
+        }
         let sampler = Sampler::new(opts.sampling.clone())?;
         let mut common = self.tokens.iter().zip(prompt).take_while(|(a, b)| a == b).count();
         if common == prompt.len() {
@@ -406,6 +427,8 @@ impl Engine {
             || (1..=crate::gpu::forward::SAMPLE_POOL).contains(&sp.top_k)
             || sp.min_p > 0.0;
         let gpu_pick = match self.backend.gpu() {
+            // log-probabilities need the whole distribution: the logits come back each step
+            Some(_) if opts.logprobs.is_some() => GpuPick::Host,
             Some(_) if sp.is_plain_argmax() => GpuPick::Argmax,
             Some(_) if self.device_sampling && poolable => GpuPick::Sample,
             _ => GpuPick::Host,
@@ -428,6 +451,7 @@ impl Engine {
             times: [(self.clock)(), 0.0, 0.0],
             finish: None,
             tail_sent: false,
+            logprobs: Vec::new(),
         })
     }
 
@@ -467,11 +491,14 @@ impl Engine {
         }
         let n_vocab = self.model.n_vocab;
         let logits = &mut self.backend.logits()[..n_vocab];
+        // the raw distribution, before the sampler's penalties change the logits in place
+        let raw = s.opts.logprobs.map(|top| (top, logits.to_vec()));
         let tok = match (s.next.take(), s.drawn.take()) {
             (Some(t), _) => t,
             (None, Some(r)) => s.sampler.sample_drawn(logits, &s.history, r),
             (None, None) => s.sampler.sample(logits, &s.history),
         };
+        let logprob = raw.map(|(top, l)| token_logprob(&l, tok, top));
         if self.tokenizer.is_eog(tok) && !s.opts.ignore_eog {
             s.end(FinishReason::Eog, (self.clock)());
             return Ok(s.tail());
@@ -487,7 +514,10 @@ impl Engine {
         } else {
             s.pending = Some(tok);
         }
-        Ok(Some(Event::Token { text: piece, token: tok }))
+        if let Some(lp) = &logprob {
+            s.logprobs.push(lp.clone());
+        }
+        Ok(Some(Event::Token { text: piece, token: tok, logprob }))
     }
 
     /// Ends `s` at the caller's request (its summary then says `Aborted`).
@@ -508,7 +538,7 @@ impl Engine {
         while let Some(ev) = pollster::block_on(self.advance(&mut s))? {
             let more = match ev {
                 Event::Prefill { .. } => true,
-                Event::Token { text, token } => on_chunk(&text, token),
+                Event::Token { text, token, .. } => on_chunk(&text, token),
                 Event::Text { text } => on_chunk(&text, u32::MAX),
             };
             if !more {
@@ -620,7 +650,7 @@ mod tests {
         let j = |e: &Event| serde_json::to_string(e).unwrap();
         assert_eq!(j(&Event::Prefill { done: 1, total: 2 }), r#"{"kind":"prefill","done":1,"total":2}"#);
         assert_eq!(
-            j(&Event::Token { text: "a".into(), token: 7 }),
+            j(&Event::Token { text: "a".into(), token: 7, logprob: None }),
             r#"{"kind":"token","text":"a","token":7}"#
         );
         assert_eq!(j(&Event::Text { text: "é".into() }), r#"{"kind":"text","text":"é"}"#);

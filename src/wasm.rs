@@ -141,6 +141,8 @@ struct Opts {
     stop: Vec<String>,
     ignore_eog: bool,
 }
+    /// Alternatives reported with each token's log-probability (none: no log-probabilities).
+    logprobs: Option<usize>,
 
 impl Opts {
     fn parse(json: &str) -> Result<GenerateOptions, JsError> {
@@ -162,6 +164,7 @@ impl Opts {
             stop: o.stop,
             ignore_eog: o.ignore_eog,
         })
+            logprobs: o.logprobs,
     }
 }
 
@@ -243,6 +246,18 @@ impl WispEngine {
     }
 
     /// Renders `messages_json` (`[{role, content}]`) with the model's chat template, ending with
+    /// A token's own bytes (specials as their text): what a log-probability's alternatives show.
+    #[wasm_bindgen(js_name = tokenBytes)]
+    pub fn token_bytes(&self, id: u32) -> Result<Vec<u8>, JsError> {
+        self.with(|i| {
+            let n = i.engine.tokenizer.vocab_size();
+            if id as usize >= n {
+                return Err(JsError::new(&format!("token {id} is outside the vocabulary of {n}")));
+            }
+            Ok(i.engine.tokenizer.token_bytes(id, true).to_vec())
+        })
+    }
+
     /// the assistant's turn, and tokenizes it.
     #[wasm_bindgen(js_name = chatPrompt)]
     pub fn chat_prompt(&self, messages_json: &str) -> Result<Vec<u32>, JsError> {

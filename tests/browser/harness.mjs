@@ -91,9 +91,10 @@ export async function inPageOf(context, url, fn, arg, { onPage } = {}) {
 }
 
 /** Greedy ids from the native CLI (the reference the browser must reproduce). */
-export function nativeIds(model, prompt, { chat = false, maxTokens = 64, numerics = 'exact' } = {}) {
+export function nativeIds(model, prompt, { chat = false, maxTokens = 64, numerics = 'exact', logprobs } = {}) {
   const args = ['generate', '--model', model, '--prompt', prompt, '--temperature', '0', '--max-tokens', String(maxTokens), '--backend', 'cpu', '--numerics', numerics, '--json'];
   if (chat) args.push('--chat');
+  if (logprobs !== undefined) args.push('--logprobs', String(logprobs));
   const out = execFileSync(wispBin, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
   return JSON.parse(out);
 }
