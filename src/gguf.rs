@@ -394,14 +394,20 @@ impl<'a> GgufFile<'a> {
 /// What [`GgufStream::push`] produces as bytes arrive.
 pub enum StreamEvent {
     Header(Box<GgufHeader>),
-    /// Index into `header.tensors` and the tensor's bytes.
+    /// Index into `header.tensors` and the tensor's bytes, once all have arrived (none for a
+    /// tensor passed piecewise: its bytes went out as [`StreamEvent::Piece`]s before).
     Tensor(usize, Vec<u8>),
+    /// Bytes of a tensor passed piecewise ([`GgufStream::piecewise`]) as they arrive: index into
+    /// `header.tensors`, the bytes' offset in the tensor's data, the bytes. Pieces come in order.
+    Piece(usize, u64, Vec<u8>),
 }
 
 /// Incremental GGUF parser: feed chunks, receive the header once, then each tensor.
 ///
 /// Only the header is buffered; after it, bytes go straight into the buffer of the tensor they
 /// belong to (allocated once at its exact size), so peak memory is the tensors plus one chunk.
+/// Tensors a [`GgufStream::piecewise`] choice selects are not buffered at all: their bytes go out
+/// as they arrive, for the consumer to place (the browser's GPU load writes them to the GPU).
 pub struct GgufStream {
     file_len: Option<u64>,
     /// Header bytes until the header parses.
@@ -415,8 +421,10 @@ pub struct GgufStream {
     /// Tensor indices sorted by offset, and the next one to emit.
     order: Vec<usize>,
     next: usize,
-    /// Bytes of tensor `order[next]` received so far.
+    /// Bytes of tensor `order[next]` received so far (unless it is passed piecewise).
     cur: Vec<u8>,
+    /// Which tensors are passed piecewise.
+    piecewise: Option<fn(&TensorInfo) -> bool>,
 }
 
 impl GgufStream {
@@ -430,7 +438,15 @@ impl GgufStream {
             order: Vec::new(),
             next: 0,
             cur: Vec::new(),
+            piecewise: None,
         }
+    }
+
+    /// Passes each tensor `choose` selects piecewise: its bytes go out in [`StreamEvent::Piece`]s
+    /// as they arrive, never held whole, and its [`StreamEvent::Tensor`] carries no bytes.
+    pub fn piecewise(mut self, choose: fn(&TensorInfo) -> bool) -> Self {
+        self.piecewise = Some(choose);
+        self
     }
 
     /// The tensor table once the header has arrived (metadata is in the header event only).
@@ -504,16 +520,22 @@ impl GgufStream {
                 data = &data[skip..];
                 continue;
             }
-            if self.cur.capacity() == 0 && t.n_bytes > 0 {
-                self.cur = Vec::with_capacity(t.n_bytes as usize);
+            // tensors do not overlap (checked with the header), so `pos` is within this one
+            let got = pos - start;
+            let take = (t.n_bytes - got).min(data.len() as u64) as usize;
+            if self.piecewise.is_some_and(|choose| choose(t)) {
+                if take > 0 {
+                    events.push(StreamEvent::Piece(idx, got, data[..take].to_vec()));
+                }
+            } else {
+                if self.cur.capacity() == 0 && t.n_bytes > 0 {
+                    self.cur = Vec::with_capacity(t.n_bytes as usize);
+                }
+                self.cur.extend_from_slice(&data[..take]);
             }
-            // tensors do not overlap (checked with the header), so pos == start + cur.len()
-            let want = t.n_bytes as usize - self.cur.len();
-            let take = want.min(data.len());
-            self.cur.extend_from_slice(&data[..take]);
             pos += take as u64;
             data = &data[take..];
-            if self.cur.len() < t.n_bytes as usize {
+            if pos < start + t.n_bytes {
                 return;
             }
             events.push(StreamEvent::Tensor(idx, std::mem::take(&mut self.cur)));

@@ -54,8 +54,8 @@ impl GpuDevice {
 }
 
 /// Parses a GGUF file as it arrives. Without a device, tensors are kept in their file encoding
-/// (the CPU path); with one, each large matrix goes to the GPU as soon as its bytes are complete
-/// and only vectors stay in wasm memory.
+/// (the CPU path); with one, each large matrix goes to the GPU row range by row range as its
+/// bytes arrive (`gpu/upload.rs`), and only vectors stay in wasm memory.
 #[wasm_bindgen]
 pub struct Loader {
     stream: GgufStream,
@@ -70,8 +70,9 @@ impl Loader {
     /// the weights to this device (the engine then runs only there).
     #[wasm_bindgen(constructor)]
     pub fn new(len: Option<f64>, gpu: Option<GpuDevice>) -> Loader {
+        let stream = GgufStream::new(len.map(|l| l as u64));
         Loader {
-            stream: GgufStream::new(len.map(|l| l as u64)),
+            stream: if gpu.is_some() { stream.piecewise(GpuWeights::takes) } else { stream },
             builder: GgufSourceBuilder::default(),
             bytes: 0,
             weights: gpu.map(|d| GpuWeights::new(d.gpu)),
@@ -82,8 +83,8 @@ impl Loader {
     pub fn push(&mut self, chunk: &[u8]) -> Result<(), JsError> {
         for ev in self.stream.push(chunk).map_err(js)? {
             match &mut self.weights {
-                Some(w) => self.builder.event_with(ev, |t| w.offer(t)).map_err(js)?,
-                None => self.builder.event(ev),
+                Some(w) => self.builder.event_with(ev, w).map_err(js)?,
+                None => self.builder.event(ev).map_err(js)?,
             }
         }
         self.bytes += chunk.len() as u64;

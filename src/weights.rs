@@ -5,7 +5,7 @@
 //! file offsets. A model that reads Hugging Face names supplies its own name mapping.
 
 use crate::error::{Error, Result};
-use crate::gguf::{GgufHeader, GgufStream, StreamEvent, Value};
+use crate::gguf::{GgufHeader, GgufStream, StreamEvent, TensorInfo, Value};
 use crate::quant::{dequantize, GgmlType};
 use std::collections::HashMap;
 use std::io::Read;
@@ -125,7 +125,7 @@ impl GgufSource {
             };
             total += n as u64;
             for ev in stream.push(&buf[..n])? {
-                src.event(ev);
+                src.event(ev)?;
             }
             if !on_progress(total) {
                 return Err(Error::Aborted);
@@ -146,6 +146,27 @@ impl GgufSource {
     }
 }
 
+/// Where tensor bytes go that are not to stay on the host (the GPU, in the browser's WebGPU
+/// load): [`GgufSourceBuilder::event_with`] hands it each piece of a tensor the stream passes
+/// piecewise ([`GgufStream::piecewise`]) and then each complete tensor.
+pub trait TensorSink {
+    /// `bytes` at byte `at` of the data of `t`, a tensor passed piecewise; pieces come in order.
+    fn piece(&mut self, t: &TensorInfo, at: u64, bytes: &[u8]) -> Result<()>;
+    /// A complete tensor (without bytes when it came piecewise); the sink may take its bytes and
+    /// leave it empty (the source keeps its name, type and shape).
+    fn offer(&mut self, t: &mut Tensor) -> Result<()>;
+}
+
+/// No sink: complete tensors stay on the host, and a piece has nowhere to go (an error).
+impl TensorSink for () {
+    fn piece(&mut self, t: &TensorInfo, _: u64, _: &[u8]) -> Result<()> {
+        Err(Error::malformed(format!("tensor '{}'", t.name), "came piecewise with nothing to take it"))
+    }
+    fn offer(&mut self, _: &mut Tensor) -> Result<()> {
+        Ok(())
+    }
+}
+
 /// Collects stream events into a [`GgufSource`].
 #[derive(Default)]
 pub struct GgufSourceBuilder {
@@ -154,25 +175,26 @@ pub struct GgufSourceBuilder {
 }
 
 impl GgufSourceBuilder {
-    pub fn event(&mut self, ev: StreamEvent) {
-        // a no-op `offer` cannot fail
-        let _ = self.event_with(ev, |_| Ok(()));
+    /// Takes one event, keeping every tensor on the host.
+    pub fn event(&mut self, ev: StreamEvent) -> Result<()> {
+        self.event_with(ev, &mut ())
     }
 
-    /// [`GgufSourceBuilder::event`], handing each complete tensor to `offer` first, which may
-    /// take its bytes elsewhere (the GPU) and leave it empty.
-    pub fn event_with(
-        &mut self,
-        ev: StreamEvent,
-        mut offer: impl FnMut(&mut Tensor) -> Result<()>,
-    ) -> Result<()> {
+    /// [`GgufSourceBuilder::event`], handing pieces and each complete tensor to `sink` first,
+    /// which may take the bytes elsewhere (the GPU) and leave the tensor empty.
+    pub fn event_with(&mut self, ev: StreamEvent, sink: &mut impl TensorSink) -> Result<()> {
         match ev {
             StreamEvent::Header(h) => self.header = Some(*h),
+            StreamEvent::Piece(i, at, bytes) => {
+                if let Some(t) = self.header.as_ref().and_then(|h| h.tensors.get(i)) {
+                    sink.piece(t, at, &bytes)?;
+                }
+            }
             StreamEvent::Tensor(i, data) => {
                 if let Some(t) = self.header.as_ref().and_then(|h| h.tensors.get(i)) {
                     let dims = t.dims.iter().map(|&d| d as usize).collect();
                     let mut t = Tensor { name: t.name.clone(), ty: t.ty, dims, data };
-                    offer(&mut t)?;
+                    sink.offer(&mut t)?;
                     self.tensors.insert(t.name.clone(), t);
                 }
             }

@@ -211,9 +211,10 @@ fn gpu_perplexity_at_context_2048_tracks_cpu_and_llamacpp() {
     );
 }
 
-/// The browser's GPU load: the file streamed in chunks, each large matrix uploaded as soon as its
-/// bytes are complete and dropped from the host. The host keeps only vectors (under 1 % of the
-/// file), the CPU path refuses with a clear error, and the GPU's greedy ids equal the CPU's.
+/// The browser's GPU load: the file streamed in chunks, each large matrix passed piecewise and
+/// written to the GPU row range by row range as its bytes arrive, never held whole. The host keeps
+/// only vectors (under 1 % of the file), the CPU path refuses with a clear error, and the GPU's
+/// greedy ids equal the CPU's.
 #[test]
 fn weights_streamed_to_the_gpu_give_the_cpu_ids() {
     use wisp::gguf::GgufStream;
@@ -223,10 +224,12 @@ fn weights_streamed_to_the_gpu_give_the_cpu_ids() {
     let bytes = std::fs::read(common::default_model()).unwrap();
     let len = bytes.len() as u64;
     let mut weights = GpuWeights::new(g);
-    let (mut stream, mut builder) = (GgufStream::new(Some(len)), GgufSourceBuilder::default());
-    for chunk in bytes.chunks(1 << 20) {
+    let mut stream = GgufStream::new(Some(len)).piecewise(GpuWeights::takes);
+    let mut builder = GgufSourceBuilder::default();
+    // an odd chunk size: rows straddle chunks (fetch's chunks have no particular size)
+    for chunk in bytes.chunks(65_537) {
         for ev in stream.push(chunk).unwrap() {
-            builder.event_with(ev, |t| weights.offer(t)).unwrap();
+            builder.event_with(ev, &mut weights).unwrap();
         }
     }
     stream.finish().unwrap();
@@ -248,6 +251,136 @@ fn weights_streamed_to_the_gpu_give_the_cpu_ids() {
     let b = on_gpu.generate(&ids, &opts, &mut |_, _| true).unwrap();
     let a = common::engine(256).generate(&ids, &opts, &mut |_, _| true).unwrap();
     assert_eq!(a.ids, b.ids, "cpu {:?} gpu {:?}", a.text, b.text);
+}
+
+/// A small model of the default model's types (a Q8_0 table of 4,096 × 576, 612-byte rows, tied
+/// as the head; Q4_1 layers), streamed to the GPU piecewise in chunks of 1, 7, 4,093 and 65,536
+/// bytes, at the adapter's storage-binding limit and at a limit lowered to 1 MiB, where the table
+/// is cut into 3 parts (1,600 + 1,600 + 896 rows): rows straddle chunks and parts. Every load's
+/// logits, prefill and three decode steps, are bit for bit those of the model uploaded whole, and
+/// its greedy ids the same: a row written at a wrong offset, into a wrong part or torn across two
+/// chunks would change its logit. The streamed table's parts also hold, word for word, the
+/// repacked rows of the file (so the check does not rest on the whole upload's row placement).
+#[test]
+fn weights_streamed_in_any_chunks_equal_a_whole_upload() {
+    use wisp::gguf::GgufStream;
+    use wisp::gpu::upload::GpuWeights;
+    use wisp::weights::{GgufSource, GgufSourceBuilder, WeightSource};
+    let p = wisp::synth::Preset { n_vocab: 4096, n_ff: 256, ..wisp::synth::preset("smollm2-135m").unwrap() };
+    let mut bytes = Vec::new();
+    wisp::synth::write(&p, Some(1), 5, &mut bytes).unwrap();
+    let len = bytes.len() as u64;
+    let stream = |g: &Arc<Gpu>, chunk: usize| {
+        let mut weights = GpuWeights::new(g.clone());
+        let mut stream = GgufStream::new(Some(len)).piecewise(GpuWeights::takes);
+        let mut builder = GgufSourceBuilder::default();
+        for c in bytes.chunks(chunk) {
+            for ev in stream.push(c).unwrap() {
+                builder.event_with(ev, &mut weights).unwrap();
+            }
+        }
+        stream.finish().unwrap();
+        (builder.finish(len).unwrap(), weights)
+    };
+    let mut rng = 0x9E37_79B9_7F4A_7C15u64;
+    let ids: Vec<u32> = (0..24)
+        .map(|_| {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            (rng % 4096) as u32
+        })
+        .collect();
+    // prefill logits, then each decode step's (greedy)
+    let run = |e: &mut wisp::Engine| {
+        let mut out = vec![e.prefill(&ids).unwrap().to_vec()];
+        for _ in 0..3 {
+            let next = argmax(out.last().unwrap());
+            out.push(e.step(next).unwrap().to_vec());
+        }
+        out
+    };
+    for lowered in [false, true] {
+        let Some(mut g) = gpu_env::open() else { return };
+        if lowered {
+            g.limits.max_storage_buffer_binding_size = 1 << 20;
+        }
+        let g = Arc::new(g);
+        let mut whole = wisp::Engine::from_gguf_bytes(&bytes, 64).unwrap();
+        let gf = pollster::block_on(GpuForward::new(g.clone(), &whole.model, 64)).unwrap();
+        whole.use_gpu(gf).unwrap();
+        let want = run(&mut whole);
+        for chunk in [1, 7, 4093, 65_536] {
+            let (src, mut weights) = stream(&g, chunk);
+            let mut e = wisp::Engine::from_gguf(src, 64).unwrap();
+            assert!(!e.model.weights_on_host());
+            let host = e.model.weight_bytes() as u64;
+            assert!(host * 50 < len, "chunk {chunk}: {host} bytes of a {len}-byte file stayed on the host");
+            let gf = pollster::block_on(GpuForward::with_weights(&e.model, 64, &mut weights)).unwrap();
+            e.use_gpu(gf).unwrap();
+            let got = run(&mut e);
+            for (i, (w, g)) in want.iter().zip(&got).enumerate() {
+                assert!(w == g, "lowered limit {lowered}, chunk {chunk}: logits of step {i} differ");
+            }
+            eprintln!(
+                "lowered limit {lowered}, chunks of {chunk}: {} bytes streamed, logits equal",
+                weights.bytes()
+            );
+        }
+        // the table's parts against the file's rows, repacked here
+        let (_, mut weights) = stream(&g, 7);
+        let parts = weights.take("token_embd.weight").unwrap();
+        let firsts: Vec<usize> = parts.iter().map(|p| p.0).collect();
+        assert_eq!(firsts, if lowered { vec![0, 1600, 3200] } else { vec![0] });
+        let table = GgufSource::from_bytes(&bytes).unwrap().take("token_embd.weight").unwrap();
+        let row = table.data.len() / 4096;
+        for (r0, m) in &parts {
+            let data = &table.data[r0 * row..(r0 + m.rows) * row];
+            let want = wisp::gpu::repack::repack(m.ty, m.rows, m.cols, data);
+            let got = pollster::block_on(g.read_u32(&m.buf, want.len())).unwrap();
+            assert!(got == want, "lowered limit {lowered}: the part from row {r0} differs");
+        }
+    }
+}
+
+/// The pieces of a tensor must come in order, each at the byte after the last: a piece out of
+/// place, past the tensor's end, or for another tensor before the first is complete is an error
+/// naming the tensor and the byte that was due, never a torn matrix. Pieces with no sink to take
+/// them are an error too.
+#[test]
+fn pieces_out_of_order_are_refused() {
+    use wisp::gguf::TensorInfo;
+    use wisp::gpu::upload::GpuWeights;
+    use wisp::quant::GgmlType;
+    use wisp::weights::TensorSink;
+    let t = |name: &str| TensorInfo {
+        name: name.into(),
+        dims: vec![64, 1024],
+        ty: GgmlType::F32,
+        offset: 0,
+        n_bytes: 64 * 1024 * 4,
+    };
+    let (a, b) = (t("a.weight"), t("b.weight"));
+    let err = ().piece(&a, 0, &[0; 4]).unwrap_err().to_string();
+    assert!(err.contains("a.weight") && err.contains("piecewise"), "{err}");
+    let Some(g) = gpu() else { return };
+    let mut w = GpuWeights::new(g);
+    let err = w.piece(&a, 256, &[0; 4]).unwrap_err().to_string();
+    assert!(err.contains("a.weight") && err.contains("byte 0"), "{err}");
+    w.piece(&a, 0, &[0; 300]).unwrap();
+    let err = w.piece(&a, 200, &[0; 4]).unwrap_err().to_string();
+    assert!(err.contains("byte 300 of 'a.weight'"), "{err}");
+    let mut w = GpuWeights::new(w.gpu.clone());
+    w.piece(&a, 0, &[0; 300]).unwrap();
+    let err = w.piece(&b, 0, &[0; 4]).unwrap_err().to_string();
+    assert!(err.contains("b.weight") && err.contains("byte 300 of 'a.weight'"), "{err}");
+    let mut w = GpuWeights::new(w.gpu.clone());
+    let err = w.piece(&a, 0, &vec![0; 64 * 1024 * 4 + 1]).unwrap_err().to_string();
+    assert!(err.contains("a.weight") && err.contains("262145"), "{err}");
+    // a whole tensor in one piece is written and stored
+    let mut w = GpuWeights::new(w.gpu.clone());
+    w.piece(&a, 0, &vec![0; 64 * 1024 * 4]).unwrap();
+    assert_eq!(w.take("a.weight").map(|p| p.len()), Some(1));
 }
 
 /// `GpuForward::trace_step` (the debugging trace the page's `traceStep` shares) runs the decode

@@ -366,18 +366,31 @@ impl GpuMatrix {
         cols: usize,
         data: &[u8],
     ) -> Result<GpuMatrix> {
-        let row_words = repack::row_words(ty, cols);
-        let buf = gpu.storage(name, 4 * (rows * row_words) as u64, None)?;
-        let src_row = data.len() / rows.max(1);
-        let step = (UPLOAD_CHUNK / (4 * row_words).max(1)).max(1);
-        for r0 in (0..rows).step_by(step) {
-            let n = step.min(rows - r0);
-            let words = repack::repack(ty, n, cols, &data[r0 * src_row..(r0 + n) * src_row]);
-            gpu.queue.write_buffer(&buf, 4 * (r0 * row_words) as u64, as_bytes(&words));
-        }
+        let m = GpuMatrix::alloc(gpu, name, ty, rows, cols)?;
+        m.write_rows(gpu, 0, rows, data);
         // natively the writes wait in wgpu's staging memory until a submission: flush them now
         gpu.queue.submit([]);
+        Ok(m)
+    }
+
+    /// A zeroed `rows × cols` matrix in GPU layout, for [`GpuMatrix::write_rows`] to fill.
+    pub fn alloc(gpu: &Gpu, name: &str, ty: GgmlType, rows: usize, cols: usize) -> Result<GpuMatrix> {
+        let row_words = repack::row_words(ty, cols);
+        let buf = gpu.storage(name, 4 * (rows * row_words) as u64, None)?;
         Ok(GpuMatrix { buf, ty, rows, cols, row_words })
+    }
+
+    /// Repacks `n` rows in the file's encoding (`data`, whole rows) and writes them from row
+    /// `r0` on, about a megabyte of rows per `write_buffer` (the caller keeps `r0 + n ≤ rows`;
+    /// the writes are flushed by the next submission).
+    pub fn write_rows(&self, gpu: &Gpu, r0: usize, n: usize, data: &[u8]) {
+        let src_row = data.len() / n.max(1);
+        let step = (UPLOAD_CHUNK / (4 * self.row_words).max(1)).max(1);
+        for a in (0..n).step_by(step) {
+            let k = step.min(n - a);
+            let words = repack::repack(self.ty, k, self.cols, &data[a * src_row..(a + k) * src_row]);
+            gpu.queue.write_buffer(&self.buf, 4 * ((r0 + a) * self.row_words) as u64, as_bytes(&words));
+        }
     }
 
     /// Uploads a matrix as [`GpuMatrix::upload`] does, cut by rows into parts that each fit one
@@ -392,6 +405,21 @@ impl GpuMatrix {
         cols: usize,
         data: &[u8],
     ) -> Result<Vec<(usize, GpuMatrix)>> {
+        let parts = GpuMatrix::alloc_parts(gpu, name, ty, rows, cols)?;
+        GpuMatrix::write_parts(gpu, &parts, 0, rows, data);
+        gpu.queue.submit([]);
+        Ok(parts)
+    }
+
+    /// The zeroed parts [`GpuMatrix::upload_parts`] cuts a `rows × cols` matrix into, for
+    /// [`GpuMatrix::write_parts`] to fill (the browser's streamed load, row range by row range).
+    pub fn alloc_parts(
+        gpu: &Gpu,
+        name: &str,
+        ty: GgmlType,
+        rows: usize,
+        cols: usize,
+    ) -> Result<Vec<(usize, GpuMatrix)>> {
         let row_bytes = 4 * repack::row_words(ty, cols) as u64;
         let limit = gpu.limits.max_storage_buffer_binding_size;
         let per_part = ((limit / row_bytes.max(1)) as usize) / 64 * 64;
@@ -403,15 +431,22 @@ impl GpuMatrix {
                 max: limit,
             });
         }
-        let src_row = data.len() / rows.max(1);
         (0..rows)
             .step_by(per_part)
-            .map(|r0| {
-                let n = per_part.min(rows - r0);
-                let part = &data[r0 * src_row..(r0 + n) * src_row];
-                Ok((r0, GpuMatrix::upload(gpu, name, ty, n, cols, part)?))
-            })
+            .map(|r0| Ok((r0, GpuMatrix::alloc(gpu, name, ty, per_part.min(rows - r0), cols)?)))
             .collect()
+    }
+
+    /// Writes `n` rows in the file's encoding (`data`, whole rows) from row `r0` of a matrix cut
+    /// into `parts` ([`GpuMatrix::alloc_parts`]), each row range into the part that holds it.
+    pub fn write_parts(gpu: &Gpu, parts: &[(usize, GpuMatrix)], r0: usize, n: usize, data: &[u8]) {
+        let src_row = data.len() / n.max(1);
+        for (p0, m) in parts {
+            let (a, b) = (r0.max(*p0), (r0 + n).min(p0 + m.rows));
+            if a < b {
+                m.write_rows(gpu, a - p0, b - a, &data[(a - r0) * src_row..(b - r0) * src_row]);
+            }
+        }
     }
 
     /// The parts' rows one after another, copied on the GPU into one matrix (SwiGLU's gate and

@@ -141,13 +141,14 @@ test('other architectures in the page: Qwen3 (Q5_1, per-head Q/K norms, a 64-wid
   }
 });
 
-test('Gemma 3 270M in the page (SentencePiece tokenizer, gemma3): CPU and WebGPU greedy ids equal the native CLI; WebGPU perplexity equal to the CPU\'s', async () => {
+test('Gemma 3 270M in the page (SentencePiece tokenizer, gemma3): CPU and WebGPU greedy ids equal the native CLI; WebGPU perplexity equal to the CPU\'s; a WebGPU load keeps wasm memory under half the file', async () => {
   const prompt = 'The mitochondria is the powerhouse of the';
   const want = nativeIds(gemma, prompt, { maxTokens: 24 });
   const text = 'The mitochondria is the powerhouse of the cell. It makes energy for the body, and every cell has many of them. ';
   const got = await inPageOf(browser.context, server.url, async ({ prompt, text }) => {
     const out = {};
-    for (const backend of ['cpu', 'webgpu']) {
+    // WebGPU first: wasm memory only grows, so its peak is the WebGPU load's before the CPU's
+    for (const backend of ['webgpu', 'cpu']) {
       const e = await wisp.Engine.load('/gemma.gguf', { backend, cache: false });
       out[backend] = { info: e.info, ppl: await e.perplexity(text.repeat(2), { ctx: 32 }) };
       // WebGPU a few tokens (SwiftShader takes seconds per token at this size)
@@ -162,6 +163,12 @@ test('Gemma 3 270M in the page (SentencePiece tokenizer, gemma3): CPU and WebGPU
   // the WebGPU prefill path (tiled products, prefill attention, every row's logits over the
   // 262,144-token head) against the CPU
   assert.equal(got.webgpu.info.backend, 'webgpu');
+  // the weights streamed to the GPU row range by row range: not even the 178 MB table (tied head)
+  // was ever whole in wasm memory
+  const size = fs.statSync(gemma).size;
+  const mb = (x) => (x / 1e6).toFixed(1);
+  console.log(`# Gemma 3 WebGPU load: wasm memory ${mb(got.webgpu.info.wasmMemoryBytes)} MB for a ${mb(size)} MB file (after the CPU load too: ${mb(got.cpu.info.wasmMemoryBytes)} MB)`);
+  assert.ok(got.webgpu.info.wasmMemoryBytes < size / 2, `wasm memory ${got.webgpu.info.wasmMemoryBytes} for a ${size}-byte file`);
   // the decode list (head size 256: attention past its first 64 dimensions, once wrong on Tint)
   assert.deepEqual(got.webgpu.run.tokens, want.ids.slice(0, 6), 'Gemma 3 greedy on WebGPU');
   const [c, g] = [got.cpu.ppl.ppl, got.webgpu.ppl.ppl];
