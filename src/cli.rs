@@ -15,6 +15,7 @@ use wisp::tokenizer::Tokenizer;
 use wisp::weights::GgufSource;
 use wisp::{Engine, Error, GenerateOptions, Result};
 
+mod eval;
 mod soak;
 
 const USAGE_TEXT: &str = "usage:
@@ -32,6 +33,9 @@ const USAGE_TEXT: &str = "usage:
                                   (a random-weight GGUF of a real model's shapes and types, for
                                   speed measurements where the model file cannot go)
   wisp tokenize [--model PATH] --text TEXT
+  wisp eval [--model PATH] --data SET.jsonl [--max-tokens N] [--json] [--ctx N] [--backend cpu|gpu]
+                                  (greedy answers to {\"prompt\" or \"messages\", \"reference\"} lines:
+                                  corpus and per-item BLEU, ROUGE-1/2/L F1, reference perplexity)
   wisp soak [--model PATH] [--generations N] [--every K] [--max-tokens M] [--backend cpu|gpu] [--json]
                                   (long use of one engine: memory and GPU objects every K generations)
   wisp fetch [NAME]               (downloads a known model, without NAME the default one, and
@@ -663,6 +667,7 @@ fn run() -> Result<()> {
         "synth" => cmd_synth(&args),
         "tokenize" => cmd_tokenize(&args),
         "soak" => soak::cmd_soak(&args),
+        "eval" => eval::cmd_eval(&args),
         "fetch" => cmd_fetch(&args),
         "help" | "--help" | "-h" => {
             println!("{}", usage());

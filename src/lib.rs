@@ -20,6 +20,7 @@ mod backend;
 pub mod chat;
 pub mod cpu;
 pub mod error;
+pub mod eval;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod fetch;
 pub mod gguf;
