@@ -22,8 +22,8 @@ const USAGE_TEXT: &str = "usage:
   wisp generate [--model PATH] --prompt TEXT [--chat] [--max-tokens N] [--temperature T] [--top-k K]
                 [--top-p P] [--min-p P] [--repeat-penalty R] [--seed S] [--stop STR]... [--ctx N]
                 [--threads N] [--backend cpu|gpu] [--numerics exact|llamacpp] [--json]
-  wisp chat [--model PATH] [--system TEXT] [--max-tokens N] [--temperature T] [--seed S]
                 [--logprobs N]    (with --json: each token's log-probability and N ≤ 20 alternatives)
+  wisp chat [--model PATH] [--system TEXT] [--max-tokens N] [--temperature T] [--seed S]
   wisp perplexity [--model PATH] --file TEXT --ctx N [--half] [--backend cpu|gpu] [--json]
   wisp bench [--model PATH] [--threads N] [--backend cpu|gpu] [--prompt-tokens N] [--gen-tokens N]
              [--ctx N] [--profile] [--peak-gbs GB/S] [--json]
@@ -309,17 +309,13 @@ fn cmd_generate(args: &Args) -> Result<()> {
         "--numerics",
         "--json",
         "--ignore-eos",
+        "--logprobs",
     ])?;
     let prompt = args.get("--prompt").ok_or_else(|| Error::arg("--prompt", "is required"))?.to_string();
     let max_tokens: i64 = args.num("--max-tokens", 256)?;
     if max_tokens < 1 {
-        "--logprobs",
         return Err(Error::arg("--max-tokens", format!("{max_tokens} must be at least 1")));
     }
-    let opts = GenerateOptions {
-        max_tokens: max_tokens as usize,
-        sampling: sampling(args)?,
-        stop: args.all("--stop"),
     let logprobs = match args.get("--logprobs") {
         None => None,
         Some(_) if !args.flag("--json") => {
@@ -327,12 +323,16 @@ fn cmd_generate(args: &Args) -> Result<()> {
         }
         Some(_) => Some(args.num::<usize>("--logprobs", 0)?),
     };
+    let opts = GenerateOptions {
+        max_tokens: max_tokens as usize,
+        sampling: sampling(args)?,
+        stop: args.all("--stop"),
         ignore_eog: args.flag("--ignore-eos"),
+        logprobs,
     };
     if args.flag("--chat") {
         check_chat_model(args, "; run it without --chat, the prompt written out as the model expects")?;
     }
-        logprobs,
     let mut engine = open_engine(args, 0)?;
     let json_out = args.flag("--json");
     let mut out = std::io::stdout();
@@ -352,10 +352,6 @@ fn cmd_generate(args: &Args) -> Result<()> {
     if json_out {
         let mut j = json!({"prompt_ids": g.prompt_ids, "ids": g.ids, "text": g.text,
             "prefill_tok_s": g.prefill_tok_s, "decode_tok_s": g.decode_tok_s, "finish": g.finish});
-        println!("{j}");
-    } else {
-        println!();
-        eprintln!(
         if logprobs.is_some() {
             let piece = |t: u32| String::from_utf8_lossy(engine.tokenizer.token_bytes(t, false)).into_owned();
             let steps: Vec<_> = g
@@ -372,6 +368,10 @@ fn cmd_generate(args: &Args) -> Result<()> {
                 .collect();
             j["logprobs"] = json!(steps);
         }
+        println!("{j}");
+    } else {
+        println!();
+        eprintln!(
             "wisp: {} prompt tokens at {:.1} tok/s, {} generated at {:.1} tok/s",
             g.prompt_ids.len(),
             g.prefill_tok_s,

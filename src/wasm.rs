@@ -141,9 +141,9 @@ struct Opts {
     seed: Option<u64>,
     stop: Vec<String>,
     ignore_eog: bool,
-}
     /// Alternatives reported with each token's log-probability (none: no log-probabilities).
     logprobs: Option<usize>,
+}
 
 impl Opts {
     fn parse(json: &str) -> Result<GenerateOptions, JsError> {
@@ -164,8 +164,8 @@ impl Opts {
             },
             stop: o.stop,
             ignore_eog: o.ignore_eog,
-        })
             logprobs: o.logprobs,
+        })
     }
 }
 
@@ -246,7 +246,6 @@ impl WispEngine {
         })
     }
 
-    /// Renders `messages_json` (`[{role, content}]`) with the model's chat template, ending with
     /// A token's own bytes (specials as their text): what a log-probability's alternatives show.
     #[wasm_bindgen(js_name = tokenBytes)]
     pub fn token_bytes(&self, id: u32) -> Result<Vec<u8>, JsError> {
@@ -259,6 +258,7 @@ impl WispEngine {
         })
     }
 
+    /// Renders `messages_json` (`[{role, content}]`) with the model's chat template, ending with
     /// the assistant's turn, and tokenizes it.
     #[wasm_bindgen(js_name = chatPrompt)]
     pub fn chat_prompt(&self, messages_json: &str) -> Result<Vec<u32>, JsError> {
