@@ -1,15 +1,21 @@
 // The demo chat page: load a model (URL, cached after the first visit, or a local file) with
 // progress and cancel, then chat with streaming output (pkg/render.js's streamChat, the loop the
 // tutor widget uses too), a temperature (0 = greedy), a stop button and tokens/s. The engine runs
-// in a Web Worker; the service worker keeps this page available offline.
+// in a Web Worker; the service worker keeps this page available offline. Every reply is asked for
+// its tokens' log-probabilities (5 alternatives each: a cheap by-product of the step); "Show
+// alternatives" turns the replies' words into buttons that open the alternatives the model
+// weighed (render.js's TokenInspector), and off again. It starts off, so a reply reads as plain
+// prose (for screen readers too) until the reader asks.
 import { createWorkerEngine } from './pkg/index.js';
-import { renderMarkdown, streamChat } from './pkg/render.js';
+import { TokenInspector, renderMarkdown, streamChat } from './pkg/render.js';
 
 const $ = (id) => document.getElementById(id);
 let engine = null;
 let messages = [];
 let generating = null;
 let loading = null;
+const inspector = new TokenInspector($('log'), { enabled: $('alternatives').checked, topLogprobs: 5 });
+$('alternatives').addEventListener('change', () => { inspector.enabled = $('alternatives').checked; });
 
 if ('serviceWorker' in navigator) navigator.serviceWorker.register('./sw.js').catch(() => {});
 
@@ -82,6 +88,7 @@ $('chat').addEventListener('submit', async (e) => {
     messages: conversation, temperature: Number.isFinite(temperature) && temperature >= 0 ? temperature : 0.7, max_tokens: 512,
     signal: generating.signal, context_overflow: 'drop-oldest',
   }, bubble, {
+    inspector,
     onChunk: (chunk) => {
       if (!chunk.usage) return;
       const t = chunk.usage.timings;
@@ -99,6 +106,7 @@ $('stop').addEventListener('click', () => generating?.abort());
 $('newChat').addEventListener('click', async () => {
   generating?.abort();
   messages = [];
+  inspector.close();
   $('log').replaceChildren();
   await engine?.reset();
 });

@@ -1,7 +1,7 @@
 // Service worker: keeps the demo page, the widget and the package available offline after the
 // first visit (stale-while-revalidate for the app shell). Model files are not handled here: the
 // package keeps them in its own Cache API store, keyed by URL.
-const SHELL = 'wisp-shell-v4';
+const SHELL = 'wisp-shell-v5';
 const FILES = ['./', './index.html', './app.js', './app.css', './tutor.js', './tutor.html', './tutor-page.css',
   './pkg/index.js', './pkg/worker.js', './pkg/worker-client.js', './pkg/render.js', './pkg/tutor.js',
   './pkg/generated/wisp.js', './pkg/generated/wisp_bg.wasm',
