@@ -52,6 +52,18 @@ if [ ! -f "$vocabs/.complete" ]; then
   rm -rf "$tmp"
   touch "$vocabs/.complete"
 fi
+# llama.cpp's example GBNF grammars from the same sdist (tests/grammar.rs parses every one)
+grammars="$cache/llamacpp-grammars"
+if [ ! -f "$grammars/.complete" ]; then
+  echo "setup: fetching llama.cpp's example grammars (llama-cpp-python 0.3.36 sdist)"
+  tmp="$(mktemp -d)"
+  python3 -m pip download --quiet --no-deps --no-binary llama-cpp-python llama-cpp-python==0.3.36 -d "$tmp"
+  tar xzf "$tmp/llama_cpp_python-0.3.36.tar.gz" -C "$tmp" --wildcards '*/vendor/llama.cpp/grammars/*.gbnf'
+  rm -rf "$grammars" && mkdir -p "$grammars"
+  mv "$tmp"/llama_cpp_python-0.3.36/vendor/llama.cpp/grammars/*.gbnf "$grammars/"
+  rm -rf "$tmp"
+  touch "$grammars/.complete"
+fi
 # the browser tests: Debian's Chromium (WebGPU on SwiftShader), Node for playwright-core, and
 # binaryen's wasm-opt for the package build (wasm-bindgen-cli is installed by build_pkg.sh);
 # chromedriver runs the relaxed-SIMD build's wasm tests in Chromium (scripts/wasm_test.sh)

@@ -23,6 +23,7 @@ const USAGE_TEXT: &str = "usage:
                 [--top-p P] [--min-p P] [--repeat-penalty R] [--seed S] [--stop STR]... [--ctx N]
                 [--threads N] [--backend cpu|gpu] [--numerics exact|llamacpp] [--json]
                 [--logprobs N]    (with --json: each token's log-probability and N ≤ 20 alternatives)
+                [--grammar FILE]  (only text the GBNF grammar allows, as llama.cpp's --grammar-file)
   wisp chat [--model PATH] [--system TEXT] [--max-tokens N] [--temperature T] [--seed S]
   wisp perplexity [--model PATH] --file TEXT --ctx N [--half] [--backend cpu|gpu] [--json]
   wisp bench [--model PATH] [--threads N] [--backend cpu|gpu] [--prompt-tokens N] [--gen-tokens N]
@@ -287,6 +288,14 @@ fn sampling(args: &Args) -> Result<SamplingParams> {
     Ok(p)
 }
 
+/// `--grammar FILE` (GBNF) parsed, the file named in its errors.
+fn grammar_arg(args: &Args) -> Result<Option<std::sync::Arc<wisp::grammar::Grammar>>> {
+    let Some(path) = args.get("--grammar") else { return Ok(None) };
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let g = wisp::grammar::Grammar::parse(&text).map_err(|e| Error::Grammar(format!("{path}: {e}")))?;
+    Ok(Some(std::sync::Arc::new(g)))
+}
+
 fn cmd_generate(args: &Args) -> Result<()> {
     args.check_known(&[
         "--model",
@@ -310,6 +319,7 @@ fn cmd_generate(args: &Args) -> Result<()> {
         "--json",
         "--ignore-eos",
         "--logprobs",
+        "--grammar",
     ])?;
     let prompt = args.get("--prompt").ok_or_else(|| Error::arg("--prompt", "is required"))?.to_string();
     let max_tokens: i64 = args.num("--max-tokens", 256)?;
@@ -329,6 +339,7 @@ fn cmd_generate(args: &Args) -> Result<()> {
         stop: args.all("--stop"),
         ignore_eog: args.flag("--ignore-eos"),
         logprobs,
+        grammar: grammar_arg(args)?,
     };
     if args.flag("--chat") {
         check_chat_model(args, "; run it without --chat, the prompt written out as the model expects")?;

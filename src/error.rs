@@ -63,6 +63,11 @@ pub enum Error {
     #[error("chat template: {0}")]
     Template(String),
 
+    /// A GBNF grammar that does not parse (its line and column named), or a JSON Schema feature
+    /// this engine does not convert, or a token the grammar does not allow.
+    #[error("grammar: {0}")]
+    Grammar(String),
+
     #[error("prompt has {prompt} tokens but the context holds {ctx}")]
     PromptTooLong { prompt: usize, ctx: usize },
 

@@ -25,6 +25,7 @@ pub mod eval;
 pub mod fetch;
 pub mod gguf;
 pub mod gpu;
+pub mod grammar;
 pub mod model;
 pub mod quant;
 pub mod safetensors;

@@ -10,6 +10,7 @@ use crate::chat::{ChatTemplate, Message};
 use crate::cpu::{Numerics, UBATCH};
 use crate::error::{Error, Result};
 use crate::gpu::forward::Picked;
+use crate::grammar::{Grammar, Matcher, TokenTrie};
 use crate::model::Model;
 use crate::sampling::{
     token_logprob, DeviceDraw, Sampler, SamplingParams, StreamDecoder, TokenLogprob, MAX_TOP_LOGPROBS,
@@ -17,6 +18,7 @@ use crate::sampling::{
 use crate::tokenizer::Tokenizer;
 use crate::weights::{GgufSource, WeightSource};
 use serde::Serialize;
+use std::sync::Arc;
 
 /// Default context when the caller does not choose one (the model may allow more).
 pub const DEFAULT_CTX: usize = 4096;
@@ -32,6 +34,10 @@ pub struct GenerateOptions {
     /// Report each generated token's log-probability with this many alternatives (0 ..=
     /// [`MAX_TOP_LOGPROBS`]): the logits then come back from the GPU every step.
     pub logprobs: Option<usize>,
+    /// Only text this grammar allows (GBNF, or a JSON Schema converted to one): every step's
+    /// tokens are masked to those it can continue with, end-of-generation only once it is
+    /// complete, and the generation ends when nothing but the end is left.
+    pub grammar: Option<Arc<Grammar>>,
 }
 
 impl Default for GenerateOptions {
@@ -42,6 +48,7 @@ impl Default for GenerateOptions {
             stop: Vec::new(),
             ignore_eog: false,
             logprobs: None,
+            grammar: None,
         }
     }
 }
@@ -145,6 +152,8 @@ pub struct Stream {
     tail_sent: bool,
     /// Each emitted token's, with [`GenerateOptions::logprobs`].
     logprobs: Vec<TokenLogprob>,
+    /// The grammar's state over the tokens generated so far, and the vocabulary's trie.
+    matcher: Option<(Matcher, Arc<TokenTrie>)>,
 }
 
 impl Stream {
@@ -217,6 +226,8 @@ pub struct Engine {
     /// On the GPU, sampled generations pick their tokens there (off: logits read back).
     device_sampling: bool,
     clock: fn() -> f64,
+    /// The vocabulary as a trie, built on the first constrained generation.
+    trie: Option<Arc<TokenTrie>>,
 }
 
 #[cfg(not(target_arch = "wasm32"))]
@@ -269,6 +280,7 @@ impl Engine {
             numerics: Numerics::default(),
             device_sampling: true,
             clock: native_clock,
+            trie: None,
         })
     }
 
@@ -416,6 +428,20 @@ impl Engine {
             return Err(Error::arg("logprobs", format!("{n} alternatives; at most {MAX_TOP_LOGPROBS}")));
         }
         let sampler = Sampler::new(opts.sampling.clone())?;
+        let matcher = match &opts.grammar {
+            Some(g) => {
+                let trie = match &self.trie {
+                    Some(t) => t.clone(),
+                    None => {
+                        let t = Arc::new(TokenTrie::from_tokenizer(&self.tokenizer, self.model.n_vocab));
+                        self.trie = Some(t.clone());
+                        t
+                    }
+                };
+                Some((Matcher::new(g.clone()), trie))
+            }
+            None => None,
+        };
         let mut common = self.tokens.iter().zip(prompt).take_while(|(a, b)| a == b).count();
         if common == prompt.len() {
             common -= 1; // re-evaluate the last token to get its logits
@@ -427,8 +453,9 @@ impl Engine {
             || (1..=crate::gpu::forward::SAMPLE_POOL).contains(&sp.top_k)
             || sp.min_p > 0.0;
         let gpu_pick = match self.backend.gpu() {
-            // log-probabilities need the whole distribution: the logits come back each step
-            Some(_) if opts.logprobs.is_some() => GpuPick::Host,
+            // log-probabilities need the whole distribution, a grammar masks it on the host:
+            // the logits come back each step
+            Some(_) if opts.logprobs.is_some() || opts.grammar.is_some() => GpuPick::Host,
             Some(_) if sp.is_plain_argmax() => GpuPick::Argmax,
             Some(_) if self.device_sampling && poolable => GpuPick::Sample,
             _ => GpuPick::Host,
@@ -452,6 +479,7 @@ impl Engine {
             finish: None,
             tail_sent: false,
             logprobs: Vec::new(),
+            matcher,
         })
     }
 
@@ -493,15 +521,43 @@ impl Engine {
         let logits = &mut self.backend.logits()[..n_vocab];
         // the raw distribution, before the sampler's penalties change the logits in place
         let raw = s.opts.logprobs.map(|top| (top, logits.to_vec()));
+        if let Some((m, trie)) = &mut s.matcher {
+            if !m.can_continue() {
+                // complete, and nothing may follow: the end
+                s.end(FinishReason::Stop, (self.clock)());
+                return Ok(s.tail());
+            }
+            let mask = m.allowed(trie);
+            let complete = m.is_complete();
+            let mut any = false;
+            for (t, l) in logits.iter_mut().enumerate() {
+                let ok = mask.get(t / 64).is_some_and(|w| w >> (t % 64) & 1 == 1)
+                    || complete && self.tokenizer.is_eog(t as u32);
+                if ok {
+                    any = true;
+                } else {
+                    *l = f32::NEG_INFINITY;
+                }
+            }
+            if !any {
+                return Err(Error::Grammar(
+                    "no token of the vocabulary can continue the grammar here".into(),
+                ));
+            }
+        }
         let tok = match (s.next.take(), s.drawn.take()) {
             (Some(t), _) => t,
             (None, Some(r)) => s.sampler.sample_drawn(logits, &s.history, r),
             (None, None) => s.sampler.sample(logits, &s.history),
         };
         let logprob = raw.map(|(top, l)| token_logprob(&l, tok, top));
-        if self.tokenizer.is_eog(tok) && !s.opts.ignore_eog {
+        // under a grammar the end is only allowed once it is complete: it ends even ignore_eog
+        if self.tokenizer.is_eog(tok) && (!s.opts.ignore_eog || s.matcher.is_some()) {
             s.end(FinishReason::Eog, (self.clock)());
             return Ok(s.tail());
+        }
+        if let Some((m, _)) = &mut s.matcher {
+            m.accept(self.tokenizer.token_bytes(tok, false))?;
         }
         s.ids.push(tok);
         s.history.push(tok);
