@@ -115,12 +115,19 @@ impl Backend {
     }
 
     /// Evaluates `token` at `pos` on the GPU and picks its successor there: the argmax, or the
-    /// sampler's `draw` (which may hand the logits back).
-    pub async fn step(&mut self, token: u32, pos: usize, draw: Option<&DeviceDraw>) -> Result<Picked> {
+    /// sampler's `draw` (which may hand the logits back), among the tokens `allowed` sets (a
+    /// grammar's mask, 32 tokens a word) when given.
+    pub async fn step(
+        &mut self,
+        token: u32,
+        pos: usize,
+        draw: Option<&DeviceDraw>,
+        allowed: Option<&[u32]>,
+    ) -> Result<Picked> {
         match self {
             Backend::Gpu { forward: gf, .. } => match draw {
-                Some(d) => gf.step_sampled(token, pos, d).await,
-                None => gf.step(token, pos).await.map(Picked::Token),
+                Some(d) => gf.step_sampled_masked(token, pos, d, allowed).await,
+                None => gf.step_masked(token, pos, allowed).await.map(Picked::Token),
             },
             Backend::Cpu { .. } => Err(Error::State("a GPU step on the CPU backend".into())),
         }

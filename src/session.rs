@@ -453,9 +453,9 @@ impl Engine {
             || (1..=crate::gpu::forward::SAMPLE_POOL).contains(&sp.top_k)
             || sp.min_p > 0.0;
         let gpu_pick = match self.backend.gpu() {
-            // log-probabilities need the whole distribution, a grammar masks it on the host:
-            // the logits come back each step
-            Some(_) if opts.logprobs.is_some() || opts.grammar.is_some() => GpuPick::Host,
+            // log-probabilities need the whole distribution: the logits come back each step (a
+            // grammar's allowed set goes to the GPU instead)
+            Some(_) if opts.logprobs.is_some() => GpuPick::Host,
             Some(_) if sp.is_plain_argmax() => GpuPick::Argmax,
             Some(_) if self.device_sampling && poolable => GpuPick::Sample,
             _ => GpuPick::Host,
@@ -507,7 +507,12 @@ impl Engine {
                 self.eval_or_reset(&[tok], true).await?;
             } else {
                 let draw = (s.gpu_pick == GpuPick::Sample).then(|| s.sampler.device_draw(&s.history));
-                match self.gpu_step(tok, draw.as_ref()).await? {
+                // a grammar's allowed set goes with the step: the GPU picks within it
+                let allowed = match &mut s.matcher {
+                    Some((m, trie)) => Some(self.allowed_words(m, trie)),
+                    None => None,
+                };
+                match self.gpu_step(tok, draw.as_ref(), allowed.as_deref()).await? {
                     Picked::Token(t) => s.next = Some(t),
                     Picked::Logits(l) => {
                         *self.backend.logits() = l;
@@ -521,7 +526,7 @@ impl Engine {
         let logits = &mut self.backend.logits()[..n_vocab];
         // the raw distribution, before the sampler's penalties change the logits in place
         let raw = s.opts.logprobs.map(|top| (top, logits.to_vec()));
-        if let Some((m, trie)) = &mut s.matcher {
+        if let (Some((m, trie)), None) = (&mut s.matcher, s.next) {
             if !m.can_continue() {
                 // complete, and nothing may follow: the end
                 s.end(FinishReason::Stop, (self.clock)());
@@ -605,10 +610,31 @@ impl Engine {
         Ok(s.into_generation())
     }
 
+    /// The tokens `m` allows next as bits, 32 tokens a word (end-of-generation where complete).
+    fn allowed_words(&self, m: &mut Matcher, trie: &TokenTrie) -> Vec<u32> {
+        let mask = m.allowed(trie);
+        let n = self.model.n_vocab;
+        let mut words: Vec<u32> =
+            mask.iter().flat_map(|&w| [w as u32, (w >> 32) as u32]).take(n.div_ceil(32)).collect();
+        if m.is_complete() {
+            for t in self.tokenizer.eog_tokens() {
+                if let Some(w) = words.get_mut(t as usize / 32) {
+                    *w |= 1 << (t % 32);
+                }
+            }
+        }
+        words
+    }
+
     /// Evaluates `tok` on the GPU and picks its successor there: greedily, or with the sampler's
     /// `draw` (which may hand the logits back).
-    async fn gpu_step(&mut self, tok: u32, draw: Option<&DeviceDraw>) -> Result<Picked> {
-        match self.backend.step(tok, self.tokens.len(), draw).await {
+    async fn gpu_step(
+        &mut self,
+        tok: u32,
+        draw: Option<&DeviceDraw>,
+        allowed: Option<&[u32]>,
+    ) -> Result<Picked> {
+        match self.backend.step(tok, self.tokens.len(), draw, allowed).await {
             Ok(next) => {
                 self.tokens.push(tok);
                 Ok(next)

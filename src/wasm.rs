@@ -16,6 +16,7 @@ use crate::gguf::GgufStream;
 use crate::gpu::forward::GpuForward;
 use crate::gpu::upload::GpuWeights;
 use crate::gpu::Gpu;
+use crate::grammar::Grammar;
 use crate::sampling::SamplingParams;
 use crate::session::{Engine, GenerateOptions, Stream};
 use crate::weights::GgufSourceBuilder;
@@ -143,6 +144,8 @@ struct Opts {
     ignore_eog: bool,
     /// Alternatives reported with each token's log-probability (none: no log-probabilities).
     logprobs: Option<usize>,
+    /// A GBNF grammar the output must follow.
+    grammar: Option<String>,
 }
 
 impl Opts {
@@ -165,6 +168,10 @@ impl Opts {
             stop: o.stop,
             ignore_eog: o.ignore_eog,
             logprobs: o.logprobs,
+            grammar: match o.grammar {
+                Some(text) => Some(std::sync::Arc::new(Grammar::parse(&text).map_err(js)?)),
+                None => None,
+            },
         })
     }
 }

@@ -254,3 +254,54 @@ fn greedy_under_a_grammar_equals_llamacpp() {
         check.accept(got.text.as_bytes()).unwrap();
     }
 }
+
+/// On the GPU the grammar's allowed set goes with each step and the GPU picks within it: greedy
+/// and sampled generations equal the CPU's, and a greedy step reads back its token id only.
+#[test]
+fn gpu_picks_within_the_grammar() {
+    #[path = "common/gpu.rs"]
+    mod gpu_env;
+    let Some(gpu) = gpu_env::open() else { return };
+    let mut cpu = common::engine(256);
+    let mut on_gpu = common::engine(256);
+    let gf =
+        pollster::block_on(wisp::gpu::forward::GpuForward::new(Arc::new(gpu), &on_gpu.model, 256)).unwrap();
+    on_gpu.use_gpu(gf).unwrap();
+    let json = g(&llamacpp_grammar("json.gbnf"));
+    let prompt = cpu
+        .chat_prompt(&[wisp::chat::Message::new(
+            "user",
+            "Describe a dog as a JSON object with its name and age.",
+        )])
+        .unwrap();
+    for (what, sampling) in [
+        ("greedy", wisp::sampling::SamplingParams::greedy()),
+        (
+            "sampled",
+            wisp::sampling::SamplingParams { temperature: 0.8, top_k: 40, seed: 9, ..Default::default() },
+        ),
+    ] {
+        let opts = wisp::GenerateOptions {
+            max_tokens: 40,
+            sampling,
+            grammar: Some(json.clone()),
+            ..Default::default()
+        };
+        let a = cpu.generate(&prompt, &opts, &mut |_, _| true).unwrap();
+        let read0 = on_gpu.gpu().unwrap().words_read();
+        let b = on_gpu.generate(&prompt, &opts, &mut |_, _| true).unwrap();
+        let read = on_gpu.gpu().unwrap().words_read() - read0;
+        assert_eq!(a.ids, b.ids, "{what}: CPU {:?} GPU {:?}", a.text, b.text);
+        let mut m = Matcher::new(json.clone());
+        m.accept(b.text.as_bytes()).unwrap();
+        println!("{what}: {} tokens, {read} words read back: {:?}", b.ids.len(), b.text);
+        if what == "greedy" {
+            // the prompt's logits (the first pick), then one token id per step
+            let n_vocab = on_gpu.model.n_vocab as u64;
+            assert_eq!(
+                read,
+                n_vocab + b.ids.len() as u64 - 1 + u64::from(b.finish == wisp::FinishReason::Eog)
+            );
+        }
+    }
+}

@@ -68,6 +68,8 @@ enum Plan {
     Prefill,
     /// After the prefill list, when every row's logits are wanted (perplexity).
     Logits,
+    /// After the decode list, before a pick: the grammar's allowed set applied to the logits.
+    Mask,
     /// After the decode list: the greedy pick.
     Argmax,
     /// After the decode list: the sampler's pick.
@@ -124,6 +126,8 @@ pub struct GpuForward {
     token: wgpu::Buffer,
     /// The sampler's options and draw: `sample_words`
     sample_params: wgpu::Buffer,
+    /// The tokens a grammar allows next, a bit each: [ceil(n_vocab / 32)]
+    allowed: wgpu::Buffer,
     /// (token, count) of each penalized token: [2 · pen_cap]
     pen: wgpu::Buffer,
     pen_cap: usize,
@@ -879,6 +883,11 @@ impl GpuForward {
                 }
             }
         }
+        let allowed = g.storage("allowed tokens", 4 * model.n_vocab.div_ceil(32) as u64, None)?;
+        let (mx, my) = grid((model.n_vocab as u32).div_ceil(64));
+        let params = b.uniform(&[model.n_vocab as u32, mx, 0, 0]);
+        let bufs = [&logits, &allowed, &params];
+        b.push_grid(&shaders::MASK, &[], &[], &bufs, Groups::Fixed(mx, my), Plan::Mask).await?;
         let params = b.uniform(&[model.n_vocab as u32, 0, 0, 0]);
         let bufs = [&logits, &state, &token, &params];
         b.push_grid(&shaders::ARGMAX, &[], &[], &bufs, Groups::Fixed(1, 1), Plan::Argmax).await?;
@@ -895,6 +904,7 @@ impl GpuForward {
             logits,
             token,
             sample_params,
+            allowed,
             pen,
             pen_cap,
             staging,
@@ -908,8 +918,21 @@ impl GpuForward {
     /// Runs `token` at `pos` (one submit, the token id copied out in the same encoder) and
     /// returns the greedy next token.
     pub async fn step(&self, token: u32, pos: usize) -> Result<u32> {
+        self.step_masked(token, pos, None).await
+    }
+
+    /// [`GpuForward::step`] picking only among the tokens whose bits `allowed` sets (a grammar's
+    /// mask, `[ceil(n_vocab / 32)]` words), when given.
+    pub async fn step_masked(&self, token: u32, pos: usize, allowed: Option<&[u32]>) -> Result<u32> {
         self.check(&[token], pos)?;
-        self.submit(&[Plan::Decode, Plan::Argmax], pos, &[token], Some((&self.token, 1)));
+        let plans: &[Plan] = match allowed {
+            Some(bits) => {
+                self.set_allowed(bits)?;
+                &[Plan::Decode, Plan::Mask, Plan::Argmax]
+            }
+            None => &[Plan::Decode, Plan::Argmax],
+        };
+        self.submit(plans, pos, &[token], Some((&self.token, 1)));
         let out = self.read_words(1).await?;
         out.first().copied().ok_or_else(|| Error::Gpu("empty readback".into()))
     }
@@ -918,16 +941,36 @@ impl GpuForward {
     /// the token id comes back, or the logits when the candidate pool is over [`SAMPLE_POOL`]
     /// (or the penalized tokens outnumber the context), for the host to finish the pick.
     pub async fn step_sampled(&self, token: u32, pos: usize, draw: &DeviceDraw) -> Result<Picked> {
+        self.step_sampled_masked(token, pos, draw, None).await
+    }
+
+    /// [`GpuForward::step_sampled`] among the tokens `allowed` sets, when given (the logits handed
+    /// back for the host's pick are then masked too).
+    pub async fn step_sampled_masked(
+        &self,
+        token: u32,
+        pos: usize,
+        draw: &DeviceDraw,
+        allowed: Option<&[u32]>,
+    ) -> Result<Picked> {
         if draw.counts.len() > self.pen_cap {
             return Ok(Picked::Logits(self.step_logits(token, pos).await?));
         }
         self.check(&[token], pos)?;
+        if let Some(bits) = allowed {
+            self.set_allowed(bits)?;
+        }
         let g = &self.gpu;
         g.queue.write_buffer(&self.sample_params, 0, as_bytes(&sample_words(self.n_vocab, draw)));
         if !draw.counts.is_empty() {
             g.queue.write_buffer(&self.pen, 0, as_bytes(&draw.counts));
         }
-        self.submit(&[Plan::Decode, Plan::Sample], pos, &[token], Some((&self.token, 2)));
+        let plans: &[Plan] = if allowed.is_some() {
+            &[Plan::Decode, Plan::Mask, Plan::Sample]
+        } else {
+            &[Plan::Decode, Plan::Sample]
+        };
+        self.submit(plans, pos, &[token], Some((&self.token, 2)));
         let out = self.read_words(2).await?;
         match out[..] {
             [tok, 0] => Ok(Picked::Token(tok)),
@@ -939,6 +982,14 @@ impl GpuForward {
                 Ok(Picked::Logits(self.read_logits(self.n_vocab).await?))
             }
         }
+    }
+
+    fn set_allowed(&self, bits: &[u32]) -> Result<()> {
+        if bits.len() != self.n_vocab.div_ceil(32) {
+            return Err(Error::arg("allowed", format!("{} words for {} tokens", bits.len(), self.n_vocab)));
+        }
+        self.gpu.queue.write_buffer(&self.allowed, 0, as_bytes(bits));
+        Ok(())
     }
 
     /// Runs `token` at `pos` and returns the logits.

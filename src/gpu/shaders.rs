@@ -83,6 +83,8 @@ pub const ELEMENTWISE: Shader = Shader {
 };
 pub const LAYER_NORM: Shader =
     Shader { name: "layer_norm", source: include_str!("../../shaders/layer_norm.wgsl"), variants: &[&[]] };
+pub const MASK: Shader =
+    Shader { name: "mask", source: include_str!("../../shaders/mask.wgsl"), variants: &[&[]] };
 pub const ARGMAX: Shader =
     Shader { name: "argmax", source: include_str!("../../shaders/argmax.wgsl"), variants: &[&[]] };
 pub const SAMPLE: Shader =
@@ -101,6 +103,7 @@ pub const ALL: &[Shader] = &[
     ATTN_PREFILL,
     ELEMENTWISE,
     SCATTER,
+    MASK,
     ARGMAX,
     SAMPLE,
 ];
