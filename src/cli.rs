@@ -27,9 +27,10 @@ const USAGE_TEXT: &str = "usage:
   wisp chat [--model PATH] [--system TEXT] [--max-tokens N] [--temperature T] [--seed S]
   wisp perplexity [--model PATH] --file TEXT --ctx N [--half] [--backend cpu|gpu] [--json]
   wisp bench [--model PATH] [--threads N] [--backend cpu|gpu] [--prompt-tokens N] [--gen-tokens N]
-             [--ctx N] [--profile] [--peak-gbs GB/S] [--json]
+             [--ctx N] [--profile] [--peak-gbs GB/S] [--grammar FILE] [--json]
                                   (defaults: 128 prompt tokens, 128 generated; --peak-gbs: the
-                                  GPU's memory bandwidth, to report decode's share of it)
+                                  GPU's memory bandwidth, to report decode's share of it;
+                                  --grammar: decode with and without it on a JSON request)
   wisp synth --preset smollm2-135m|gpt2-f16|gpt2-medium-f16 --out PATH [--layers N] [--seed S]
                                   (a random-weight GGUF of a real model's shapes and types, for
                                   speed measurements where the model file cannot go)
@@ -513,6 +514,7 @@ fn cmd_bench(args: &Args) -> Result<()> {
         "--prompt-tokens",
         "--gen-tokens",
         "--peak-gbs",
+        "--grammar",
     ])?;
     let n_prompt: usize = args.num("--prompt-tokens", 128)?;
     let n_gen: usize = args.num("--gen-tokens", 128)?;
@@ -598,6 +600,13 @@ fn cmd_bench(args: &Args) -> Result<()> {
             }
         }
     }
+    let constrained = match grammar_arg(args)? {
+        Some(grammar) => Some(bench_constrained(&mut engine, grammar, n_gen)?),
+        None => None,
+    };
+    if let Some(c) = &constrained {
+        j["constrained"] = c.clone();
+    }
     if args.flag("--json") {
         println!("{j}");
     } else {
@@ -607,8 +616,61 @@ fn cmd_bench(args: &Args) -> Result<()> {
             g.decode_tok_s,
             peak_rss_mb()
         );
+        if let Some(c) = constrained {
+            println!(
+                "constrained: decode {:.1} tok/s over {} tokens, unconstrained {:.1} tok/s on the same prompt ({:.1} % slower; medians of {})",
+                c["decode_tok_s"].as_f64().unwrap_or(0.0),
+                c["tokens"],
+                c["free_decode_tok_s"].as_f64().unwrap_or(0.0),
+                c["slowdown_pct"].as_f64().unwrap_or(0.0),
+                c["runs"]
+            );
+        }
     }
     Ok(())
+}
+
+/// The per-token cost of a grammar: greedy decode on a chat prompt asking for JSON, with and
+/// without the grammar, interleaved, medians of 5 (the unconstrained run as long as the
+/// constrained one, end-of-generation ignored).
+fn bench_constrained(
+    engine: &mut Engine,
+    grammar: std::sync::Arc<wisp::grammar::Grammar>,
+    n_gen: usize,
+) -> Result<serde_json::Value> {
+    const RUNS: usize = 5;
+    let ask = "Describe three cats as a JSON object: for each its name, age, colour and favourite toys.";
+    let prompt = match engine.chat_prompt(&[Message::new("user", ask)]) {
+        Ok(p) => p,
+        Err(_) => engine.encode(ask)?,
+    };
+    let greedy =
+        GenerateOptions { max_tokens: n_gen, sampling: SamplingParams::greedy(), ..Default::default() };
+    let (mut free, mut cons, mut tokens) = (Vec::new(), Vec::new(), 0);
+    for _ in 0..RUNS {
+        engine.reset();
+        let c = engine.generate(
+            &prompt,
+            &GenerateOptions { grammar: Some(grammar.clone()), ..greedy.clone() },
+            &mut |_, _| true,
+        )?;
+        tokens = c.ids.len();
+        engine.reset();
+        let f = engine.generate(
+            &prompt,
+            &GenerateOptions { max_tokens: tokens.max(2), ignore_eog: true, ..greedy.clone() },
+            &mut |_, _| true,
+        )?;
+        cons.push(c.decode_tok_s);
+        free.push(f.decode_tok_s);
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let (c, f) = (median(&mut cons), median(&mut free));
+    Ok(json!({"decode_tok_s": c, "free_decode_tok_s": f, "tokens": tokens, "runs": RUNS,
+        "slowdown_pct": 100.0 * (f - c) / f}))
 }
 
 fn cmd_synth(args: &Args) -> Result<()> {

@@ -621,6 +621,37 @@ impl Grammar {
 /// The empty stack: the grammar is complete on it.
 const NIL: u32 = u32::MAX;
 
+/// A multiply-rotate hasher for the matcher's small integer keys (the trie walk is a hash lookup
+/// per vocabulary byte; SipHash, the default, made it several times slower). Not for keys an
+/// attacker picks to collide: these are ids the matcher itself numbers.
+#[derive(Default, Clone, Copy)]
+struct Fx(u64);
+
+impl std::hash::Hasher for Fx {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(b as u64);
+        }
+    }
+    fn write_u8(&mut self, i: u8) {
+        self.write_u64(i as u64);
+    }
+    fn write_u32(&mut self, i: u32) {
+        self.write_u64(i as u64);
+    }
+    fn write_usize(&mut self, i: usize) {
+        self.write_u64(i as u64);
+    }
+    fn write_u64(&mut self, i: u64) {
+        self.0 = (self.0.rotate_left(5) ^ i).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+type FxMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<Fx>>;
+
 /// A UTF-8 character begun in one token's bytes and continued in the next: its bits so far and
 /// the continuation bytes still to come.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -709,16 +740,16 @@ pub struct Matcher {
     g: Arc<Grammar>,
     /// Stack nodes (top element position, the rest of the stack), hash-consed.
     nodes: Vec<(u32, u32)>,
-    node_ids: HashMap<(u32, u32), u32>,
+    node_ids: FxMap<(u32, u32), u32>,
     /// Stack sets (sorted node ids), interned.
     sets: Vec<Arc<[u32]>>,
-    set_ids: HashMap<Arc<[u32]>, u32>,
+    set_ids: FxMap<Arc<[u32]>, u32>,
     /// (set, codepoint) → set after it, memoised.
-    steps: HashMap<(u32, u32), u32>,
+    steps: FxMap<(u32, u32), u32>,
     /// A node's expansion into stacks whose tops are characters (or NIL), memoised.
-    expanded: HashMap<u32, Arc<[u32]>>,
+    expanded: FxMap<u32, Arc<[u32]>>,
     /// (set, partial character) → the allowed-token mask.
-    masks: HashMap<(u32, Partial), Arc<Vec<u64>>>,
+    masks: FxMap<(u32, Partial), Arc<Vec<u64>>>,
     state: u32,
     partial: Partial,
 }
@@ -732,12 +763,12 @@ impl Matcher {
         let mut m = Matcher {
             g,
             nodes: Vec::new(),
-            node_ids: HashMap::new(),
+            node_ids: FxMap::default(),
             sets: Vec::new(),
-            set_ids: HashMap::new(),
-            steps: HashMap::new(),
-            expanded: HashMap::new(),
-            masks: HashMap::new(),
+            set_ids: FxMap::default(),
+            steps: FxMap::default(),
+            expanded: FxMap::default(),
+            masks: FxMap::default(),
             state: 0,
             partial: Partial::default(),
         };
