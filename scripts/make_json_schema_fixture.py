@@ -4,9 +4,9 @@ llama-cpp-python's JSON-schema converter produces (llama_cpp.llama_grammar.json_
 converter behind LlamaGrammar.from_json_schema and response_format), which tests/json_schema.rs
 requires src/grammar/json_schema.rs to reproduce exactly.
 
-A few cases (DIVERGENT below) are ones where llama-cpp-python's text is wrong: there the fixture
-keeps its text as "llama_cpp_python" and also records "expected", the same grammar with the
-broken rules written correctly (as llama.cpp's C++ converter writes them), with a note why.
+A few cases (DIVERGENT below) are ones where llama-cpp-python's text is wrong: there "gbnf" is its
+grammar with the broken rules written correctly (as llama.cpp's C++ converter writes them), and
+the case also keeps llama-cpp-python's own text ("llama_cpp_python") and a "note" saying why.
 
 Usage: python3 scripts/make_json_schema_fixture.py   (needs llama-cpp-python==0.3.36)
 """
