@@ -62,6 +62,11 @@ export interface GenerateOptions {
   logprobs?: boolean;
   /** With `logprobs`: the most likely alternatives reported per token, 0 to 20. Default 0. */
   topLogprobs?: number;
+  /** Only text this GBNF grammar (llama.cpp's format) allows; generation ends when it is complete. */
+  grammar?: string;
+  /** Only JSON this schema allows (converted to a grammar; an unsupported keyword is refused
+   * naming it). */
+  jsonSchema?: object | string;
   /** Ends the call with an AbortError; a call still queued behind another rejects at once,
    * without running. */
   signal?: AbortSignal;
@@ -153,6 +158,9 @@ export interface ChatRequest {
   stop?: string | string[];
   seed?: number;
   signal?: AbortSignal;
+  /** OpenAI's structured output: `{ type: 'json_object' }` (a JSON object) or
+   * `{ type: 'json_schema', json_schema: { schema } }`; `{ type: 'text' }` is the default. */
+  response_format?: { type: 'text' } | { type: 'json_object' } | { type: 'json_schema'; json_schema: { name?: string; schema: object; strict?: boolean } };
   /** Return each token's log-probability in `choices[0].logprobs.content` (OpenAI's shape). */
   logprobs?: boolean;
   /** With `logprobs`: alternatives per token, 0 to 20. */

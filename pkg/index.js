@@ -203,6 +203,17 @@ function wasmOptions(o = {}) {
     }
     out[v] = x;
   }
+  // constrained output: a GBNF grammar (llama.cpp's format) or a JSON Schema (converted to one)
+  if (o.grammar !== undefined && o.grammar !== null) {
+    if (typeof o.grammar !== 'string') throw new TypeError('wisp: grammar must be GBNF text (a string)');
+    if (o.jsonSchema !== undefined && o.jsonSchema !== null) throw new TypeError('wisp: give grammar or jsonSchema, not both');
+    out.grammar = o.grammar;
+  } else if (o.jsonSchema !== undefined && o.jsonSchema !== null) {
+    // as JSON text: the property order the caller wrote is the order the output takes
+    const schema = typeof o.jsonSchema === 'string' ? o.jsonSchema : JSON.stringify(o.jsonSchema);
+    if (typeof schema !== 'string') throw new TypeError('wisp: jsonSchema must be a JSON Schema object');
+    out.jsonSchema = schema;
+  }
   // log-probabilities: `logprobs: true` with `topLogprobs` alternatives (0 to 20)
   if (o.logprobs) {
     const n = o.topLogprobs ?? 0;
@@ -458,10 +469,21 @@ export class Engine {
   async #chatCreate(req) {
     const { messages, stream = false, max_tokens, max_completion_tokens, temperature = 1, top_p, stop, seed,
       frequency_penalty, presence_penalty, top_k, min_p, repetition_penalty, signal, logprobs = false, top_logprobs,
+      response_format,
       context_overflow = 'error' } = req ?? {};
     if (!Array.isArray(messages) || messages.length === 0) throw new TypeError('wisp: messages must be a non-empty array');
     if (!['error', 'drop-oldest'].includes(context_overflow)) throw new TypeError(`wisp: unknown context_overflow '${context_overflow}'`);
     const maxTokens = max_completion_tokens ?? max_tokens;
+    // OpenAI's structured output: a JSON object, or one a schema describes (converted to a grammar)
+    let jsonSchema;
+    if (response_format !== undefined && response_format !== null) {
+      const type = response_format.type;
+      if (type === 'json_object') jsonSchema = { type: 'object' };
+      else if (type === 'json_schema') {
+        jsonSchema = response_format.json_schema?.schema;
+        if (jsonSchema === undefined) throw new TypeError("wisp: response_format { type: 'json_schema' } needs json_schema.schema");
+      } else if (type !== 'text') throw new TypeError(`wisp: unknown response_format type '${type}' (text, json_object or json_schema)`);
+    }
     const kept = messages.map((m) => ({ role: String(m.role), content: String(m.content ?? '') }));
     // the prompt is rendered and tokenized in the queue: the engine is borrowed for the whole of
     // a step (on WebGPU across its readback), so a call beside a running generation would find it busy
@@ -488,7 +510,7 @@ export class Engine {
     const opts = {
       maxTokens: maxTokens ?? nCtx - ids.length, temperature, topP: top_p, topK: top_k ?? 0, minP: min_p ?? 0,
       repetitionPenalty: repetition_penalty, frequencyPenalty: frequency_penalty, presencePenalty: presence_penalty,
-      seed, stop, signal, logprobs: Boolean(logprobs), topLogprobs: logprobs ? top_logprobs ?? 0 : undefined,
+      seed, stop, signal, logprobs: Boolean(logprobs), topLogprobs: logprobs ? top_logprobs ?? 0 : undefined, jsonSchema,
     };
     if (top_p === undefined) opts.topP = 1;
     const id = `chatcmpl-${Math.random().toString(36).slice(2)}`;

@@ -23,11 +23,13 @@ const USAGE_TEXT: &str = "usage:
                 [--top-p P] [--min-p P] [--repeat-penalty R] [--seed S] [--stop STR]... [--ctx N]
                 [--threads N] [--backend cpu|gpu] [--numerics exact|llamacpp] [--json]
                 [--logprobs N]    (with --json: each token's log-probability and N ≤ 20 alternatives)
-                [--grammar FILE]  (only text the GBNF grammar allows, as llama.cpp's --grammar-file)
+                [--grammar FILE | --json-schema FILE]
+                                  (only text the GBNF grammar allows, as llama.cpp's --grammar-file,
+                                  or JSON the schema allows)
   wisp chat [--model PATH] [--system TEXT] [--max-tokens N] [--temperature T] [--seed S]
   wisp perplexity [--model PATH] --file TEXT --ctx N [--half] [--backend cpu|gpu] [--json]
   wisp bench [--model PATH] [--threads N] [--backend cpu|gpu] [--prompt-tokens N] [--gen-tokens N]
-             [--ctx N] [--profile] [--peak-gbs GB/S] [--grammar FILE] [--json]
+             [--ctx N] [--profile] [--peak-gbs GB/S] [--grammar FILE | --json-schema FILE] [--json]
                                   (defaults: 128 prompt tokens, 128 generated; --peak-gbs: the
                                   GPU's memory bandwidth, to report decode's share of it;
                                   --grammar: decode with and without it on a JSON request)
@@ -289,11 +291,22 @@ fn sampling(args: &Args) -> Result<SamplingParams> {
     Ok(p)
 }
 
-/// `--grammar FILE` (GBNF) parsed, the file named in its errors.
+/// `--grammar FILE` (GBNF) or `--json-schema FILE` (converted to a grammar), parsed, the file
+/// named in its errors.
 fn grammar_arg(args: &Args) -> Result<Option<std::sync::Arc<wisp::grammar::Grammar>>> {
-    let Some(path) = args.get("--grammar") else { return Ok(None) };
+    use wisp::grammar::Grammar;
+    let (path, parse): (&str, fn(&str) -> Result<Grammar>) =
+        match (args.get("--grammar"), args.get("--json-schema")) {
+            (Some(_), Some(_)) => {
+                return Err(Error::arg("--grammar", "give --grammar or --json-schema, not both"))
+            }
+            (Some(p), None) => (p, Grammar::parse),
+            (None, Some(p)) => (p, Grammar::from_json_schema),
+            (None, None) => return Ok(None),
+        };
     let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-    let g = wisp::grammar::Grammar::parse(&text).map_err(|e| Error::Grammar(format!("{path}: {e}")))?;
+    let g = parse(&text)
+        .map_err(|e| Error::Grammar(format!("{path}: {}", e.to_string().trim_start_matches("grammar: "))))?;
     Ok(Some(std::sync::Arc::new(g)))
 }
 
@@ -321,6 +334,7 @@ fn cmd_generate(args: &Args) -> Result<()> {
         "--ignore-eos",
         "--logprobs",
         "--grammar",
+        "--json-schema",
     ])?;
     let prompt = args.get("--prompt").ok_or_else(|| Error::arg("--prompt", "is required"))?.to_string();
     let max_tokens: i64 = args.num("--max-tokens", 256)?;
@@ -515,6 +529,7 @@ fn cmd_bench(args: &Args) -> Result<()> {
         "--gen-tokens",
         "--peak-gbs",
         "--grammar",
+        "--json-schema",
     ])?;
     let n_prompt: usize = args.num("--prompt-tokens", 128)?;
     let n_gen: usize = args.num("--gen-tokens", 128)?;

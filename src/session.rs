@@ -508,10 +508,7 @@ impl Engine {
             } else {
                 let draw = (s.gpu_pick == GpuPick::Sample).then(|| s.sampler.device_draw(&s.history));
                 // a grammar's allowed set goes with the step: the GPU picks within it
-                let allowed = match &mut s.matcher {
-                    Some((m, trie)) => Some(self.allowed_words(m, trie)),
-                    None => None,
-                };
+                let allowed = s.matcher.as_mut().map(|(m, trie)| self.allowed_words(m, trie));
                 match self.gpu_step(tok, draw.as_ref(), allowed.as_deref()).await? {
                     Picked::Token(t) => s.next = Some(t),
                     Picked::Logits(l) => {

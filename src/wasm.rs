@@ -146,6 +146,8 @@ struct Opts {
     logprobs: Option<usize>,
     /// A GBNF grammar the output must follow.
     grammar: Option<String>,
+    /// A JSON Schema (as JSON text, its property order kept) the output must follow.
+    json_schema: Option<String>,
 }
 
 impl Opts {
@@ -168,9 +170,13 @@ impl Opts {
             stop: o.stop,
             ignore_eog: o.ignore_eog,
             logprobs: o.logprobs,
-            grammar: match o.grammar {
-                Some(text) => Some(std::sync::Arc::new(Grammar::parse(&text).map_err(js)?)),
-                None => None,
+            grammar: match (o.grammar, o.json_schema) {
+                (Some(_), Some(_)) => return Err(JsError::new("give grammar or jsonSchema, not both")),
+                (Some(text), None) => Some(std::sync::Arc::new(Grammar::parse(&text).map_err(js)?)),
+                (None, Some(schema)) => {
+                    Some(std::sync::Arc::new(Grammar::from_json_schema(&schema).map_err(js)?))
+                }
+                (None, None) => None,
             },
         })
     }

@@ -305,3 +305,166 @@ fn gpu_picks_within_the_grammar() {
         }
     }
 }
+
+const CAT_SCHEMA: &str = r#"{"type": "object", "properties": {
+  "name": {"type": "string", "maxLength": 20},
+  "age": {"type": "integer"},
+  "colour": {"enum": ["red", "green", "blue"]},
+  "toys": {"type": "array", "items": {"type": "string", "maxLength": 15}, "minItems": 1, "maxItems": 3},
+  "indoor": {"type": "boolean"}},
+  "required": ["name", "age", "colour", "toys"]}"#;
+
+/// What the schema above allows, checked by hand on the parsed output.
+fn valid_cat(v: &serde_json::Value) -> Result<(), String> {
+    let o = v.as_object().ok_or("not an object")?;
+    for k in o.keys() {
+        if !["name", "age", "colour", "toys", "indoor"].contains(&k.as_str()) {
+            return Err(format!("unexpected key {k}"));
+        }
+    }
+    let name = o.get("name").and_then(|n| n.as_str()).ok_or("name")?;
+    if name.chars().count() > 20 {
+        return Err("name too long".into());
+    }
+    o.get("age").and_then(|a| a.as_i64()).ok_or("age")?;
+    let c = o.get("colour").and_then(|c| c.as_str()).ok_or("colour")?;
+    if !["red", "green", "blue"].contains(&c) {
+        return Err(format!("colour {c}"));
+    }
+    let toys = o.get("toys").and_then(|t| t.as_array()).ok_or("toys")?;
+    if toys.is_empty()
+        || toys.len() > 3
+        || toys.iter().any(|t| t.as_str().is_none_or(|s| s.chars().count() > 15))
+    {
+        return Err("toys".into());
+    }
+    if let Some(i) = o.get("indoor") {
+        i.as_bool().ok_or("indoor")?;
+    }
+    Ok(())
+}
+
+/// A JSON Schema, converted as llama.cpp converts it: every output of sampled runs over many
+/// seeds parses and validates, and each ends because the grammar is complete.
+#[test]
+fn sampled_outputs_under_a_json_schema_all_validate() {
+    let gr = Arc::new(Grammar::from_json_schema(CAT_SCHEMA).unwrap());
+    let mut e = common::engine(512);
+    e.set_numerics(wisp::cpu::Numerics::LlamaCpp);
+    let prompt = e.chat_prompt(&[wisp::chat::Message::new("user", "Describe a cat in JSON.")]).unwrap();
+    for seed in 0..24 {
+        let opts = wisp::GenerateOptions {
+            max_tokens: 200,
+            sampling: wisp::sampling::SamplingParams {
+                temperature: 1.0,
+                top_k: 0,
+                top_p: 1.0,
+                min_p: 0.0,
+                seed,
+                ..Default::default()
+            },
+            grammar: Some(gr.clone()),
+            ..Default::default()
+        };
+        let g = e.generate(&prompt, &opts, &mut |_, _| true).unwrap();
+        assert_ne!(g.finish, wisp::FinishReason::Length, "seed {seed}: {:?}", g.text);
+        let v: serde_json::Value =
+            serde_json::from_str(&g.text).unwrap_or_else(|err| panic!("seed {seed}: {err}: {:?}", g.text));
+        valid_cat(&v).unwrap_or_else(|why| panic!("seed {seed}: {why}: {}", g.text));
+    }
+}
+
+/// `--grammar` and `--json-schema` in the CLI: output as asked, errors naming the file, the line
+/// or the schema keyword and where it is.
+#[test]
+fn cli_grammar_and_json_schema() {
+    let dir = std::env::temp_dir().join(format!("wisp-grammar-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_wisp"))
+            .args(args)
+            .args([
+                "--model",
+                common::default_model().to_str().unwrap(),
+                "--max-tokens",
+                "60",
+                "--temperature",
+                "0",
+            ])
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let schema = dir.join("cat.json");
+    std::fs::write(&schema, CAT_SCHEMA).unwrap();
+    let prompt = "<|im_start|>user\nDescribe a cat in JSON.<|im_end|>\n<|im_start|>assistant\n";
+    let (ok, out, err) =
+        run(&["generate", "--prompt", prompt, "--json-schema", schema.to_str().unwrap(), "--json"]);
+    assert!(ok, "{err}");
+    let j: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let cat: serde_json::Value = serde_json::from_str(j["text"].as_str().unwrap()).unwrap();
+    valid_cat(&cat).unwrap();
+    // properties in the schema's order
+    let text = j["text"].as_str().unwrap();
+    assert!(
+        text.find("\"name\"") < text.find("\"age\"") && text.find("\"age\"") < text.find("\"colour\""),
+        "{text}"
+    );
+
+    let bad = dir.join("bad.gbnf");
+    std::fs::write(&bad, "root ::= \"a\"\nitem ::= [a-z\n").unwrap();
+    let (ok, _, err) = run(&["generate", "--prompt", "x", "--grammar", bad.to_str().unwrap()]);
+    assert!(
+        !ok && err.contains("bad.gbnf")
+            && err.contains("line 2")
+            && err.contains("unterminated character class"),
+        "{err}"
+    );
+    let unsupported = dir.join("pattern.json");
+    std::fs::write(
+        &unsupported,
+        r#"{"type": "object", "properties": {"zip": {"type": "string", "pattern": "^[0-9]{5}$"}}}"#,
+    )
+    .unwrap();
+    let (ok, _, err) = run(&["generate", "--prompt", "x", "--json-schema", unsupported.to_str().unwrap()]);
+    assert!(!ok && err.contains("pattern") && err.contains("/properties/zip/pattern"), "{err}");
+    let (ok, _, err) = run(&[
+        "generate",
+        "--prompt",
+        "x",
+        "--json-schema",
+        unsupported.to_str().unwrap(),
+        "--grammar",
+        bad.to_str().unwrap(),
+    ]);
+    assert!(!ok && err.contains("not both"), "{err}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Only valid UTF-8 matches: overlong forms, surrogates and codepoints past U+10FFFF are refused
+/// even where the grammar takes any character, and a token that begins one is not allowed (a
+/// lead byte 0xE0 could not become 's').
+#[test]
+fn only_valid_utf8_matches() {
+    let any = g("root ::= [^\"]*");
+    let take = |bytes: &[u8]| Matcher::new(any.clone()).accept(bytes).is_ok();
+    assert!(take("€日本 ok".as_bytes()) && take(&[0xF0, 0x9F, 0x98, 0x80]));
+    for bad in [
+        &[0xC0, 0xB3][..],
+        &[0xE0, 0x80, 0x80],
+        &[0xED, 0xA0, 0x80],
+        &[0xF4, 0x90, 0x80, 0x80],
+        &[0xF8],
+        &[0x80],
+    ] {
+        assert!(!take(bad), "{bad:02x?}");
+    }
+    let s = g("root ::= \"toys\"");
+    let mut m = Matcher::new(s.clone());
+    m.accept(b"toy").unwrap();
+    assert!(m.accept(&[0xE0]).is_err(), "a lead byte whose characters are all ≥ U+0800");
+}

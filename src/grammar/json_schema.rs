@@ -25,11 +25,10 @@
 //! `{}` (and `{"type": "object"}`, and the values of `additionalProperties: true`) is any JSON
 //! *object*, integers are written without fraction or exponent, numbers have at most 16 integral
 //! and 16 fractional digits, and only one optional space may follow each token. It also keeps
-//! where they widen it: `oneOf` is `anyOf`, extra keys may repeat a listed one, and strings may
-//! hold raw control characters (llama-cpp-python's `char ::= [^"\\] | ...`; JSON wants them
-//! escaped, which llama.cpp's C++ converter enforces: changing `builtin("char")` to
-//! `[^"\\\x7F\x00-\x1F] | ...` would too, at the price of every grammar's text differing from
-//! llama-cpp-python's). Where llama-cpp-python's
+//! where they widen it: `oneOf` is `anyOf`, extra keys may repeat a listed one. One rule is
+//! llama.cpp's C++ converter's rather than llama-cpp-python's: `char ::= [^"\\\x7F\x00-\x1F] |
+//! ...` keeps raw control characters out of strings (the Python port's `[^"\\]` lets a sampled
+//! newline into a string, which no JSON parser takes). Where llama-cpp-python's
 //! text is broken this converter writes the grammar llama.cpp's C++ converter would: string
 //! literals with `"`, `\` or control characters are escaped for both JSON and GBNF, characters
 //! outside the Basic Multilingual Plane are written `\U........` (not as UTF-16 surrogates, which
@@ -592,7 +591,12 @@ fn builtin(name: &str) -> Option<(String, &'static [&'static str])> {
             return Some((format!(r#""\"" {groups} "\"" space"#), &[]));
         }
         "char" => {
-            (r#"[^"\\] | "\\" (["\\/bfnrt] | "u" [0-9a-fA-F] [0-9a-fA-F] [0-9a-fA-F] [0-9a-fA-F])"#, &[])
+            // llama.cpp's C++ converter's rule: no raw control characters in a string, so every
+            // output parses as JSON (llama-cpp-python's Python port writes `[^"\\]`)
+            (
+                r#"[^"\\\x7F\x00-\x1F] | "\\" (["\\/bfnrt] | "u" [0-9a-fA-F] [0-9a-fA-F] [0-9a-fA-F] [0-9a-fA-F])"#,
+                &[],
+            )
         }
         "string" => (r#""\"" char* "\"" space"#, &["char"]),
         "null" => (r#""null" space"#, &[]),

@@ -16,6 +16,8 @@
 //! token (as llama.cpp's partial-UTF-8 state). Tokens with no text (control tokens) are never
 //! allowed; end-of-generation is allowed exactly when the grammar is complete.
 
+pub mod json_schema;
+
 use crate::error::{Error, Result};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -523,6 +525,14 @@ impl Grammar {
         Ok(g)
     }
 
+    /// The grammar of the JSON texts a JSON Schema allows (the schema as text: its property order
+    /// is the order the output takes), as llama.cpp converts it ([`json_schema`]); a keyword it
+    /// cannot honour is refused naming it and where it is.
+    pub fn from_json_schema(schema: &str) -> Result<Grammar> {
+        let gbnf = json_schema::json_schema_str_to_gbnf(schema).map_err(|e| Error::Grammar(e.to_string()))?;
+        Grammar::parse(&gbnf)
+    }
+
     fn alternatives(&self, rule: u32) -> impl Iterator<Item = u32> + '_ {
         let start = self.starts[rule as usize];
         let mut at = Some(start);
@@ -652,19 +662,34 @@ impl std::hash::Hasher for Fx {
 
 type FxMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<Fx>>;
 
-/// A UTF-8 character begun in one token's bytes and continued in the next: its bits so far and
-/// the continuation bytes still to come.
+/// A UTF-8 character begun in one token's bytes and continued in the next: its bits so far, the
+/// continuation bytes still to come, and its whole length (for the smallest codepoint that
+/// length may encode: overlong forms are not UTF-8).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 struct Partial {
     value: u32,
     left: u8,
+    len: u8,
 }
 
 impl Partial {
-    /// The codepoints a character begun so could still become.
-    fn range(self) -> (u32, u32) {
+    /// The codepoints a character begun so could still become, or None if none is valid UTF-8
+    /// (overlong, past U+10FFFF).
+    fn range(self) -> Option<(u32, u32)> {
         let shift = 6 * self.left as u32;
-        (self.value << shift, (self.value << shift) | ((1 << shift) - 1))
+        let lo = (self.value << shift).max(min_codepoint(self.len));
+        let hi = ((self.value << shift) | ((1 << shift) - 1)).min(0x10FFFF);
+        (lo <= hi).then_some((lo, hi))
+    }
+}
+
+/// The smallest codepoint a UTF-8 sequence of `len` bytes may encode.
+fn min_codepoint(len: u8) -> u32 {
+    match len {
+        2 => 0x80,
+        3 => 0x800,
+        4 => 0x10000,
+        _ => 0,
     }
 }
 
@@ -901,26 +926,31 @@ impl Matcher {
     }
 
     fn byte(&mut self, set: u32, p: Partial, b: u8) -> Option<(u32, Partial)> {
-        let (value, left) = if p.left == 0 {
-            match b {
+        let p = if p.left == 0 {
+            let (value, left) = match b {
                 0x00..=0x7F => (b as u32, 0),
-                0xC0..=0xDF => ((b & 0x1F) as u32, 1),
+                0xC2..=0xDF => ((b & 0x1F) as u32, 1),
                 0xE0..=0xEF => ((b & 0x0F) as u32, 2),
-                0xF0..=0xF7 => ((b & 0x07) as u32, 3),
-                _ => return None, // not UTF-8: no grammar takes it
-            }
+                0xF0..=0xF4 => ((b & 0x07) as u32, 3),
+                _ => return None, // not UTF-8 (a stray continuation, an overlong or too-high lead)
+            };
+            Partial { value, left, len: left + 1 }
         } else {
             if b & 0xC0 != 0x80 {
                 return None;
             }
-            ((p.value << 6) | (b & 0x3F) as u32, p.left - 1)
+            Partial { value: (p.value << 6) | (b & 0x3F) as u32, left: p.left - 1, len: p.len }
         };
-        let p = Partial { value, left };
-        if left > 0 {
+        if p.left > 0 {
             // a character under way: some stack must be able to take one it could become
-            return self.can_take(set, p.range()).then_some((set, p));
+            let range = p.range()?;
+            return self.can_take(set, range).then_some((set, p));
         }
-        let n = self.step(set, value);
+        let c = p.value;
+        if c < min_codepoint(p.len) || (0xD800..=0xDFFF).contains(&c) || c > 0x10FFFF {
+            return None;
+        }
+        let n = self.step(set, c);
         (!self.is_empty(n)).then_some((n, Partial::default()))
     }
 
