@@ -1,7 +1,8 @@
-// Constrained decoding on the GPU: logits[i] = −∞ unless bit i of the allowed set is set (the
-// grammar's mask, written by the host each step: 32 tokens per word, bit i % 32 of word i / 32),
-// before the argmax or the sampler, so a constrained step still reads back only its token id.
-// One thread per logit along x (and y).
+// Constrained decoding on the GPU: logits[i] = −3.4e38 (as low as the argmax starts from, and
+// nothing the sampler would pick; Tint refuses a constant −∞) unless bit i of the allowed set is
+// set (the grammar's mask, written by the host each step: 32 tokens per word, bit i % 32 of word
+// i / 32), before the argmax or the sampler, so a constrained step still reads back only its token
+// id. One thread per logit along x (and y).
 
 struct Params {
     n: u32,         // vocabulary size
@@ -21,6 +22,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         return;
     }
     if (((allowed[i / 32u] >> (i % 32u)) & 1u) == 0u) {
-        logits[i] = bitcast<f32>(0xff800000u);
+        logits[i] = -3.4e38;
     }
 }
