@@ -3,7 +3,8 @@
 // (paragraphs, line breaks, **bold**, *italic*, `code`, ``` fenced blocks ```). Anything that
 // looks like HTML stays visible text. `streamChat` is the one streaming-chat loop the demo page
 // and <wisp-tutor> share; `TokenInspector` lets a reader open any word of a reply and see the
-// alternatives the model weighed (token log-probabilities), in both.
+// alternatives the model weighed (token log-probabilities), in both. `renderQuiz` lays out a
+// multiple-choice quiz (<wisp-tutor mode="quiz">), its questions and choices as plain text.
 //
 // How tokens coexist with markdown: the reply is rendered by the same markdown renderer, with
 // every text node cut at token boundaries. Each piece of reply text that markdown keeps is a
@@ -595,4 +596,50 @@ export async function streamChat(engine, request, element, { onChunk, placeholde
     }
   }
   return { text, logprobs, finishReason: error ? null : last?.choices[0].finish_reason ?? null, usage: error ? null : last?.usage ?? null, error };
+}
+
+const LETTERS = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ';
+
+/**
+ * Appends a multiple-choice quiz to `parent`, its text as text nodes only (a question or choice
+ * that looks like HTML or markdown shows as written): one `<fieldset class="wisp-quiz-item"
+ * data-question="i">` per question, whose `<legend>` holds its number
+ * (`.wisp-quiz-number`) and its text (`.wisp-quiz-question`), then one `<label
+ * class="wisp-quiz-choice" data-choice="j">` per choice: a radio button (name `${name}-${i}`,
+ * value `j`), its letter (`.wisp-quiz-letter`, "A.") and its text (`.wisp-quiz-choice-text`),
+ * and an empty, hidden `<p class="wisp-quiz-feedback" id="${name}-${i}-feedback">` the fieldset
+ * is described by. `questions`: `[{ question, choices: [string] }]`. Returns `parent`.
+ */
+export function renderQuiz(parent, questions, { name = 'wisp-quiz' } = {}) {
+  const doc = parent.ownerDocument ?? document;
+  const el = (tag, className, text) => {
+    const e = doc.createElement(tag);
+    if (className) e.className = className;
+    if (text !== undefined) e.append(doc.createTextNode(String(text)));
+    return e;
+  };
+  questions.forEach((q, i) => {
+    const item = el('fieldset', 'wisp-quiz-item');
+    item.dataset.question = String(i);
+    const legend = el('legend');
+    legend.append(el('span', 'wisp-quiz-number', `${i + 1}. `), el('span', 'wisp-quiz-question', q.question));
+    const choices = el('div', 'wisp-quiz-choices');
+    q.choices.forEach((c, j) => {
+      const label = el('label', 'wisp-quiz-choice');
+      label.dataset.choice = String(j);
+      const input = el('input');
+      input.type = 'radio';
+      input.name = `${name}-${i}`;
+      input.value = String(j);
+      label.append(input, el('span', 'wisp-quiz-letter', `${LETTERS[j] ?? j + 1}. `), el('span', 'wisp-quiz-choice-text', c));
+      choices.append(label);
+    });
+    const feedback = el('p', 'wisp-quiz-feedback');
+    feedback.id = `${name}-${i}-feedback`;
+    feedback.hidden = true;
+    item.setAttribute('aria-describedby', feedback.id);
+    item.append(legend, choices, feedback);
+    parent.append(item);
+  });
+  return parent;
 }
