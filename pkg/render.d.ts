@@ -78,3 +78,13 @@ export declare function streamChat(
   element: Element,
   opts?: StreamChatOptions,
 ): Promise<StreamChatResult>;
+
+/**
+ * Lays a multiple-choice quiz out under `parent` as text only (a fieldset and legend per
+ * question, labelled radio buttons named `name`-index); what `<wisp-tutor mode="quiz">` shows.
+ */
+export declare function renderQuiz<T extends Node & ParentNode>(
+  parent: T,
+  questions: { question: string; choices: string[] }[],
+  opts?: { name?: string },
+): T;
