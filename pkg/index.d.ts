@@ -212,12 +212,81 @@ export interface EngineApi {
   tokenize(text: string): Promise<number[]>;
   detokenize(ids: ArrayLike<number>, opts?: { special?: boolean }): Promise<string>;
   perplexity(text: string, opts?: { ctx?: number; half?: boolean }): Promise<{ ppl: number; tokensScored: number }>;
+  /** The model on an evaluation set, as `wisp eval` runs it: each item answered greedily (through
+   * the chat template where the model has one; a model without one continues a plain prompt and
+   * refuses `messages`), the reference's perplexity given the prompt, and the report
+   * `wisp eval --json` prints. A bad item rejects naming it (`item N`, from 1) before anything
+   * runs; an abort rejects with an AbortError and the engine stays usable. */
+  evaluate(items: EvalItem[], opts?: EvaluateOptions): Promise<EvalReport>;
   /** Forgets the conversation in the KV cache. */
   reset(): Promise<void>;
   /** Live numbers for watching long use (GPU objects are all created at load, so they stay flat). */
   stats(): Promise<EngineStats>;
   /** Frees the model; every later call rejects with "the engine was disposed". */
   dispose(): Promise<void>;
+}
+
+/** One item of an evaluation set (a line of `wisp eval --data`'s JSONL); other keys are ignored. */
+export type EvalItem = ({ prompt: string; messages?: never } | { messages: ChatMessage[]; prompt?: never }) & {
+  /** The answer the output is scored against (not empty). */
+  reference: string;
+  /** Any JSON value, carried into the report. */
+  id?: unknown;
+};
+
+export interface EvaluateOptions {
+  /** Most tokens per answer. Default 128. */
+  maxTokens?: number;
+  /** After each item: `done` of `total`, and the item's entry of the report. */
+  onProgress?: (p: { done: number; total: number; item: EvalItemScores }) => void;
+  signal?: AbortSignal;
+}
+
+/** An item's outcome and scores (keys as `wisp eval --json` writes them). */
+export interface EvalItemScores {
+  id?: unknown;
+  /** The item's index in the list, from 1. */
+  line: number;
+  output: string;
+  reference: string;
+  prompt_tokens: number;
+  generated_tokens: number;
+  /** Why the answer ended: an end-of-generation token, or the maxTokens (or context) limit. */
+  finish: 'eog' | 'stop' | 'length';
+  reference_tokens: number;
+  /** Σ −ln p(reference token | prompt, the reference tokens before it). */
+  reference_nll: number;
+  /** Sentence BLEU (0–100), sacreBLEU's `sentence_bleu`. */
+  bleu: number;
+  /** ROUGE F1 (0–1), rouge-score without a stemmer. */
+  rouge1: number;
+  rouge2: number;
+  rougeL: number;
+  /** exp(reference_nll / reference_tokens). */
+  perplexity: number;
+}
+
+/** `wisp eval --json`'s report (without `data`), with the CLI's table. */
+export interface EvalReport {
+  items: EvalItemScores[];
+  corpus: {
+    items: number;
+    /** Corpus BLEU, sacreBLEU's defaults. */
+    bleu: { score: number; counts: number[]; totals: number[]; precisions: number[]; bp: number; sys_len: number; ref_len: number };
+    bleu_signature: string;
+    /** Means of the items' ROUGE F1. */
+    rouge1: number;
+    rouge2: number;
+    rougeL: number;
+    /** exp(Σ reference_nll / Σ reference_tokens). */
+    perplexity: number;
+    reference_tokens: number;
+  };
+  max_tokens: number;
+  /** Whether the items went through the model's chat template. */
+  chat_template: boolean;
+  /** The report as `wisp eval` prints it without --json. */
+  table: string;
 }
 
 export interface EngineStats {

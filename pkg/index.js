@@ -393,6 +393,79 @@ export class Engine {
   }
 
   /**
+   * Evaluates the model on `items` ({ prompt } or { messages }, with a reference, an optional id)
+   * as `wisp eval` does: each answered greedily (through the chat template where the model has
+   * one) in at most `maxTokens` (default 128), the reference's perplexity given the prompt, and
+   * the report `wisp eval --json` prints (corpus and sentence BLEU as sacreBLEU, ROUGE-1/2/L F1 as
+   * rouge-score, computed by the engine's own metrics) with `table`, the CLI's table.
+   * `onProgress({ done, total, item })` hears of each item as it finishes (`item`: its entry of
+   * the report). A bad item rejects, naming it (`item N`, from 1), before anything runs; an
+   * aborted `signal` rejects with an AbortError between steps, and the engine stays usable.
+   */
+  evaluate(items, opts = {}) {
+    const { onProgress, signal, maxTokens = 128 } = opts ?? {};
+    if (!Array.isArray(items) || items.length === 0) {
+      return Promise.reject(new TypeError('wisp: items must be a non-empty array of { prompt or messages, reference }'));
+    }
+    if (onProgress !== undefined && typeof onProgress !== 'function') return Promise.reject(new TypeError('wisp: onProgress must be a function'));
+    let genOpts;
+    try {
+      genOpts = JSON.stringify(wasmOptions({ maxTokens, temperature: 0 }));
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return this.#queue.run(async () => {
+      const e = this.#engine();
+      const set = JSON.parse(e.evalPrepare(JSON.stringify(items)));
+      const total = set.items.length;
+      const outcomes = [];
+      const nlls = [];
+      for (const [n, it] of set.items.entries()) {
+        if (signal?.aborted) throw abortError(signal);
+        const prompt = Uint32Array.from(it.prompt);
+        // the reference scored after the prompt first, then the answer (reusing the prompt's
+        // cache), as the native runner does
+        const nll = await e.referenceNll(prompt, Uint32Array.from(it.reference_ids));
+        await breathe();
+        if (signal?.aborted) throw abortError(signal);
+        e.begin(prompt, genOpts);
+        let begun = true;
+        let finished = false;
+        let g;
+        try {
+          for (;;) {
+            if (signal?.aborted) throw abortError(signal);
+            let raw;
+            try {
+              raw = await e.next();
+            } catch (err) {
+              begun = false; // the engine ended the generation itself
+              throw err;
+            }
+            if (raw === null) { finished = true; break; }
+            await breathe();
+          }
+        } finally {
+          if (begun && this.#wasm) g = JSON.parse(this.#wasm.end(!finished));
+        }
+        const outcome = {
+          line: it.line, output: g.text, reference: it.reference, prompt_tokens: it.prompt.length,
+          generated_tokens: g.ids.length, finish: g.finish, reference_tokens: it.reference_ids.length, reference_nll: nll,
+        };
+        if (it.id !== undefined) outcome.id = it.id;
+        outcomes.push(outcome);
+        nlls.push(nll);
+        if (onProgress) {
+          const [item] = JSON.parse(e.evalReport(JSON.stringify([outcome]), Float64Array.of(nll))).items;
+          onProgress({ done: n + 1, total, item });
+        }
+      }
+      const report = JSON.parse(e.evalReport(JSON.stringify(outcomes), Float64Array.from(nlls)));
+      return { ...report, max_tokens: maxTokens, chat_template: set.chat_template };
+    }, signal);
+  }
+
+  /**
    * Live numbers for watching long use: wasm memory, GPU buffers and bind groups created (all at
    * load, so flat over any number of generations), tokens in the KV cache.
    */

@@ -104,6 +104,13 @@ class WorkerEngine {
     return this.#call('complete', [prompt, rest], signal);
   }
 
+  /** Engine.evaluate in the worker: progress arrives as 'progress' messages. */
+  evaluate(items, opts = {}) {
+    const { signal, onProgress, ...rest } = opts ?? {};
+    if (onProgress !== undefined && typeof onProgress !== 'function') return Promise.reject(new TypeError('wisp: onProgress must be a function'));
+    return this.#request({ type: 'call', method: 'evaluate', args: [items, { ...rest, progress: Boolean(onProgress) }] }, { signal, onProgress });
+  }
+
   generate(prompt, opts = {}) {
     const { signal, ...rest } = opts;
     return this.#streamed({ type: 'stream', prompt, opts: rest }, signal);

@@ -38,10 +38,15 @@ async function handle(m) {
     }
     if (!engine) throw new Error('wisp: no model is loaded in the worker');
     if (m.type === 'call') {
-      const allowed = ['tokenize', 'detokenize', 'perplexity', 'reset', 'dispose', 'complete', 'stats'];
+      const allowed = ['tokenize', 'detokenize', 'perplexity', 'reset', 'dispose', 'complete', 'stats', 'evaluate'];
       if (!allowed.includes(m.method)) throw new Error(`wisp: unknown method ${m.method}`);
       const args = m.args ?? [];
       if (m.method === 'complete') args[1] = withSignal(id, args[1]);
+      if (m.method === 'evaluate') {
+        const { progress, ...rest } = args[1] ?? {};
+        args[1] = withSignal(id, rest);
+        if (progress) args[1].onProgress = (p) => post({ id, type: 'progress', value: p });
+      }
       const value = await engine[m.method](...args);
       post({ id, type: 'result', value });
       if (m.method === 'dispose') engine = null;

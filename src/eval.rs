@@ -729,7 +729,8 @@ pub fn prepare(engine: &crate::Engine, items: &[Item]) -> Result<Vec<Prepared>> 
         .collect()
 }
 
-/// Runs one prepared item: the reference scored teacher-forced after the prompt, then the
+/// Runs one prepared item: the reference scored teacher-forced after the prompt
+/// ([`crate::Engine::reference_nll_async`], as the page's `engine.evaluate` scores it), then the
 /// greedy answer (which reuses the prompt's cache).
 #[cfg(not(target_arch = "wasm32"))]
 pub fn run_item(
@@ -738,10 +739,7 @@ pub fn run_item(
     p: &Prepared,
     opts: &EvalOptions,
 ) -> Result<Outcome> {
-    let mut total = nll(engine.prefill(&p.prompt)?, p.reference[0])?;
-    for w in p.reference.windows(2) {
-        total += nll(engine.step(w[0])?, w[1])?;
-    }
+    let total = pollster::block_on(engine.reference_nll_async(&p.prompt, &p.reference))?;
     let gen = crate::GenerateOptions {
         max_tokens: opts.max_tokens,
         sampling: crate::sampling::SamplingParams::greedy(),

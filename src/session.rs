@@ -710,6 +710,68 @@ impl Engine {
         }
         Ok(((nll / count as f64).exp(), count))
     }
+
+    /// Σ −ln p(`reference` token | `prompt`, the reference tokens before it), teacher-forced (an
+    /// evaluation's reference likelihood, [`crate::eval::run_item`] and the page's
+    /// `engine.evaluate`). The prompt is evaluated as a generation's prefill is (the cached prefix
+    /// it shares reused, its last token's logits kept), then every reference row's logits but the
+    /// last's, a batch at a time. The cache then holds the prompt and the reference but its last
+    /// token, so a generation from the same prompt reuses it.
+    pub async fn reference_nll_async(&mut self, prompt: &[u32], reference: &[u32]) -> Result<f64> {
+        let n_vocab = self.model.n_vocab;
+        if prompt.is_empty() {
+            return Err(Error::arg("prompt", "is empty"));
+        }
+        if reference.is_empty() {
+            return Err(Error::arg("reference", "has no tokens"));
+        }
+        let need = prompt.len() + reference.len() - 1;
+        if need > self.n_ctx {
+            return Err(Error::arg(
+                "reference",
+                format!(
+                    "the prompt ({} tokens) and the reference ({} tokens) need {need} positions, but \
+                     the context holds {}",
+                    prompt.len(),
+                    reference.len(),
+                    self.n_ctx
+                ),
+            ));
+        }
+        if let Some(&bad) = prompt.iter().chain(reference).find(|&&t| t as usize >= n_vocab) {
+            return Err(Error::arg("tokens", format!("token {bad} is outside the vocabulary of {n_vocab}")));
+        }
+        // the prompt as `start` and `advance` evaluate it: after the shared prefix (its last token
+        // again when all of it is cached), a UBATCH chunk at a time, the last chunk's logits kept
+        let mut common = self.tokens.iter().zip(prompt).take_while(|(a, b)| a == b).count();
+        if common == prompt.len() {
+            common -= 1;
+        }
+        self.tokens.truncate(common);
+        let rest = &prompt[common..];
+        for (i, chunk) in rest.chunks(UBATCH).enumerate() {
+            let last = (i + 1) * UBATCH >= rest.len();
+            self.eval_or_reset(chunk, last).await?;
+        }
+        let mut total = crate::eval::nll(&self.backend.logits()[..n_vocab], reference[0])?;
+        // each reference token but the last predicts the next: every row's logits
+        let batch = self.backend.batch();
+        for (ci, chunk) in reference[..reference.len() - 1].chunks(batch).enumerate() {
+            let pos = self.tokens.len();
+            let rows = match self.backend.eval_all(&self.model, chunk, pos, self.numerics).await {
+                Ok(rows) => rows,
+                Err(e) => {
+                    self.reset();
+                    return Err(e);
+                }
+            };
+            for (r, row) in rows.chunks_exact(n_vocab).enumerate() {
+                total += crate::eval::nll(row, reference[ci * batch + r + 1])?;
+            }
+            self.tokens.extend_from_slice(chunk);
+        }
+        Ok(total)
+    }
 }
 
 /// The negative log-likelihood of `target` under `logits` (softmax in f64), and 1 token scored.

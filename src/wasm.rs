@@ -398,6 +398,80 @@ impl WispEngine {
             Ok(JsValue::from_str(&serde_json::json!({"ppl": ppl, "tokens_scored": n}).to_string()))
         })
     }
+
+    /// Checks an evaluation set and prepares it as `wisp eval` does (`wisp::eval::parse_item` on
+    /// each of `items_json`'s list, named `item N` from 1 in errors, then `wisp::eval::prepare`:
+    /// rendered with the chat template where the model has one, a plain prompt continued as
+    /// written where not, `messages` refused there). Returns JSON: `{"chat_template", "items":
+    /// [{"line", "id"?, "reference", "prompt": ids, "reference_ids": ids}]}`.
+    #[wasm_bindgen(js_name = evalPrepare)]
+    pub fn eval_prepare(&self, items_json: &str) -> Result<String, JsError> {
+        let v: serde_json::Value =
+            serde_json::from_str(items_json).map_err(|e| JsError::new(&format!("items: {e}")))?;
+        let list = v
+            .as_array()
+            .ok_or_else(|| JsError::new("items must be a list of {prompt or messages, reference} objects"))?;
+        if list.is_empty() {
+            return Err(JsError::new("items: there is nothing to evaluate (the list is empty)"));
+        }
+        let items = list
+            .iter()
+            .enumerate()
+            .map(|(n, v)| crate::eval::parse_item(v, &format!("item {}", n + 1), n + 1))
+            .collect::<crate::Result<Vec<_>>>()
+            .map_err(js)?;
+        self.with(|i| {
+            let prepared = crate::eval::prepare(&i.engine, &items).map_err(js)?;
+            let out: Vec<serde_json::Value> = items
+                .iter()
+                .zip(prepared)
+                .map(|(it, p)| {
+                    let mut o = serde_json::json!({"line": it.line, "reference": it.reference,
+                        "prompt": p.prompt, "reference_ids": p.reference});
+                    if let Some(id) = &it.id {
+                        o["id"] = id.clone();
+                    }
+                    o
+                })
+                .collect();
+            let chat = crate::eval::uses_chat_template(&i.engine);
+            Ok(serde_json::json!({"chat_template": chat, "items": out}).to_string())
+        })
+    }
+
+    /// The reference's negative log-likelihood given the prompt, teacher-forced
+    /// (`Engine::reference_nll_async`); the cache then holds the prompt, so a generation from it
+    /// reuses it. Resolves to a number.
+    #[wasm_bindgen(js_name = referenceNll)]
+    pub fn reference_nll(&self, prompt: Vec<u32>, reference: Vec<u32>) -> js_sys::Promise {
+        let inner = self.inner.clone();
+        wasm_bindgen_futures::future_to_promise(async move {
+            let mut i = inner.try_borrow_mut().map_err(|_| busy())?;
+            i.stream = None;
+            let nll = i.engine.reference_nll_async(&prompt, &reference).await.map_err(js)?;
+            Ok(JsValue::from_f64(nll))
+        })
+    }
+
+    /// Scores an evaluation (`wisp::eval::report`): `outcomes_json` is a list of outcomes as
+    /// `wisp eval --json` writes an item's first fields, and `nlls` each one's reference NLL
+    /// (exactly, beside the JSON). Returns the report as JSON (`items`, `corpus`) with `table`, the
+    /// CLI's table.
+    #[wasm_bindgen(js_name = evalReport)]
+    pub fn eval_report(&self, outcomes_json: &str, nlls: &[f64]) -> Result<String, JsError> {
+        let mut outcomes: Vec<crate::eval::Outcome> =
+            serde_json::from_str(outcomes_json).map_err(|e| JsError::new(&format!("outcomes: {e}")))?;
+        if nlls.len() != outcomes.len() {
+            return Err(JsError::new(&format!("{} outcomes but {} NLLs", outcomes.len(), nlls.len())));
+        }
+        for (o, &nll) in outcomes.iter_mut().zip(nlls) {
+            o.reference_nll = nll;
+        }
+        let report = crate::eval::report(&outcomes).map_err(js)?;
+        let mut j = serde_json::to_value(&report).map_err(|e| JsError::new(&e.to_string()))?;
+        j["table"] = report.table().into();
+        Ok(j.to_string())
+    }
 }
 
 fn busy() -> JsError {
