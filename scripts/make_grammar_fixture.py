@@ -2,8 +2,9 @@
 """Writes tests/fixtures/llamacpp_grammar.json: llama.cpp's greedy output under GBNF grammars on the
 default model, for tests/grammar_golden.rs.
 
-Each case: a grammar (text, or the name of one of llama.cpp's example grammars, read from the
-llama-cpp-python 0.3.36 sdist's vendor/llama.cpp/grammars/ as scripts/setup.sh caches it), a chat
+Each case: a grammar (text, a JSON Schema converted as below, or the name of one of llama.cpp's
+example grammars, read from the llama-cpp-python 0.3.36 sdist's vendor/llama.cpp/grammars/ as
+scripts/setup.sh caches it), a chat
 prompt, and llama-cpp-python's greedy ids under `LlamaGrammar` (temp 0: the grammar's mask, then
 the argmax), until end-of-generation or MAX_TOKENS, with the text.
 
@@ -27,6 +28,26 @@ def chat(q):
     return f"<|im_start|>user\n{q}<|im_end|>\n<|im_start|>assistant\n"
 
 
+# JSON Schemas: converted by llama-cpp-python's converter with one rule as llama.cpp's C++
+# converter writes it (no raw control characters in strings; wisp's converter does the same, see
+# src/grammar/json_schema.rs), the grammar text recorded for the test to compare with its own
+CAT_SCHEMA = ('{"type": "object", "properties": {"name": {"type": "string", "maxLength": 20}, "age": {"type": "integer"}, '
+              '"colour": {"enum": ["red", "green", "blue"]}, "toys": {"type": "array", "items": {"type": "string", '
+              '"maxLength": 15}, "minItems": 1, "maxItems": 3}}, "required": ["name", "age", "colour", "toys"]}')
+QUIZ_SCHEMA = ('{"type": "object", "properties": {"question": {"type": "string", "maxLength": 120}, "choices": {"type": '
+               '"array", "items": {"type": "string", "maxLength": 40}, "minItems": 4, "maxItems": 4}, "answer": {"enum": '
+               '[0, 1, 2, 3]}}, "required": ["question", "choices", "answer"]}')
+PY_CHAR = r'char ::= [^"\\] | "\\" (["\\/bfnrt] | "u" [0-9a-fA-F] [0-9a-fA-F] [0-9a-fA-F] [0-9a-fA-F])'
+CPP_CHAR = r'char ::= [^"\\\x7F\x00-\x1F] | "\\" (["\\/bfnrt] | "u" [0-9a-fA-F] [0-9a-fA-F] [0-9a-fA-F] [0-9a-fA-F])'
+
+
+def schema_gbnf(schema):
+    from llama_cpp.llama_grammar import json_schema_to_gbnf
+    text = json_schema_to_gbnf(schema)
+    assert PY_CHAR in text.split("\n"), text
+    return "\n".join(CPP_CHAR if line == PY_CHAR else line for line in text.split("\n"))
+
+
 CASES = [
     ("yes-no", {"gbnf": 'root ::= ("yes" | "no") "."\n'}, chat("Is Paris the capital of France? Answer yes or no.")),
     ("json", {"file": "json.gbnf"}, chat("Describe a cat as a JSON object with its name and age.")),
@@ -35,6 +56,8 @@ CASES = [
     ("colour", {"gbnf": 'root ::= "The colour is " colour "."\ncolour ::= "red" | "green" | "blue" | "yellow"\n'},
      chat("What colour is the sky?")),
     ("digits", {"gbnf": 'root ::= [0-9]{1,4} ("," [0-9]{1,4}){2}\n'}, chat("Give three numbers.")),
+    ("schema-cat", {"schema": CAT_SCHEMA}, chat("Describe a cat in JSON.")),
+    ("schema-quiz", {"schema": QUIZ_SCHEMA}, chat("Write a quiz question about the planets as JSON.")),
 ]
 
 
@@ -45,7 +68,12 @@ def main():
            "model_sha256": "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53", "cases": []}
     vocab = llama_cpp.llama_model_get_vocab(m._model.model)
     for name, g, prompt in CASES:
-        text = g["gbnf"] if "gbnf" in g else (grammars / g["file"]).read_text()
+        if "gbnf" in g:
+            text = g["gbnf"]
+        elif "schema" in g:
+            text = g["gbnf_from_schema"] = schema_gbnf(g["schema"])
+        else:
+            text = (grammars / g["file"]).read_text()
         grammar = LlamaGrammar.from_string(text, verbose=False)
         ids = m.tokenize(prompt.encode(), add_bos=False, special=True)
         got = []

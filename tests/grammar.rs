@@ -183,9 +183,15 @@ fn greedy_under_a_grammar_equals_llamacpp() {
     let trie = TokenTrie::from_tokenizer(&e.tokenizer, e.model.n_vocab);
     for case in f["cases"].as_array().unwrap() {
         let name = case["name"].as_str().unwrap();
-        let text = match case.get("gbnf") {
-            Some(t) => t.as_str().unwrap().to_string(),
-            None => llamacpp_grammar(case["file"].as_str().unwrap()),
+        let text = if let Some(t) = case.get("gbnf") {
+            t.as_str().unwrap().to_string()
+        } else if let Some(schema) = case.get("schema") {
+            // the same grammar text llama.cpp was given
+            let ours = wisp::grammar::json_schema::json_schema_str_to_gbnf(schema.as_str().unwrap()).unwrap();
+            assert_eq!(ours, case["gbnf_from_schema"].as_str().unwrap(), "{name}: the schema's grammar");
+            ours
+        } else {
+            llamacpp_grammar(case["file"].as_str().unwrap())
         };
         let gr = g(&text);
         let prompt = common::ids(&case["prompt_ids"]);
