@@ -523,12 +523,27 @@ impl Engine {
         let logits = &mut self.backend.logits()[..n_vocab];
         // the raw distribution, before the sampler's penalties change the logits in place
         let raw = s.opts.logprobs.map(|top| (top, logits.to_vec()));
-        if let (Some((m, trie)), None) = (&mut s.matcher, s.next) {
+        if let (Some((m, _)), None) = (&mut s.matcher, s.next) {
             if !m.can_continue() {
                 // complete, and nothing may follow: the end
                 s.end(FinishReason::Stop, (self.clock)());
                 return Ok(s.tail());
             }
+            // greedy: when the best token is one the grammar allows, it is the best allowed one
+            // too, so the mask (a walk of the vocabulary) is only needed when it is not
+            if s.sampler.params.is_plain_argmax() && s.drawn.is_none() {
+                let best = crate::sampling::argmax(logits);
+                let ok = if self.tokenizer.is_eog(best) {
+                    m.is_complete()
+                } else {
+                    m.allows(self.tokenizer.token_bytes(best, false))
+                };
+                if ok {
+                    s.next = Some(best);
+                }
+            }
+        }
+        if let (Some((m, trie)), None) = (&mut s.matcher, s.next) {
             let mask = m.allowed(trie);
             let complete = m.is_complete();
             let mut any = false;

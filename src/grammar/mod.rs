@@ -769,7 +769,10 @@ pub struct Matcher {
     /// Stack sets (sorted node ids), interned.
     sets: Vec<Arc<[u32]>>,
     set_ids: FxMap<Arc<[u32]>, u32>,
-    /// (set, codepoint) → set after it, memoised.
+    /// set → the set after each ASCII character (UNKNOWN until computed), memoised.
+    ascii: Vec<Option<Box<[u32; 128]>>>,
+    ascii_tables: usize,
+    /// (set, non-ASCII codepoint) → set after it, memoised.
     steps: FxMap<(u32, u32), u32>,
     /// A node's expansion into stacks whose tops are characters (or NIL), memoised.
     expanded: FxMap<u32, Arc<[u32]>>,
@@ -777,7 +780,12 @@ pub struct Matcher {
     masks: FxMap<(u32, Partial), Arc<Vec<u64>>>,
     state: u32,
     partial: Partial,
+    /// The empty set's id (every character rejected).
+    empty: u32,
 }
+
+/// A step not yet computed, in the ASCII tables.
+const UNKNOWN: u32 = u32::MAX;
 
 /// Memo entries kept before the caches are dropped (a bound for hostile grammars).
 const MEMO_CAP: usize = 1 << 20;
@@ -791,12 +799,16 @@ impl Matcher {
             node_ids: FxMap::default(),
             sets: Vec::new(),
             set_ids: FxMap::default(),
+            ascii: Vec::new(),
+            ascii_tables: 0,
             steps: FxMap::default(),
             expanded: FxMap::default(),
             masks: FxMap::default(),
             state: 0,
             partial: Partial::default(),
+            empty: 0,
         };
+        m.empty = m.intern_set(Vec::new());
         // the root rule's alternatives, expanded
         let root = m.g.root;
         let mut out = Vec::new();
@@ -877,7 +889,15 @@ impl Matcher {
 
     /// The set after codepoint `c` from set `set` (possibly the empty set: `c` rejected).
     fn step(&mut self, set: u32, c: u32) -> u32 {
-        if let Some(&n) = self.steps.get(&(set, c)) {
+        // ASCII steps from a table per set (the trie walk's inner loop: an index, not a hash)
+        if c < 128 {
+            if let Some(Some(t)) = self.ascii.get(set as usize) {
+                let n = t[c as usize];
+                if n != UNKNOWN {
+                    return n;
+                }
+            }
+        } else if let Some(&n) = self.steps.get(&(set, c)) {
             return n;
         }
         let stacks = self.sets[set as usize].clone();
@@ -894,6 +914,21 @@ impl Matcher {
             }
         }
         let n = self.intern_set(out);
+        if c < 128 {
+            if self.ascii.len() <= set as usize {
+                self.ascii.resize(set as usize + 1, None);
+            }
+            if self.ascii_tables >= MEMO_CAP / 128 {
+                self.ascii.iter_mut().for_each(|t| *t = None);
+                self.ascii_tables = 0;
+            }
+            let t = self.ascii[set as usize].get_or_insert_with(|| {
+                self.ascii_tables += 1;
+                Box::new([UNKNOWN; 128])
+            });
+            t[c as usize] = n;
+            return n;
+        }
         if self.steps.len() >= MEMO_CAP {
             self.steps.clear();
         }
@@ -902,7 +937,7 @@ impl Matcher {
     }
 
     fn is_empty(&self, set: u32) -> bool {
-        self.sets[set as usize].is_empty()
+        set == self.empty
     }
 
     /// Whether some stack of `set` can take a codepoint in `lo..=hi`.
@@ -982,7 +1017,18 @@ impl Matcher {
                 }
             }
             for &(b, child) in &trie.edges[e0 as usize..(e0 + ne) as usize] {
-                if let Some((s, q)) = self.byte(set, p, b) {
+                if p.left == 0 && b < 128 {
+                    // the common case inline: an ASCII character from a whole one
+                    let known = self
+                        .ascii
+                        .get(set as usize)
+                        .and_then(|t| t.as_deref())
+                        .map_or(UNKNOWN, |t| t[b as usize]);
+                    let n = if known != UNKNOWN { known } else { self.step(set, b as u32) };
+                    if n != self.empty {
+                        todo.push((child, n, Partial::default()));
+                    }
+                } else if let Some((s, q)) = self.byte(set, p, b) {
                     todo.push((child, s, q));
                 }
             }
@@ -993,6 +1039,11 @@ impl Matcher {
         }
         self.masks.insert(key, mask.clone());
         mask
+    }
+
+    /// Whether the grammar allows `bytes` next (the state unchanged; no text is not allowed).
+    pub fn allows(&mut self, bytes: &[u8]) -> bool {
+        !bytes.is_empty() && self.feed(self.state, self.partial, bytes).is_some()
     }
 
     /// Advances over a chosen token's bytes; an error if the grammar does not allow them.
