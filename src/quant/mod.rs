@@ -1088,13 +1088,7 @@ mod tests {
     #[test]
     fn quantized_dots_match_dequantized_dot() {
         // seeded pseudo-random blocks of every quantized type
-        let mut seed = 0x9E3779B97F4A7C15u64;
-        let mut next = || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
+        let mut next = xorshift(0x9E3779B97F4A7C15u64);
         let n = 512;
         let x: Vec<f32> = (0..n).map(|_| ((next() % 2000) as f32 / 1000.0) - 1.0).collect();
         let mut xq = vec![BlockQ8::default(); n / QK];
@@ -1138,28 +1132,39 @@ mod tests {
     /// (and, for the types with an offset, `m·s` with llama.cpp's f16-rounded `s = d·Σq` in place
     /// of `m·d·Σq`): against that sum in f64, a mistaken index or scale would be off by a few
     /// percent of Σ|w·x|, the rounding by under 1e-5 of it.
-    #[test]
-    fn int8_dots_equal_the_dot_with_the_dequantized_activations() {
-        let mut seed = 0x51_7CC1_B727_220Au64;
-        let mut next = || {
+    /// A seeded xorshift64 sequence (the tests' own generator: the same numbers everywhere).
+    fn xorshift(mut seed: u64) -> impl FnMut() -> u64 {
+        move || {
             seed ^= seed << 13;
             seed ^= seed >> 7;
             seed ^= seed << 17;
             seed
-        };
+        }
+    }
+
+    /// `blocks` blocks of `ty` of random bytes, each f16 scale field set to a small random value
+    /// in ±0.02 (so the dequantized weights stay finite and moderate).
+    fn random_row(ty: GgmlType, blocks: usize, next: &mut impl FnMut() -> u64) -> Vec<u8> {
+        let mut row: Vec<u8> = (0..blocks * ty.type_size()).map(|_| next() as u8).collect();
+        for b in row.chunks_exact_mut(ty.type_size()) {
+            for &o in ty.half_offsets() {
+                let v = ((next() % 2001) as f32 / 1000.0 - 1.0) * 0.02;
+                b[o..o + 2].copy_from_slice(&f16::from_f32(v).to_bits().to_le_bytes());
+            }
+        }
+        row
+    }
+
+    #[test]
+    fn int8_dots_equal_the_dot_with_the_dequantized_activations() {
+        let mut next = xorshift(0x51_7CC1_B727_220Au64);
         for ty in GgmlType::ALL.into_iter().filter(|t| t.vec_dot_type() == VecDotType::Q8) {
             for blocks in [1usize, 3] {
                 let n = blocks * ty.block_size();
                 let x: Vec<f32> = (0..n).map(|_| ((next() % 20001) as f32 / 1000.0) - 10.0).collect();
                 let mut xq = vec![BlockQ8::default(); n / QK];
                 quantize_q8(&x, &mut xq);
-                let mut row: Vec<u8> = (0..blocks * ty.type_size()).map(|_| next() as u8).collect();
-                for b in row.chunks_exact_mut(ty.type_size()) {
-                    for &o in ty.half_offsets() {
-                        let v = ((next() % 2001) as f32 / 1000.0 - 1.0) * 0.02;
-                        b[o..o + 2].copy_from_slice(&f16::from_f32(v).to_bits().to_le_bytes());
-                    }
-                }
+                let row = random_row(ty, blocks, &mut next);
                 let mut w = vec![0.0f32; n];
                 dequantize(ty, &row, &mut w);
                 let offset = matches!(ty, GgmlType::Q4_1 | GgmlType::Q5_1);
@@ -1192,13 +1197,7 @@ mod tests {
     /// ties round to even, `bsums` are the sums of each 16 quants, and a zero block is all zeros.
     #[test]
     fn q8k_quantization_is_llamacpps() {
-        let mut seed = 0x0DDB_1A5E_5BAD_5EEDu64;
-        let mut next = || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
+        let mut next = xorshift(0x0DDB_1A5E_5BAD_5EEDu64);
         let n = 4 * QK_K;
         let mut x: Vec<f32> = (0..n)
             .map(|_| ((next() % 20001) as f32 / 1000.0 - 10.0) * 10f32.powi((next() % 5) as i32 - 2))
@@ -1240,26 +1239,14 @@ mod tests {
     /// Σ|w·a|, the rounding by under 1e-5 of it.
     #[test]
     fn k_quant_dots_equal_the_dot_with_the_dequantized_activations() {
-        let mut seed = 0x6A09_E667_F3BC_C908u64;
-        let mut next = || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
+        let mut next = xorshift(0x6A09_E667_F3BC_C908u64);
         for ty in GgmlType::ALL.into_iter().filter(|t| t.vec_dot_type() == VecDotType::Q8K) {
             for blocks in [1usize, 3, 8] {
                 let n = blocks * QK_K;
                 let x: Vec<f32> = (0..n).map(|_| ((next() % 20001) as f32 / 1000.0) - 10.0).collect();
                 let mut xk = vec![BlockQ8K::default(); blocks];
                 quantize_q8k(&x, &mut xk);
-                let mut row: Vec<u8> = (0..blocks * ty.type_size()).map(|_| next() as u8).collect();
-                for b in row.chunks_exact_mut(ty.type_size()) {
-                    for &o in ty.half_offsets() {
-                        let v = ((next() % 2001) as f32 / 1000.0 - 1.0) * 0.02;
-                        b[o..o + 2].copy_from_slice(&f16::from_f32(v).to_bits().to_le_bytes());
-                    }
-                }
+                let row = random_row(ty, blocks, &mut next);
                 let mut w = vec![0.0f32; n];
                 dequantize(ty, &row, &mut w);
                 let (mut want, mut scale) = (0.0f64, 0.0f64);
@@ -1293,13 +1280,7 @@ mod tests {
     #[test]
     #[cfg(all(target_arch = "x86_64", target_feature = "avx2"))]
     fn avx2_and_batched_dots_are_bit_identical_to_the_scalar_specification() {
-        let mut seed = 0x2545F4914F6CDD1Du64;
-        let mut next = || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
+        let mut next = xorshift(0x2545F4914F6CDD1Du64);
         for ty in SIMD_TYPES {
             for blocks in [1usize, 7, 8, 18, 45] {
                 let n = blocks * ty.block_size();
