@@ -428,26 +428,9 @@ export class Engine {
         const nll = await e.referenceNll(prompt, Uint32Array.from(it.reference_ids));
         await breathe();
         if (signal?.aborted) throw abortError(signal);
-        e.begin(prompt, genOpts);
-        let begun = true;
-        let finished = false;
         let g;
-        try {
-          for (;;) {
-            if (signal?.aborted) throw abortError(signal);
-            let raw;
-            try {
-              raw = await e.next();
-            } catch (err) {
-              begun = false; // the engine ended the generation itself
-              throw err;
-            }
-            if (raw === null) { finished = true; break; }
-            await breathe();
-          }
-        } finally {
-          if (begun && this.#wasm) g = JSON.parse(this.#wasm.end(!finished));
-        }
+        const steps = this.#generation(e, prompt, genOpts, signal, (summary) => { g = summary; });
+        while (!(await steps.next()).done); // the answer's text comes with the summary
         const outcome = {
           line: it.line, output: g.text, reference: it.reference, prompt_tokens: it.prompt.length,
           generated_tokens: g.ids.length, finish: g.finish, reference_tokens: it.reference_ids.length, reference_nll: nll,
@@ -508,35 +491,49 @@ export class Engine {
       const entered = new Promise((r) => { enter = r; });
       const done = new Promise((r) => { release = r; });
       self.#queue.run(() => { enter(); return done; });
-      let begun = false;
-      let finished = false;
       try {
         // waiting for its turn: an abort rejects at once, and the turn is skipped (released below)
         await untilAborted(entered, signal);
         if (signal?.aborted) throw abortError(signal);
         const e = self.#engine();
-        e.begin(promptIds(), JSON.stringify(wasmOptions(opts)));
-        begun = true;
-        for (;;) {
-          if (signal?.aborted) throw abortError(signal);
-          let raw;
-          try {
-            raw = await e.next();
-          } catch (err) {
-            begun = false; // the engine ended the generation itself (e.g. the GPU device was lost)
-            throw err;
-          }
-          if (raw === null) { finished = true; break; }
-          const ev = JSON.parse(raw);
+        const steps = self.#generation(e, promptIds(), JSON.stringify(wasmOptions(opts)), signal, (summary) => { self.#last = summary; });
+        for await (const ev of steps) {
           if (ev.kind === 'token') yield ev.logprob ? { text: ev.text, token: ev.token, ...logprobOf(e, ev.logprob) } : { text: ev.text, token: ev.token };
           else if (ev.kind === 'text') yield { text: ev.text, token: null };
-          await breathe();
         }
       } finally {
-        if (begun && self.#wasm) self.#last = JSON.parse(self.#wasm.end(!finished));
         release();
       }
     })();
+  }
+
+  /**
+   * One generation on the wasm engine `e` while its caller holds the queue: yields each event
+   * (parsed; the event loop gets a turn after each) and hands the summary to `onEnd` however it
+   * ends: to its end, an abort between steps, the caller stopping early, or an error (when the
+   * engine itself ended it, on an error of its own, there is no summary).
+   */
+  async *#generation(e, prompt, optsJson, signal, onEnd) {
+    e.begin(prompt, optsJson);
+    let begun = true;
+    let finished = false;
+    try {
+      for (;;) {
+        if (signal?.aborted) throw abortError(signal);
+        let raw;
+        try {
+          raw = await e.next();
+        } catch (err) {
+          begun = false; // the engine ended the generation itself (e.g. the GPU device was lost)
+          throw err;
+        }
+        if (raw === null) { finished = true; break; }
+        yield JSON.parse(raw);
+        await breathe();
+      }
+    } finally {
+      if (begun && this.#wasm) onEnd(JSON.parse(this.#wasm.end(!finished)));
+    }
   }
 
   async #chatCreate(req) {
