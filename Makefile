@@ -54,7 +54,7 @@ serve: build pkg
 
 # wisp-llm in Debian's headless Chromium (playwright-core; never downloads a browser)
 test-browser: pkg
-	cd tests/browser && npm ci --silent --no-audit --no-fund && node --test --test-concurrency=1 --test-force-exit --test-timeout=1200000 pack.test.mjs engine.test.mjs widget.test.mjs quiz.test.mjs alternatives.test.mjs hardening.test.mjs instruct.test.mjs evaluate.test.mjs
+	cd tests/browser && npm ci --silent --no-audit --no-fund && node --test --test-concurrency=1 --test-force-exit --test-timeout=1200000 pack.test.mjs engine.test.mjs widget.test.mjs quiz.test.mjs alternatives.test.mjs hardening.test.mjs instruct.test.mjs evaluate.test.mjs threads.test.mjs
 
 # wisp beside llama.cpp (llama-cpp-python) at equal threads, in one run
 bench-llamacpp: build

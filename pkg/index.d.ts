@@ -33,6 +33,15 @@ export interface LoadOptions {
   /** Where the relaxed-SIMD build's .wasm file is, when bundling moved it (with `wasmUrl` alone,
    * the plain build is used). */
   relaxedWasmUrl?: string | URL;
+  /** Where the threaded build's .wasm file is, when bundling moved it (its glue and
+   * `thread.js` must stay beside `index.js` as the package has them). */
+  threadsWasmUrl?: string | URL;
+  /** The CPU path's threads in the threaded build (cross-origin-isolated pages only; elsewhere
+   * the engine runs on one thread whatever this says): a whole number from 1 to 64; default
+   * `navigator.hardwareConcurrency`, at most 8. The page's CPU workers are started by the first
+   * CPU engine that asks for more than one, shared by the engines loaded while they run, and
+   * terminated when the last of those is disposed. */
+  threads?: number;
 }
 
 export interface WorkerLoadOptions extends LoadOptions {
@@ -132,9 +141,15 @@ export interface EngineInfo {
   /** The wasm memory's size right after loading (it never shrinks, so this is the load's peak):
    * on WebGPU the weights stream to the GPU and stay out of it. */
   wasmMemoryBytes?: number | null;
-  /** Which build of the engine runs: 'simd128+relaxed' where the browser has relaxed SIMD (the
-   * faster int8 dot products), else 'simd128'. Both compute the same bits. */
-  wasmBuild?: 'simd128' | 'simd128+relaxed';
+  /** Which build of the engine runs: 'simd128+relaxed+threads' in cross-origin-isolated pages
+   * (COOP/COEP served, SharedArrayBuffer present) whose browser has relaxed SIMD, the CPU path
+   * then running on Web Workers sharing the module's memory; else 'simd128+relaxed' where the
+   * browser has relaxed SIMD (the faster int8 dot products); else 'simd128'. All compute the
+   * same bits. The first load in a page decides it for the page. */
+  wasmBuild?: 'simd128' | 'simd128+relaxed' | 'simd128+relaxed+threads';
+  /** Threads the CPU path runs on: the page thread and the workers in the pool (more than 1 only
+   * in the threaded build on the CPU backend; 1 on WebGPU). */
+  threads?: number;
 }
 
 export interface ChatMessage {

@@ -31,10 +31,37 @@ function hasRelaxedSimd() {
   }
 }
 
-/** Loads and instantiates the wasm module once per realm: the relaxed-SIMD build where the engine
- * validates it (and no `wasmUrl` names a plain build without a `relaxedWasmUrl`), else SIMD128. */
-function ready(wasmUrl, relaxedWasmUrl) {
+/** True where a page may share memory with workers: cross-origin isolated (COOP/COEP served),
+ * SharedArrayBuffer and workers present. */
+function canShareMemory() {
+  return globalThis.crossOriginIsolated === true && typeof SharedArrayBuffer !== 'undefined' && typeof Worker !== 'undefined';
+}
+
+const THREADED = 'simd128+relaxed+threads';
+/** The threaded build's module, memory and glue URL, for its workers (pkg/thread.js). */
+let threadShare = null;
+
+/** Loads and instantiates the wasm module once per realm: the threaded build where memory can be
+ * shared and the engine validates relaxed SIMD, else the relaxed-SIMD build where it validates,
+ * else SIMD128 (a `wasmUrl` naming a plain build without the others' URLs keeps to it). */
+function ready(wasmUrl, relaxedWasmUrl, threadsWasmUrl) {
   wasmReady ??= (async () => {
+    if (canShareMemory() && hasRelaxedSimd() && (threadsWasmUrl || !wasmUrl)) {
+      try {
+        const glueUrl = new URL('./generated/threads/wisp.js', import.meta.url).href;
+        const g = await import(glueUrl);
+        const res = await fetch(threadsWasmUrl ?? new URL('./generated/threads/wisp_bg.wasm', import.meta.url));
+        if (!res.ok) throw new Error(`HTTP ${res.status}`);
+        // compiled here, not by the glue: the workers instantiate this same module
+        const module = await WebAssembly.compile(await res.arrayBuffer());
+        const exports = await g.default({ module_or_path: module });
+        threadShare = { module, memory: exports.memory, glueUrl };
+        [glue, wasmBuild, wasmMemory] = [g, THREADED, exports.memory];
+        return exports;
+      } catch {
+        // a bundle without the threaded build: a single-thread one below
+      }
+    }
     if (hasRelaxedSimd() && (relaxedWasmUrl || !wasmUrl)) {
       try {
         const g = await import('./generated/relaxed/wisp.js');
@@ -51,6 +78,67 @@ function ready(wasmUrl, relaxedWasmUrl) {
     return exports;
   })();
   return wasmReady;
+}
+
+/**
+ * The threaded build's CPU workers: one set per realm (the module's pool is), started by the
+ * first CPU engine that asks for more than one thread, shared by the engines loaded while it
+ * runs, and stopped and terminated when the last of them is disposed.
+ */
+const cpuThreads = {
+  workers: [],
+  users: 0,
+  starting: null,
+  /** Starts `n - 1` workers unless some run or are starting; resolves to the threads the CPU
+   * path then uses. */
+  async acquire(n) {
+    this.users++;
+    if (!this.starting && this.workers.length === 0 && n > 1) this.starting = this.start(n).finally(() => { this.starting = null; });
+    await this.starting;
+    return glue.cpuThreads();
+  },
+  async start(n) {
+    const epoch = glue.threadEpoch();
+    const workers = [];
+    const started = [];
+    for (let i = 0; i < n - 1; i++) {
+      const w = new Worker(new URL('./thread.js', import.meta.url), { type: 'module', name: `wisp-cpu-${i}` });
+      started.push(new Promise((resolve) => {
+        w.onmessage = ({ data }) => {
+          if (data.type === 'ready') resolve(true);
+          else if (data.type === 'exited') w.exited?.();
+          else if (data.type === 'error') { w.terminate(); resolve(false); }
+        };
+        w.onerror = () => { w.terminate(); resolve(false); };
+      }));
+      w.postMessage({ ...threadShare, epoch });
+      workers.push(w);
+    }
+    const ok = await Promise.all(started);
+    this.workers = workers.filter((_, i) => ok[i]);
+    // each ready worker enters the pool's loop right after saying so
+    const until = performance.now() + 2000;
+    while (glue.cpuThreads() < this.workers.length + 1 && performance.now() < until) await breathe();
+  },
+  /** One engine fewer; the last one's release stops the workers, waits for them to free their
+   * stacks (briefly), and terminates them. */
+  async release() {
+    await this.starting;
+    if (--this.users > 0 || this.workers.length === 0) return;
+    const workers = this.workers;
+    this.workers = [];
+    const exited = workers.map((w) => new Promise((resolve) => { w.exited = resolve; setTimeout(resolve, 2000); }));
+    glue.stopThreads();
+    await Promise.all(exited);
+    for (const w of workers) w.terminate();
+  },
+};
+
+/** The `threads` option: a whole number from 1 (default: the machine's logical cores, at most 8). */
+function threadCount(threads) {
+  if (threads === undefined || threads === null) return Math.max(1, Math.min(8, globalThis.navigator?.hardwareConcurrency ?? 1));
+  if (!Number.isSafeInteger(threads) || threads < 1 || threads > 64) throw new RangeError(`wisp: threads must be an integer from 1 to 64, got ${threads}`);
+  return threads;
 }
 
 /** The wasm memory's size now (it only grows), or null before the module is loaded. */
@@ -238,9 +326,13 @@ export class Engine {
   #info;
   #last = null;
 
-  constructor(wasm, info) {
+  /** Holds the CPU workers (the threaded build's CPU engines). */
+  #threaded;
+
+  constructor(wasm, info, threaded = false) {
     this.#wasm = wasm;
     this.#info = info;
+    this.#threaded = threaded;
     this.chat = { completions: { create: (req) => this.#chatCreate(req) } };
   }
 
@@ -248,15 +340,18 @@ export class Engine {
    * Loads a GGUF model. `source`: URL, File/Blob, ArrayBuffer or ReadableStream.
    * Options: backend ('auto' | 'webgpu' | 'cpu'), onProgress({loaded, total, phase}), signal,
    * cache (URLs only; default true), ctx (tokens; 0 = the model's default), numerics (the CPU
-   * path's rounding: 'exact' (default) or 'llamacpp', int8 activations as llama.cpp), wasmUrl and
-   * relaxedWasmUrl (where a bundler moved the two builds' .wasm files).
+   * path's rounding: 'exact' (default) or 'llamacpp', int8 activations as llama.cpp), threads
+   * (the CPU path's threads in the threaded build, loaded in cross-origin-isolated pages; default
+   * the machine's logical cores, at most 8), wasmUrl, relaxedWasmUrl and threadsWasmUrl (where a
+   * bundler moved the three builds' .wasm files).
    */
   static async load(source, opts = {}) {
     const { backend = 'auto', signal, numerics = 'exact' } = opts;
     if (!['auto', 'webgpu', 'cpu'].includes(backend)) throw new TypeError(`wisp: unknown backend '${backend}'`);
     if (!['exact', 'llamacpp'].includes(numerics)) throw new TypeError(`wisp: unknown numerics '${numerics}' (expected 'exact' or 'llamacpp')`);
+    threadCount(opts.threads);
     if (signal?.aborted) throw abortError(signal);
-    await ready(opts.wasmUrl, opts.relaxedWasmUrl);
+    await ready(opts.wasmUrl, opts.relaxedWasmUrl, opts.threadsWasmUrl);
     // WebGPU: open the device first, so each weight goes to the GPU as it streams in
     let device = null;
     let fallback = null;
@@ -326,9 +421,17 @@ export class Engine {
     if (fallback) info.fallback = fallback;
     info.cached = src.cached;
     if (cacheError) info.cacheError = cacheError;
-    info.wasmMemoryBytes = wasmMemoryBytes();
     info.wasmBuild = wasmBuild;
-    return new Engine(wasm, info);
+    // the threaded build's CPU engines run on the page's CPU workers (started by the first)
+    const threaded = wasmBuild === THREADED && info.backend === 'cpu';
+    info.threads = threaded ? await cpuThreads.acquire(threadCount(opts.threads)) : 1;
+    if (signal?.aborted) {
+      wasm.free();
+      if (threaded) await cpuThreads.release();
+      throw abortError(signal);
+    }
+    info.wasmMemoryBytes = wasmMemoryBytes();
+    return new Engine(wasm, info, threaded);
   }
 
   /** URLs of the model files in the cache. */
@@ -467,9 +570,11 @@ export class Engine {
 
   /** Frees the model (wasm memory and GPU buffers); the engine cannot be used afterwards. */
   dispose() {
-    return this.#queue.run(() => {
-      this.#wasm?.free();
+    return this.#queue.run(async () => {
+      if (!this.#wasm) return;
+      this.#wasm.free();
       this.#wasm = null;
+      if (this.#threaded) await cpuThreads.release();
     });
   }
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the wasm engine into pkg/generated/ (ignored): cargo for wasm32-unknown-unknown (SIMD128,
+# Builds the wasm engine's three builds into pkg/generated/ (ignored): cargo for wasm32-unknown-unknown (SIMD128,
 # .cargo/config.toml), wasm-bindgen-cli at exactly the crate's wasm-bindgen version (installed into
 # the cache outside the clone), then wasm-opt (Debian's binaryen).
 set -euo pipefail
@@ -9,6 +9,15 @@ bindgen="$bindgen_bin/wasm-bindgen"
 if ! command -v wasm-opt >/dev/null; then
   echo "build_pkg: installing binaryen (wasm-opt)"
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq binaryen) >/dev/null
+fi
+# the threaded build's toolchain: nightly with the standard library's source (-Z build-std)
+if ! rustup run nightly rustc --version >/dev/null 2>&1; then
+  echo "build_pkg: installing the nightly Rust toolchain (for the threaded build)"
+  rustup toolchain install nightly --profile minimal >/dev/null
+fi
+if [ ! -f "$(rustc +nightly --print sysroot)/lib/rustlib/src/rust/library/Cargo.lock" ]; then
+  echo "build_pkg: installing the nightly toolchain's rust-src (for the threaded build)"
+  rustup component add rust-src --toolchain nightly >/dev/null
 fi
 cargo build --release --locked --lib --target wasm32-unknown-unknown
 out=pkg/generated
@@ -31,3 +40,19 @@ cargo build --release --locked --lib --target wasm32-unknown-unknown --target-di
   target/relaxed/wasm32-unknown-unknown/release/wisp.wasm
 size=$(stat -c %s "$out/relaxed/wisp_bg.wasm"); gz=$(gzip -9c "$out/relaxed/wisp_bg.wasm" | wc -c)
 echo "build_pkg: $out/relaxed/wisp_bg.wasm $((size / 1024)) KiB ($((gz / 1024)) KiB gzipped)"
+# The threaded build (pkg/index.js loads it in cross-origin-isolated pages whose engine has
+# SharedArrayBuffer and relaxed SIMD): the relaxed-SIMD build plus shared memory and atomics, so
+# the CPU pool's workers are Web Workers on the one memory (pkg/thread.js). The standard library
+# is rebuilt with atomics (the nightly toolchain's -Z build-std, rust-src installed by setup.sh);
+# the memory is imported (each worker instantiates the module on it), may grow to 4 GiB, and
+# exports the TLS symbols wasm-bindgen's thread support needs.
+threads_flags='["-C", "target-feature=+atomics,+bulk-memory,+mutable-globals,+simd128,+relaxed-simd",
+  "-C", "link-arg=--shared-memory", "-C", "link-arg=--import-memory", "-C", "link-arg=--max-memory=4294967296",
+  "-C", "link-arg=--export=__wasm_init_tls", "-C", "link-arg=--export=__tls_size",
+  "-C", "link-arg=--export=__tls_align", "-C", "link-arg=--export=__tls_base"]'
+cargo +nightly build --release --locked --lib --target wasm32-unknown-unknown --target-dir target/threads \
+  -Z build-std=panic_abort,std --config "target.wasm32-unknown-unknown.rustflags=$threads_flags"
+"$bindgen" --target web --out-dir "$out/threads" --out-name wisp --remove-name-section --remove-producers-section \
+  target/threads/wasm32-unknown-unknown/release/wisp.wasm
+size=$(stat -c %s "$out/threads/wisp_bg.wasm"); gz=$(gzip -9c "$out/threads/wisp_bg.wasm" | wc -c)
+echo "build_pkg: $out/threads/wisp_bg.wasm $((size / 1024)) KiB ($((gz / 1024)) KiB gzipped)"

@@ -58,9 +58,10 @@ export async function serve({ roots = {}, files = {}, coi = false, csp = null, p
   return { url, state, close };
 }
 
-/** The roots `make serve` uses: www/ at /, pkg/ at /pkg/, the model at /models/default.gguf. */
+/** The site `make serve` serves: www/ at /, pkg/ at /pkg/, the model at /models/default.gguf,
+ * cross-origin isolated (COOP/COEP), so the package runs its threaded build. */
 export function siteRoots(root, model) {
-  return { roots: { '/pkg/': path.join(root, 'pkg'), '/': path.join(root, 'www') }, files: { '/models/default.gguf': model } };
+  return { roots: { '/pkg/': path.join(root, 'pkg'), '/': path.join(root, 'www') }, files: { '/models/default.gguf': model }, coi: true };
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {

@@ -15,6 +15,9 @@
 //! Modules, loaders first: [`gguf`] and [`safetensors`] read files and meet the models only through
 //! [`weights::WeightSource`]; [`model`] names tensors and shapes; [`cpu`] computes (and specifies what [`gpu`]'s WGSL kernels must compute); [`session`] is
 //! what callers drive.
+// The threaded wasm build (nightly: it rebuilds std with atomics) parks idle CPU workers with
+// `memory.atomic.wait32`/`notify`, still unstable in `core::arch::wasm32` (cpu/pool.rs).
+#![cfg_attr(all(target_arch = "wasm32", target_feature = "atomics"), feature(stdarch_wasm_atomic_wait))]
 
 mod backend;
 pub mod chat;

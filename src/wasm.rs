@@ -54,6 +54,32 @@ impl GpuDevice {
     }
 }
 
+/// The threaded build's CPU pool (its workers are Web Workers `pkg/thread.js` starts on the
+/// shared memory): the epoch a worker started now belongs to.
+#[wasm_bindgen(js_name = threadEpoch)]
+pub fn thread_epoch() -> u32 {
+    crate::cpu::worker_epoch() as u32
+}
+
+/// Runs the calling Web Worker as a CPU worker until `stopThreads` (returns at once if `epoch`
+/// was already stopped). False in a build without shared memory.
+#[wasm_bindgen(js_name = threadWork)]
+pub fn thread_work(epoch: u32) -> bool {
+    crate::cpu::worker_main(epoch as usize)
+}
+
+/// Sends every CPU worker out of its loop (between generations; never blocks).
+#[wasm_bindgen(js_name = stopThreads)]
+pub fn stop_threads() {
+    crate::cpu::stop_workers()
+}
+
+/// Threads the CPU path uses now: the caller and the workers in their loop.
+#[wasm_bindgen(js_name = cpuThreads)]
+pub fn cpu_threads() -> u32 {
+    crate::cpu::threads() as u32
+}
+
 /// Parses a GGUF file as it arrives. Without a device, tensors are kept in their file encoding
 /// (the CPU path); with one, each large matrix goes to the GPU row range by row range as its
 /// bytes arrive (`gpu/upload.rs`), and only vectors stay in wasm memory.

@@ -54,7 +54,7 @@ $('loadBtn').addEventListener('click', async () => {
     });
     const i = engine.info;
     $('loadStatus').textContent = `${i.architecture}, ${(i.parameters / 1e6).toFixed(0)}M parameters, ${i.quantization}, ` +
-      `${i.backend}${i.adapter ? ` (${i.adapter})` : ''}${i.fallback ? ` — ${i.fallback}` : ''}; loaded${i.cached ? ' from the cache' : ''} in ${((performance.now() - t0) / 1000).toFixed(1)} s`;
+      `${i.backend}${i.adapter ? ` (${i.adapter})` : ''}${i.backend === 'cpu' ? `, ${i.threads} thread${i.threads === 1 ? '' : 's'}` : ''}${i.fallback ? ` — ${i.fallback}` : ''}; loaded${i.cached ? ' from the cache' : ''} in ${((performance.now() - t0) / 1000).toFixed(1)} s`;
     messages = [];
     setChatEnabled(true);
   } catch (e) {

@@ -1,11 +1,12 @@
 // Service worker: keeps the demo page, the widget and the package available offline after the
 // first visit (stale-while-revalidate for the app shell). Model files are not handled here: the
 // package keeps them in its own Cache API store, keyed by URL.
-const SHELL = 'wisp-shell-v5';
+const SHELL = 'wisp-shell-v6';
 const FILES = ['./', './index.html', './app.js', './app.css', './tutor.js', './tutor.html', './tutor-page.css',
   './pkg/index.js', './pkg/worker.js', './pkg/worker-client.js', './pkg/render.js', './pkg/tutor.js',
   './pkg/generated/wisp.js', './pkg/generated/wisp_bg.wasm',
-  './pkg/generated/relaxed/wisp.js', './pkg/generated/relaxed/wisp_bg.wasm'];
+  './pkg/generated/relaxed/wisp.js', './pkg/generated/relaxed/wisp_bg.wasm',
+  './pkg/thread.js', './pkg/generated/threads/wisp.js', './pkg/generated/threads/wisp_bg.wasm'];
 
 self.addEventListener('install', (e) => {
   e.waitUntil(caches.open(SHELL).then((c) => c.addAll(FILES)).then(() => self.skipWaiting()));

@@ -6,7 +6,7 @@
 //! with a fixed summation order (the same natively and in wasm, at any thread count).
 //!
 //! Parallelism: rows of `W` are split into chunks across threads (the CPU path's pool
-//! natively, one thread on wasm); each chunk computes every token so a weight row is read from memory once per batch.
+//! natively and in the threaded wasm build); each chunk computes every token so a weight row is read from memory once per batch.
 
 use super::{par_chunks, threads, Numerics};
 use crate::model::Matrix;

@@ -1,5 +1,5 @@
 //! The plain-Rust CPU path: the specification every GPU kernel is tested against, and the backend
-//! that runs where there is no GPU (natively multithreaded on a small spinning pool, single-threaded in wasm).
+//! that runs where there is no GPU (multithreaded on a small spinning pool: natively, and in the threaded wasm build).
 
 pub mod forward;
 pub mod matmul;
@@ -40,11 +40,9 @@ impl Numerics {
     }
 }
 
-#[cfg(not(target_arch = "wasm32"))]
 mod pool;
 
 /// Runs `f(index, chunk)` over `chunk`-sized pieces of `out`, in parallel where threads exist.
-#[cfg(not(target_arch = "wasm32"))]
 pub fn par_chunks(out: &mut [f32], chunk: usize, f: impl Fn(usize, &mut [f32]) + Sync) {
     struct Base(*mut f32);
     // SAFETY: tasks write disjoint ranges of `out`, which outlives the call.
@@ -65,11 +63,6 @@ pub fn par_chunks(out: &mut [f32], chunk: usize, f: impl Fn(usize, &mut [f32]) +
     });
 }
 
-#[cfg(target_arch = "wasm32")]
-pub fn par_chunks(out: &mut [f32], chunk: usize, f: impl Fn(usize, &mut [f32])) {
-    out.chunks_mut(chunk.max(1)).enumerate().for_each(|(i, c)| f(i, c));
-}
-
 #[cfg(not(target_arch = "wasm32"))]
 static POOL: std::sync::OnceLock<pool::Pool> = std::sync::OnceLock::new();
 
@@ -78,6 +71,16 @@ fn pool() -> &'static pool::Pool {
     // a pool that cannot start its threads runs everything on the caller's thread
     POOL.get_or_init(|| pool::Pool::new(cores()).unwrap_or_else(pool::Pool::single))
 }
+
+/// In wasm: a constant static (the page's main thread must never wait on a lazy initialisation);
+/// its workers are the Web Workers the wrapper starts (threaded build only).
+#[cfg(target_arch = "wasm32")]
+fn pool() -> &'static pool::Pool {
+    &pool::POOL
+}
+
+#[cfg(target_arch = "wasm32")]
+pub use pool::{epoch as worker_epoch, stop_workers, worker_main};
 
 #[cfg(not(target_arch = "wasm32"))]
 fn cores() -> usize {
@@ -98,14 +101,7 @@ pub fn set_threads(n: usize) -> bool {
     }
 }
 
-/// Worker threads the CPU path uses.
+/// Threads the CPU path uses (the caller and its workers; in wasm, the workers now running).
 pub fn threads() -> usize {
-    #[cfg(not(target_arch = "wasm32"))]
-    {
-        pool().threads()
-    }
-    #[cfg(target_arch = "wasm32")]
-    {
-        1
-    }
+    pool().threads()
 }

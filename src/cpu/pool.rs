@@ -10,14 +10,20 @@
 //! a task by compare-and-swap on the word, which can only succeed while that generation is current
 //! and tasks remain, so a worker never runs a stale job (the next job's pointer is written only
 //! after every task of the current one is claimed); the caller works too, and returns only when
-//! every task of its job has finished.
+//! every task of its job has finished. Which thread runs a task never changes what it computes:
+//! each task owns whole output rows, so results are the same at any thread count.
+//!
+//! Natively the workers are `std::thread`s started with the pool. In the threaded wasm build they
+//! are Web Workers the JavaScript wrapper starts on the module's shared memory, each calling
+//! [`worker_main`] (through the binding), which runs the same loop until [`stop_workers`]; the
+//! pool counts the workers in their loop, and with none the caller runs everything itself. The
+//! page's main thread may not block (the browser refuses `memory.atomic.wait` there), so the
+//! caller side only ever spins: the pool is a constant static (no lazy initialisation to wait
+//! on), its submit lock is never contended (one caller), and sleeping workers are woken with
+//! `memory.atomic.notify`, which never blocks.
 
 use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering::*};
-use std::sync::{Condvar, Mutex};
-use std::time::{Duration, Instant};
-
-/// How long an idle worker spins before it sleeps.
-const SPIN: Duration = Duration::from_micros(300);
+use std::sync::Mutex;
 
 /// Word layout: generation in bits 40–63, task count in 20–39, next index in 0–19.
 const MASK: u64 = (1 << 20) - 1;
@@ -30,57 +36,66 @@ fn gen_of(w: u64) -> u64 {
 type Task<'a> = &'a (dyn Fn(usize) + Sync);
 
 pub struct Pool {
-    workers: usize,
     shared: &'static Shared,
     /// Serializes jobs from different caller threads.
     submit: Mutex<()>,
 }
 
-struct Shared {
+pub struct Shared {
     word: AtomicU64,
     /// Points at a `Task` on the caller's stack while its job runs.
     job: AtomicPtr<()>,
     done: AtomicUsize,
-    sleepers: AtomicUsize,
-    lock: Mutex<()>,
-    wake: Condvar,
+    /// Workers that take tasks (natively: started; in wasm: in their loop).
+    workers: AtomicUsize,
+    /// Bumped by `stop` to send every worker of the previous epoch out of its loop.
+    epoch: AtomicUsize,
+    park: park::Park,
+}
+
+impl Shared {
+    const fn new() -> Shared {
+        Shared {
+            word: AtomicU64::new(0),
+            job: AtomicPtr::new(std::ptr::null_mut()),
+            done: AtomicUsize::new(0),
+            workers: AtomicUsize::new(0),
+            epoch: AtomicUsize::new(0),
+            park: park::Park::new(),
+        }
+    }
 }
 
 impl Pool {
     /// A pool of `threads` (≥ 1) including the calling thread; `None` if a thread cannot start.
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn new(threads: usize) -> Option<Pool> {
-        let mut pool = Pool::single();
+        let pool = Pool::single();
+        let shared = pool.shared;
         for i in 0..threads.max(1) - 1 {
-            let shared = pool.shared;
+            let epoch = shared.epoch.load(Acquire);
             std::thread::Builder::new()
                 .name(format!("wisp-cpu-{i}"))
-                .spawn(move || shared.work_loop())
+                .spawn(move || shared.work_loop(epoch))
                 .ok()?;
-            pool.workers += 1;
+            shared.workers.fetch_add(1, Release);
         }
         Some(pool)
     }
 
     /// Everything on the calling thread.
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn single() -> Pool {
-        let shared: &'static Shared = Box::leak(Box::new(Shared {
-            word: AtomicU64::new(0),
-            job: AtomicPtr::new(std::ptr::null_mut()),
-            done: AtomicUsize::new(0),
-            sleepers: AtomicUsize::new(0),
-            lock: Mutex::new(()),
-            wake: Condvar::new(),
-        }));
-        Pool { workers: 0, shared, submit: Mutex::new(()) }
+        Pool { shared: Box::leak(Box::new(Shared::new())), submit: Mutex::new(()) }
     }
 
     pub fn threads(&self) -> usize {
-        self.workers + 1
+        self.shared.workers.load(Acquire) + 1
     }
 
     /// Runs `f(0)`, …, `f(tasks - 1)` across the pool and returns when all have finished.
     pub fn run(&self, tasks: usize, f: Task) {
-        if self.workers == 0 || tasks <= 1 {
+        if tasks <= 1 || self.shared.workers.load(Acquire) == 0 {
             (0..tasks).for_each(f);
             return;
         }
@@ -99,15 +114,46 @@ impl Pool {
         s.done.store(0, Relaxed);
         let gen = (gen_of(s.word.load(Relaxed)) + 1) & GEN_MASK;
         s.word.store((gen << 40) | ((tasks as u64) << 20), SeqCst);
-        if s.sleepers.load(SeqCst) > 0 {
-            let _l = s.lock.lock().unwrap_or_else(|e| e.into_inner());
-            s.wake.notify_all();
-        }
+        s.park.wake_all();
         s.drain(gen, f);
         while s.done.load(Acquire) < tasks {
             std::hint::spin_loop();
         }
     }
+}
+
+/// The threaded wasm build's pool: one per module instance, shared by every engine in the page.
+#[cfg(target_arch = "wasm32")]
+static SHARED: Shared = Shared::new();
+#[cfg(target_arch = "wasm32")]
+pub static POOL: Pool = Pool { shared: &SHARED, submit: Mutex::new(()) };
+
+/// The current worker epoch: pass it to [`worker_main`] from a worker started now.
+#[cfg(target_arch = "wasm32")]
+pub fn epoch() -> usize {
+    SHARED.epoch.load(Acquire)
+}
+
+/// Runs the calling thread (a Web Worker on the shared memory) as a worker of the pool until
+/// [`stop_workers`]; returns at once if `epoch` has already been stopped. False where the build
+/// has no shared memory (a worker could never be woken).
+#[cfg(target_arch = "wasm32")]
+pub fn worker_main(epoch: usize) -> bool {
+    if !cfg!(target_feature = "atomics") {
+        return false;
+    }
+    SHARED.workers.fetch_add(1, AcqRel);
+    SHARED.work_loop(epoch);
+    SHARED.workers.fetch_sub(1, AcqRel);
+    true
+}
+
+/// Sends every worker out of its loop (they finish any task they hold first). Call between
+/// parallel regions, never during one.
+#[cfg(target_arch = "wasm32")]
+pub fn stop_workers() {
+    SHARED.epoch.fetch_add(1, SeqCst);
+    SHARED.park.wake_all();
 }
 
 impl Shared {
@@ -130,32 +176,177 @@ impl Shared {
         }
     }
 
-    fn work_loop(&self) {
-        let mut seen = 0u64;
+    /// A worker's life: wait for a new generation (spin, then sleep), help drain it, until the
+    /// epoch moves past `epoch`.
+    #[cfg_attr(all(target_arch = "wasm32", not(target_feature = "atomics")), allow(dead_code))]
+    fn work_loop(&self, epoch: usize) {
+        // jobs published before this worker arrived are the caller's and earlier workers'
+        let mut seen = gen_of(self.word.load(Acquire));
+        let stale = |seen: u64| gen_of(self.word.load(SeqCst)) == seen && self.epoch.load(SeqCst) == epoch;
         loop {
-            // wait for a new generation: spin, then sleep
-            let start = Instant::now();
-            let mut w = self.word.load(Acquire);
-            let mut spins = 0u32;
-            while gen_of(w) == seen {
-                spins = spins.wrapping_add(1);
-                if spins.is_multiple_of(64) && start.elapsed() > SPIN {
-                    let mut l = self.lock.lock().unwrap_or_else(|e| e.into_inner());
-                    self.sleepers.fetch_add(1, SeqCst);
-                    while gen_of(self.word.load(SeqCst)) == seen {
-                        l = self.wake.wait(l).unwrap_or_else(|e| e.into_inner());
-                    }
-                    self.sleepers.fetch_sub(1, SeqCst);
+            let mut spin = park::Spin::start();
+            while stale(seen) {
+                if spin.expired() {
+                    self.park.sleep(|| stale(seen));
                 }
                 std::hint::spin_loop();
-                w = self.word.load(Acquire);
             }
-            seen = gen_of(w);
+            if self.epoch.load(Acquire) != epoch {
+                return;
+            }
+            seen = gen_of(self.word.load(Acquire));
             let job = self.job.load(Relaxed) as *const Task;
             // SAFETY: `job` is only called after a successful claim in `drain`, which can happen
             // only while generation `seen` is current and has unclaimed tasks, so `job` is that
             // generation's closure, which the caller keeps alive until all its tasks are done.
             self.drain(seen, |i| unsafe { (*job)(i) });
+        }
+    }
+}
+
+/// How idle workers wait: spin a while, then sleep until the caller wakes them.
+mod park {
+    /// Natively: a Condvar. The caller takes the lock only when someone sleeps.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub struct Park {
+        sleepers: std::sync::atomic::AtomicUsize,
+        lock: std::sync::Mutex<()>,
+        wake: std::sync::Condvar,
+    }
+
+    #[cfg(not(target_arch = "wasm32"))]
+    impl Park {
+        pub const fn new() -> Park {
+            Park {
+                sleepers: std::sync::atomic::AtomicUsize::new(0),
+                lock: std::sync::Mutex::new(()),
+                wake: std::sync::Condvar::new(),
+            }
+        }
+
+        /// Sleeps while `waiting()` holds.
+        pub fn sleep(&self, waiting: impl Fn() -> bool) {
+            use std::sync::atomic::Ordering::SeqCst;
+            let mut l = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+            self.sleepers.fetch_add(1, SeqCst);
+            while waiting() {
+                l = self.wake.wait(l).unwrap_or_else(|e| e.into_inner());
+            }
+            self.sleepers.fetch_sub(1, SeqCst);
+        }
+
+        /// Wakes every sleeper (after the state they wait on has changed).
+        pub fn wake_all(&self) {
+            if self.sleepers.load(std::sync::atomic::Ordering::SeqCst) > 0 {
+                let _l = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+                self.wake.notify_all();
+            }
+        }
+    }
+
+    /// Threaded wasm: `memory.atomic.wait32` on a sequence word in the workers and
+    /// `memory.atomic.notify` from the caller, which never blocks (the page's main thread may not).
+    #[cfg(target_arch = "wasm32")]
+    pub struct Park {
+        #[cfg_attr(not(target_feature = "atomics"), allow(dead_code))]
+        sleepers: std::sync::atomic::AtomicUsize,
+        seq: std::sync::atomic::AtomicI32,
+    }
+
+    #[cfg(target_arch = "wasm32")]
+    impl Park {
+        pub const fn new() -> Park {
+            Park {
+                sleepers: std::sync::atomic::AtomicUsize::new(0),
+                seq: std::sync::atomic::AtomicI32::new(0),
+            }
+        }
+
+        /// Sleeps while `waiting()` holds. A wake between reading `seq` and waiting changes
+        /// `seq`, so the wait returns at once instead of missing it.
+        #[cfg_attr(not(target_feature = "atomics"), allow(unused_variables, dead_code))]
+        pub fn sleep(&self, waiting: impl Fn() -> bool) {
+            #[cfg(target_feature = "atomics")]
+            {
+                use std::sync::atomic::Ordering::SeqCst;
+                self.sleepers.fetch_add(1, SeqCst);
+                loop {
+                    let s = self.seq.load(SeqCst);
+                    if !waiting() {
+                        break;
+                    }
+                    // SAFETY: `seq` is a live, aligned i32 in the shared memory.
+                    unsafe { core::arch::wasm32::memory_atomic_wait32(self.seq.as_ptr(), s, -1) };
+                }
+                self.sleepers.fetch_sub(1, SeqCst);
+            }
+        }
+
+        pub fn wake_all(&self) {
+            use std::sync::atomic::Ordering::SeqCst;
+            self.seq.fetch_add(1, SeqCst);
+            #[cfg(target_feature = "atomics")]
+            if self.sleepers.load(SeqCst) > 0 {
+                // SAFETY: as in `sleep`; notify never blocks.
+                unsafe { core::arch::wasm32::memory_atomic_notify(self.seq.as_ptr(), u32::MAX) };
+            }
+        }
+    }
+
+    /// How long an idle worker spins before it sleeps: ~300 µs natively; in wasm (no clock
+    /// without the browser) a count of polls of about that length.
+    pub struct Spin {
+        polls: u32,
+        #[cfg(not(target_arch = "wasm32"))]
+        start: std::time::Instant,
+    }
+
+    impl Spin {
+        pub fn start() -> Spin {
+            Spin {
+                polls: 0,
+                #[cfg(not(target_arch = "wasm32"))]
+                start: std::time::Instant::now(),
+            }
+        }
+
+        pub fn expired(&mut self) -> bool {
+            self.polls = self.polls.wrapping_add(1);
+            #[cfg(not(target_arch = "wasm32"))]
+            {
+                self.polls.is_multiple_of(64) && self.start.elapsed() > std::time::Duration::from_micros(300)
+            }
+            #[cfg(target_arch = "wasm32")]
+            {
+                self.polls > 1 << 18
+            }
+        }
+    }
+}
+
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod tests {
+    use super::Pool;
+    use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+    /// Every task of every job runs exactly once, whichever thread takes it, over many
+    /// back-to-back jobs (the workers spin between them) and after the workers have slept.
+    #[test]
+    fn each_task_once_across_jobs_and_sleeps() {
+        let pool = Pool::new(3).unwrap();
+        assert_eq!(pool.threads(), 3);
+        for round in 0..3 {
+            for tasks in [0usize, 1, 2, 3, 7, 64, 1000] {
+                let hits: Vec<AtomicU64> = (0..tasks).map(|_| AtomicU64::new(0)).collect();
+                pool.run(tasks, &|i| {
+                    hits[i].fetch_add(1 + i as u64, Relaxed);
+                });
+                for (i, h) in hits.iter().enumerate() {
+                    assert_eq!(h.load(Relaxed), 1 + i as u64, "task {i} of {tasks}, round {round}");
+                }
+            }
+            // long enough for every worker to go to sleep: the next job must wake them
+            std::thread::sleep(std::time::Duration::from_millis(5));
         }
     }
 }

@@ -503,6 +503,9 @@ test('the demo page works offline: the shell from its service worker, the model 
     await pg.locator('#input:not([disabled])').waitFor({ timeout: 120_000 });
     const status = await pg.textContent('#loadStatus');
     assert.match(status, /^llama, .*; loaded from the cache in/, status);
+    // `make serve` sends COOP/COEP: the demo's worker engine runs the threaded build on every core
+    const cores = Math.min(8, os.cpus().length);
+    assert.match(status, new RegExp(`, cpu, ${cores} thread${cores === 1 ? '' : 's'};`), status);
     await pg.fill('#input', question);
     await pg.click('#send');
     await pg.locator('#send:not([disabled])').waitFor({ timeout: 120_000 });

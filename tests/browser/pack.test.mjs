@@ -15,7 +15,8 @@ test('npm pack contains every file the package.json exports', () => {
   const pj = JSON.parse(fs.readFileSync(path.join(dir, 'package.json'), 'utf8'));
   const wanted = [pj.types, pj.main, ...Object.values(pj.exports).flatMap((v) => (typeof v === 'string' ? [v] : Object.values(v)))]
     .map((f) => f.replace(/^\.\//, ''));
-  const builds = ['generated/wisp.js', 'generated/wisp_bg.wasm', 'generated/relaxed/wisp.js', 'generated/relaxed/wisp_bg.wasm'];
+  const builds = ['generated/wisp.js', 'generated/wisp_bg.wasm', 'generated/relaxed/wisp.js', 'generated/relaxed/wisp_bg.wasm',
+    'generated/threads/wisp.js', 'generated/threads/wisp_bg.wasm', 'thread.js'];
   const widget = ['tutor.js', 'tutor.d.ts', 'render.js', 'render.d.ts'];
   for (const f of [...wanted, ...builds, ...widget, 'worker-client.js']) {
     assert.ok(files.includes(f), `${f} missing from the tarball (has ${files.join(', ')})`);
