@@ -13,8 +13,8 @@ use wasm_bindgen_test::wasm_bindgen_test;
 #[cfg(target_feature = "relaxed-simd")]
 wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
 use wisp::quant::{
-    quantize_q8, vec_dot_f32, vec_dot_f32_rows, vec_dot_f32_scalar, vec_dot_q8, vec_dot_q8_scalar, BlockQ8,
-    GgmlType,
+    quantize_q8, vec_dot_f32, vec_dot_f32_rows, vec_dot_f32_scalar, vec_dot_q8, vec_dot_q8_rows,
+    vec_dot_q8_scalar, BlockQ8, GgmlType,
 };
 
 #[path = "common/rng.rs"]
@@ -64,6 +64,15 @@ fn simd128_dots_equal_the_scalar_specification_bit_for_bit() {
                 for (t, o) in out.iter().enumerate() {
                     let want = vec_dot_f32_scalar(ty, &row, &xs[t * cols..(t + 1) * cols]);
                     assert_eq!(o.to_bits(), want.to_bits(), "{ty:?} {blocks} blocks, row {t} of {rows}");
+                }
+                // the same token rows as int8 blocks: each weight block unpacked once for all
+                let mut q8s = vec![BlockQ8::default(); rows * blocks];
+                quantize_q8(&xs, &mut q8s);
+                let mut out = vec![f32::NAN; rows];
+                vec_dot_q8_rows(ty, &row, &q8s, blocks, &mut out);
+                for (t, o) in out.iter().enumerate() {
+                    let want = vec_dot_q8_scalar(ty, &row, &q8s[t * blocks..(t + 1) * blocks]);
+                    assert_eq!(o.to_bits(), want.to_bits(), "{ty:?} {blocks} blocks, int8 row {t} of {rows}");
                 }
             }
         }

@@ -11,8 +11,8 @@
 use super::{par_chunks, threads, Numerics};
 use crate::model::Matrix;
 use crate::quant::{
-    quantize_q8, quantize_q8k, vec_dot_f32, vec_dot_f32_rows, vec_dot_q8, vec_dot_q8k, BlockQ8, BlockQ8K,
-    GgmlType, VecDotType, QK, QK_K,
+    quantize_q8, quantize_q8k, vec_dot_f32, vec_dot_f32_rows, vec_dot_q8, vec_dot_q8_rows, vec_dot_q8k,
+    BlockQ8, BlockQ8K, GgmlType, VecDotType, QK, QK_K,
 };
 use half::f16;
 
@@ -88,7 +88,8 @@ impl<'a> Input<'a> {
     /// Row `r` of `w` against every token row: `out[t]` for `t < n`.
     fn dot_rows(&self, w: &Matrix, r: usize, out: &mut [f32]) {
         match self.form {
-            Form::Q8(_) | Form::Q8K(_) => {
+            Form::Q8(q8) => vec_dot_q8_rows(w.ty, w.row(r), q8, self.cols / QK, out),
+            Form::Q8K(_) => {
                 for (t, v) in out.iter_mut().enumerate() {
                     *v = self.dot(w, r, t);
                 }

@@ -616,6 +616,19 @@ pub fn vec_dot_q8(ty: GgmlType, row: &[u8], a: &[BlockQ8]) -> f32 {
     vec_dot_q8_scalar(ty, row, a)
 }
 
+/// [`vec_dot_q8`] of one weight row against a batch of token rows: `out[t]` for the activation
+/// blocks `a[t·bpr..(t+1)·bpr]`, `t < out.len()`; bit-identical to calling it per token. In wasm
+/// the 4-bit types unpack each weight block once for the whole batch (the prefill's products).
+pub fn vec_dot_q8_rows(ty: GgmlType, row: &[u8], a: &[BlockQ8], bpr: usize, out: &mut [f32]) {
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    if simd128::q8_rows(ty, row, a, bpr, out).is_some() {
+        return;
+    }
+    for (t, v) in out.iter_mut().enumerate() {
+        *v = a.get(t * bpr..(t + 1) * bpr).map_or(0.0, |y| vec_dot_q8(ty, row, y));
+    }
+}
+
 /// The plain-Rust specification of [`vec_dot_q8`] (natively LLVM vectorizes its integer sums;
 /// in wasm it does not, hence `simd128.rs`).
 pub fn vec_dot_q8_scalar(ty: GgmlType, row: &[u8], a: &[BlockQ8]) -> f32 {

@@ -279,10 +279,10 @@ fn activations(y: &BlockQ8) -> (v128, v128) {
     unsafe { (v128_load(y.qs.as_ptr() as *const v128), v128_load(y.qs.as_ptr().add(16) as *const v128)) }
 }
 
-/// The f32 terms of four blocks `b` (with activation blocks `y`) from their integer sums `s`:
-/// `q8_term` lane-wise, the same operations in the same order.
+/// The f32 scales of four 32-wide blocks: `d` at byte 0 and (Q4_1, Q5_1) `m` at byte 2, as
+/// lanes 0–3 of two vectors.
 #[inline(always)]
-fn q8_terms4(ty: GgmlType, s: v128, b: [&[u8]; 4], y: &[BlockQ8; 4]) -> v128 {
+fn scales4(b: [&[u8]; 4]) -> [v128; 2] {
     let half = |b: &[u8], at: usize| b.get(at..at + 2).map_or(0, |h| u16::from_le_bytes([h[0], h[1]]));
     let h = [
         half(b[0], 0),
@@ -295,7 +295,13 @@ fn q8_terms4(ty: GgmlType, s: v128, b: [&[u8]; 4], y: &[BlockQ8; 4]) -> v128 {
         half(b[3], 2),
     ];
     // SAFETY: `h` is 16 bytes.
-    let [d, m] = f16x8_to_f32x4x2(unsafe { v128_load(h.as_ptr() as *const v128) });
+    f16x8_to_f32x4x2(unsafe { v128_load(h.as_ptr() as *const v128) })
+}
+
+/// The f32 terms of four blocks (scales `d`, `m` from [`scales4`], activation blocks `y`) from
+/// their integer sums `s`: `q8_term` lane-wise, the same operations in the same order.
+#[inline(always)]
+fn terms4(ty: GgmlType, s: v128, [d, m]: [v128; 2], y: &[BlockQ8; 4]) -> v128 {
     let dy = f32x4_mul(d, f32x4(y[0].d, y[1].d, y[2].d, y[3].d));
     match ty {
         GgmlType::Q4_1 | GgmlType::Q5_1 => f32x4_add(
@@ -314,6 +320,15 @@ fn q8_terms4(ty: GgmlType, s: v128, b: [&[u8]; 4], y: &[BlockQ8; 4]) -> v128 {
     }
 }
 
+/// Adds a [`terms4`] result's lanes to `acc` one by one, in lane order.
+#[inline(always)]
+fn add_lanes(acc: &mut f32, t: v128) {
+    *acc += f32x4_extract_lane::<0>(t);
+    *acc += f32x4_extract_lane::<1>(t);
+    *acc += f32x4_extract_lane::<2>(t);
+    *acc += f32x4_extract_lane::<3>(t);
+}
+
 /// `Σ_blocks q8_term(ty, isum(block, a[block]), …)` in block order: four blocks' integer sums
 /// reduced together and their terms computed four at a time, then added one by one.
 #[inline(always)]
@@ -326,16 +341,68 @@ fn q8_blocks(ty: GgmlType, row: &[u8], a: &[BlockQ8], isum: impl Fn(&[u8], &Bloc
         let Ok(y) = <&[BlockQ8; 4]>::try_from(y) else { continue };
         let b = [&b[..ts], &b[ts..2 * ts], &b[2 * ts..3 * ts], &b[3 * ts..]];
         let s = hsum_4x4([isum(b[0], &y[0]), isum(b[1], &y[1]), isum(b[2], &y[2]), isum(b[3], &y[3])]);
-        let t = q8_terms4(ty, s, b, y);
-        acc += f32x4_extract_lane::<0>(t);
-        acc += f32x4_extract_lane::<1>(t);
-        acc += f32x4_extract_lane::<2>(t);
-        acc += f32x4_extract_lane::<3>(t);
+        add_lanes(&mut acc, terms4(ty, s, scales4(b), y));
     }
     for (b, y) in row[n4 * ts..nb * ts].chunks_exact(ts).zip(&a[n4..nb]) {
         acc += q8_term(ty, hsum_i32(isum(b, y)), b, y);
     }
     acc
+}
+
+/// [`q8_blocks`] of one weight row of 4-bit quants (at byte `at` of each block) against every
+/// token row of a batch: `out[t]` for the activations `a[t·bpr..(t+1)·bpr]`. Each group of four
+/// weight blocks is unpacked and its scales converted once for all the tokens rather than once
+/// per token (the prefill's products); per token the integer sums are exact and the float
+/// operations are `q8_blocks`' in its order, so every `out[t]` is bit-identical to it.
+fn q8_rows_nibbles(ty: GgmlType, at: usize, row: &[u8], a: &[BlockQ8], bpr: usize, out: &mut [f32]) {
+    let ts = ty.type_size();
+    let tokens = a.len().checked_div(bpr).map_or(0, |n| n.min(out.len()));
+    let nb = (row.len() / ts).min(bpr);
+    let n4 = nb / 4 * 4;
+    out[..tokens].fill(0.0);
+    let unpack = |b: &[u8]| -> (v128, v128) {
+        let Some(q) = b.get(at..at + 16) else { return (i32x4_splat(0), i32x4_splat(0)) };
+        // SAFETY: `q` is 16 bytes.
+        let v = unsafe { v128_load(q.as_ptr() as *const v128) };
+        (v128_and(v, u8x16_splat(0x0F)), u8x16_shr(v, 4))
+    };
+    for g in (0..n4).step_by(4) {
+        let b = [
+            &row[g * ts..][..ts],
+            &row[(g + 1) * ts..][..ts],
+            &row[(g + 2) * ts..][..ts],
+            &row[(g + 3) * ts..][..ts],
+        ];
+        let w = b.map(unpack);
+        let scales = scales4(b);
+        for (t, acc) in out[..tokens].iter_mut().enumerate() {
+            let Ok(y) = <&[BlockQ8; 4]>::try_from(&a[t * bpr + g..t * bpr + g + 4]) else { continue };
+            let dot = |k: usize| {
+                let (a0, a1) = activations(&y[k]);
+                nibble_dot(w[k].0, w[k].1, a0, a1)
+            };
+            let s = hsum_4x4([dot(0), dot(1), dot(2), dot(3)]);
+            add_lanes(acc, terms4(ty, s, scales, y));
+        }
+    }
+    for i in n4..nb {
+        let b = &row[i * ts..][..ts];
+        for (t, acc) in out[..tokens].iter_mut().enumerate() {
+            let y = &a[t * bpr + i];
+            *acc += q8_term(ty, hsum_i32(dot_nibbles_q8(b, at, y)), b, y);
+        }
+    }
+}
+
+/// [`q8_dot_q4_0`] and [`q8_dot_q4_1`] of one row against a batch of token rows (see
+/// [`q8_rows_nibbles`]); `None` for the other types.
+pub fn q8_rows(ty: GgmlType, row: &[u8], a: &[BlockQ8], bpr: usize, out: &mut [f32]) -> Option<()> {
+    match ty {
+        GgmlType::Q4_0 => q8_rows_nibbles(ty, 2, row, a, bpr, out),
+        GgmlType::Q4_1 => q8_rows_nibbles(ty, 4, row, a, bpr, out),
+        _ => return None,
+    }
+    Some(())
 }
 
 pub fn q8_dot_q4_1(row: &[u8], a: &[BlockQ8]) -> f32 {
