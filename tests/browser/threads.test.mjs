@@ -5,7 +5,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { serve, launch, open, nativeIds, defaultModel, root, here } from './harness.mjs';
+import { serve, launch, open, nativeIds, requireWebGpu, defaultModel, root, here } from './harness.mjs';
 
 const PROMPTS = [
   { prompt: 'What is the capital of France?', chat: true },
@@ -21,7 +21,7 @@ before(async () => {
   const site = { roots: { '/pkg/': path.join(root, 'pkg') }, files: { '/': path.join(here, 'page.html'), '/model.gguf': model } };
   isolated = await serve({ ...site, coi: true });
   plain = await serve(site);
-  browser = await launch({ webgpu: false });
+  browser = await launch();
 });
 after(async () => {
   await browser?.close();
@@ -187,4 +187,24 @@ test('dispose ends the CPU workers: no growth over repeated load and dispose; en
   assert.equal(counts.withOne, 1, 'the second engine still holds the worker');
   assert.deepEqual(counts.still, nativeIds(model, 'Once upon a time', { maxTokens: 8 }).ids);
   assert.equal(counts.last, 0);
+});
+
+test('WebGPU in the threaded build (its wgpu on shared memory): greedy ids equal the native CLI; info.threads is 1', async () => {
+  // SwiftShader takes seconds per token: a short prompt, a few tokens
+  const prompt = 'The capital of France is';
+  const n = Number(process.env.WISP_BROWSER_GPU_TOKENS || 4);
+  const got = await inPage(isolated, async ({ prompt, n }) => {
+    const engine = await wisp.Engine.load('/model.gguf', { backend: 'webgpu', cache: false, threads: 2 });
+    const r = await engine.complete(prompt, { temperature: 0, maxTokens: n });
+    const info = engine.info;
+    await engine.dispose();
+    return { info, tokens: r.tokens };
+  }, { prompt, n }, async (page, run) => {
+    await requireWebGpu(page);
+    return run();
+  });
+  assert.equal(got.info.wasmBuild, THREADED);
+  assert.equal(got.info.backend, 'webgpu');
+  assert.equal(got.info.threads, 1, 'no CPU workers for a WebGPU engine');
+  assert.deepEqual(got.tokens, nativeIds(model, prompt, { maxTokens: n }).ids);
 });
