@@ -11,14 +11,7 @@ if ! command -v wasm-opt >/dev/null; then
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq binaryen) >/dev/null
 fi
 # the threaded build's toolchain: nightly with the standard library's source (-Z build-std)
-if ! rustup run nightly rustc --version >/dev/null 2>&1; then
-  echo "build_pkg: installing the nightly Rust toolchain (for the threaded build)"
-  rustup toolchain install nightly --profile minimal >/dev/null
-fi
-if [ ! -f "$(rustc +nightly --print sysroot)/lib/rustlib/src/rust/library/Cargo.lock" ]; then
-  echo "build_pkg: installing the nightly toolchain's rust-src (for the threaded build)"
-  rustup component add rust-src --toolchain nightly >/dev/null
-fi
+. scripts/nightly.sh
 cargo build --release --locked --lib --target wasm32-unknown-unknown
 out=pkg/generated
 rm -rf "$out" && mkdir -p "$out"

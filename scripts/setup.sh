@@ -76,16 +76,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}") >/dev/null
 fi
 rustup target add wasm32-unknown-unknown >/dev/null 2>&1 || true
-# the fuzz smoke run: a nightly toolchain (libFuzzer's sanitizer flags) and cargo-fuzz
-if ! rustup run nightly rustc --version >/dev/null 2>&1; then
-  echo "setup: installing the nightly Rust toolchain (for cargo fuzz)"
-  rustup toolchain install nightly --profile minimal >/dev/null
-fi
-# the threaded wasm build rebuilds the standard library with atomics (-Z build-std): rust-src
-if [ ! -f "$(rustc +nightly --print sysroot)/lib/rustlib/src/rust/library/Cargo.lock" ]; then
-  echo "setup: installing the nightly toolchain's rust-src (for the threaded wasm build)"
-  rustup component add rust-src --toolchain nightly >/dev/null
-fi
+# the fuzz smoke run and the threaded wasm build: the nightly toolchain with rust-src; cargo-fuzz
+. scripts/nightly.sh
 if ! cargo fuzz --version >/dev/null 2>&1; then
   echo "setup: installing cargo-fuzz"
   cargo install cargo-fuzz --version 0.13.2 --locked --quiet

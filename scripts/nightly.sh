@@ -1,0 +1,12 @@
+# Sourced by setup.sh --test and build_pkg.sh: the nightly Rust toolchain (libFuzzer's sanitizer
+# flags for cargo fuzz; atomics for the threaded wasm build) with its rust-src, which the
+# threaded build's -Z build-std compiles the standard library from. Installed once, by rustup,
+# outside the clone.
+if ! rustup run nightly rustc --version >/dev/null 2>&1; then
+  echo "installing the nightly Rust toolchain (cargo fuzz, the threaded wasm build)"
+  rustup toolchain install nightly --profile minimal >/dev/null
+fi
+if [ ! -f "$(rustc +nightly --print sysroot)/lib/rustlib/src/rust/library/Cargo.lock" ]; then
+  echo "installing the nightly toolchain's rust-src (the threaded wasm build's -Z build-std)"
+  rustup component add rust-src --toolchain nightly >/dev/null
+fi
