@@ -112,11 +112,13 @@ fn greedy_prompts_and_perplexity_text_tokenize_as_llamacpp() {
         let prompt = g["prompt"].as_str().unwrap();
         assert_eq!(tok.encode(prompt, true).unwrap(), ids(&g["prompt_ids"]), "{}: {prompt:?}", g["name"]);
     }
-    let p = &f["perplexity"];
-    let text = std::fs::read_to_string(common::fixture("declaration.txt")).unwrap();
-    let got = tok.encode(&text, false).unwrap();
-    assert_eq!(got.len() as u64, p["n_tokens"].as_u64().unwrap());
-    assert_eq!(got, ids(&p["ids"]), "declaration.txt");
+    for (key, file) in [("perplexity", "declaration.txt"), ("perplexity_long", "essay.txt")] {
+        let p = &f[key];
+        let text = std::fs::read_to_string(common::fixture(file)).unwrap();
+        let got = tok.encode(&text, false).unwrap();
+        assert_eq!(got.len() as u64, p["n_tokens"].as_u64().unwrap(), "{file}");
+        assert_eq!(got, ids(&p["ids"]), "{file}");
+    }
 }
 
 /// `--model gemma3-270m` is the cached file (no fetch), read through the CLI.
@@ -172,10 +174,16 @@ fn chat_is_refused_naming_the_missing_template() {
 /// from it, so what is left here is rounding, not the architecture.
 const LOGIT_ATOL_LLAMACPP: f32 = 2.0;
 const LOGIT_ATOL_EXACT: f32 = 2.4;
-/// Perplexity at context 512 vs llama.cpp (llamacpp numerics): measured 0.61 % (all tokens,
-/// 9.975 vs 10.036) and 0.51 % (second halves). Issue 16 asks for 0.5 %: not quite met (2.0 %
-/// before the K-quants met Q8_K activations and the queries their scaling before rounding).
-const PPL_REL_TOL: f64 = 0.0075;
+/// Perplexity at context 512 vs llama.cpp (llamacpp numerics), over the nine windows of
+/// essay.txt: measured 0.185 % (all tokens, 29.971 vs 30.026) and 0.055 % (second halves).
+/// Issue 16's bound. (2.0 % before the K-quants met Q8_K activations and the queries their
+/// scaling before rounding.)
+const PPL_REL_TOL: f64 = 0.005;
+/// The same over declaration.txt's two windows: measured 0.61 % and 0.51 %. Two windows are
+/// too few for a 0.5 % measurement: llama.cpp's own generic x86 build is 0.35 % and 0.23 % from
+/// its AVX2 build there (0.02 % and 0.09 % over essay.txt's nine), because the 18 layers turn
+/// last-bit differences into other int8 roundings downstream (scripts/make_gemma3_fixture.py).
+const PPL_REL_TOL_TWO_WINDOWS: f64 = 0.0075;
 
 fn engine(ctx: usize, numerics: wisp::cpu::Numerics) -> wisp::Engine {
     let src = GgufSource::open(&model_path()).expect("the GGUF parses");
@@ -227,20 +235,31 @@ fn cpu_greedy_and_logits_equal_llamacpp() {
     assert!(checked >= 16, "only {checked} of 192 steps were decisive enough to check");
 }
 
-#[test]
-fn cpu_perplexity_at_context_512_tracks_llamacpp() {
+/// Our perplexity of the fixture's `key` entry (all tokens and second halves) within `tol` of
+/// llama.cpp's, relative.
+fn check_perplexity(key: &str, tol: f64) {
     let f = read_json(FIXTURE);
-    let p = &f["perplexity"];
+    let p = &f[key];
     let ids = ids(&p["ids"]);
     let mut e = engine(512, wisp::cpu::Numerics::LlamaCpp);
-    for (half, key) in [(false, "all"), (true, "half")] {
+    for (half, part) in [(false, "all"), (true, "half")] {
         let (ppl, n) = e.perplexity(&ids, 512, half).unwrap();
-        let want = p[key]["ppl"].as_f64().unwrap();
-        assert_eq!(n as u64, p[key]["tokens_scored"].as_u64().unwrap(), "{key}: tokens scored");
+        let want = p[part]["ppl"].as_f64().unwrap();
+        assert_eq!(n as u64, p[part]["tokens_scored"].as_u64().unwrap(), "{key} {part}: tokens scored");
         let rel = (ppl - want).abs() / want;
-        eprintln!("perplexity ({key}): ours {ppl:.4}, llama.cpp {want:.4} ({:.3} %)", rel * 100.0);
-        assert!(rel <= PPL_REL_TOL, "perplexity ({key}): ours {ppl}, llama.cpp {want}");
+        eprintln!("{key} ({part}): ours {ppl:.4}, llama.cpp {want:.4} ({:.3} %)", rel * 100.0);
+        assert!(rel <= tol, "{key} ({part}): ours {ppl}, llama.cpp {want}");
     }
+}
+
+#[test]
+fn cpu_perplexity_at_context_512_within_half_a_percent_of_llamacpp() {
+    check_perplexity("perplexity_long", PPL_REL_TOL);
+}
+
+#[test]
+fn cpu_perplexity_over_two_windows_tracks_llamacpp() {
+    check_perplexity("perplexity", PPL_REL_TOL_TWO_WINDOWS);
 }
 
 /// On the GPU (lavapipe): the 262,144-row tied head and embedding (Q8_0, 178 MB) exceed the
