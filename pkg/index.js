@@ -104,12 +104,16 @@ const cpuThreads = {
     for (let i = 0; i < n - 1; i++) {
       const w = new Worker(new URL('./thread.js', import.meta.url), { type: 'module', name: `wisp-cpu-${i}` });
       started.push(new Promise((resolve) => {
+        // a worker that cannot start (its script refused, the module not instantiable there)
+        // or does not answer within 10 s is dropped: the engine runs on the threads that did
+        const fail = () => { w.terminate(); resolve(false); };
+        const timer = setTimeout(fail, 10_000);
         w.onmessage = ({ data }) => {
-          if (data.type === 'ready') resolve(true);
+          if (data.type === 'ready') { clearTimeout(timer); resolve(true); }
           else if (data.type === 'exited') w.exited?.();
-          else if (data.type === 'error') { w.terminate(); resolve(false); }
+          else if (data.type === 'error') { clearTimeout(timer); fail(); }
         };
-        w.onerror = () => { w.terminate(); resolve(false); };
+        w.onerror = () => { clearTimeout(timer); fail(); };
       }));
       w.postMessage({ ...threadShare, epoch });
       workers.push(w);

@@ -208,3 +208,20 @@ test('WebGPU in the threaded build (its wgpu on shared memory): greedy ids equal
   assert.equal(got.info.threads, 1, 'no CPU workers for a WebGPU engine');
   assert.deepEqual(got.tokens, nativeIds(model, prompt, { maxTokens: n }).ids);
 });
+
+test('a CPU worker that cannot start is dropped: the engine loads on the threads that did and still matches the native CLI', async () => {
+  const got = await inPage(isolated, async () => {
+    const engine = await wisp.Engine.load('/model.gguf', { backend: 'cpu', cache: false, threads: 2 });
+    const r = await engine.complete('Once upon a time', { temperature: 0, maxTokens: 16 });
+    const info = engine.info;
+    await engine.dispose();
+    return { info, tokens: r.tokens };
+  }, null, async (page, run) => {
+    // the workers' script never arrives
+    await page.route('**/pkg/thread.js', (route) => route.abort('failed'));
+    return run();
+  });
+  assert.equal(got.info.wasmBuild, THREADED);
+  assert.equal(got.info.threads, 1);
+  assert.deepEqual(got.tokens, nativeIds(model, 'Once upon a time', { maxTokens: 16 }).ids);
+});
