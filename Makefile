@@ -27,6 +27,7 @@ test: test-setup
 	cargo clippy --release --locked --lib --target wasm32-unknown-unknown -- -D warnings
 	cargo clippy --release --locked --lib --target wasm32-unknown-unknown --target-dir target/relaxed \
 	  --config 'target.wasm32-unknown-unknown.rustflags=["-C", "target-feature=+simd128,+relaxed-simd"]' -- -D warnings
+	scripts/threads_cargo.sh clippy -- -D warnings
 	WISP_REQUIRE_GPU=1 cargo test --release --locked
 	scripts/wasm_test.sh
 	$(MAKE) --no-print-directory fuzz-smoke

@@ -10,8 +10,6 @@ if ! command -v wasm-opt >/dev/null; then
   echo "build_pkg: installing binaryen (wasm-opt)"
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq binaryen) >/dev/null
 fi
-# the threaded build's toolchain: nightly with the standard library's source (-Z build-std)
-. scripts/nightly.sh
 cargo build --release --locked --lib --target wasm32-unknown-unknown
 out=pkg/generated
 rm -rf "$out" && mkdir -p "$out"
@@ -34,17 +32,8 @@ cargo build --release --locked --lib --target wasm32-unknown-unknown --target-di
 size=$(stat -c %s "$out/relaxed/wisp_bg.wasm"); gz=$(gzip -9c "$out/relaxed/wisp_bg.wasm" | wc -c)
 echo "build_pkg: $out/relaxed/wisp_bg.wasm $((size / 1024)) KiB ($((gz / 1024)) KiB gzipped)"
 # The threaded build (pkg/index.js loads it in cross-origin-isolated pages whose engine has
-# SharedArrayBuffer and relaxed SIMD): the relaxed-SIMD build plus shared memory and atomics, so
-# the CPU pool's workers are Web Workers on the one memory (pkg/thread.js). The standard library
-# is rebuilt with atomics (the nightly toolchain's -Z build-std, rust-src installed by setup.sh);
-# the memory is imported (each worker instantiates the module on it), may grow to 4 GiB, and
-# exports the TLS symbols wasm-bindgen's thread support needs.
-threads_flags='["-C", "target-feature=+atomics,+bulk-memory,+mutable-globals,+simd128,+relaxed-simd",
-  "-C", "link-arg=--shared-memory", "-C", "link-arg=--import-memory", "-C", "link-arg=--max-memory=4294967296",
-  "-C", "link-arg=--export=__wasm_init_tls", "-C", "link-arg=--export=__tls_size",
-  "-C", "link-arg=--export=__tls_align", "-C", "link-arg=--export=__tls_base"]'
-cargo +nightly build --release --locked --lib --target wasm32-unknown-unknown --target-dir target/threads \
-  -Z build-std=panic_abort,std --config "target.wasm32-unknown-unknown.rustflags=$threads_flags"
+# SharedArrayBuffer and relaxed SIMD; its flags and toolchain in threads_cargo.sh)
+scripts/threads_cargo.sh build
 "$bindgen" --target web --out-dir "$out/threads" --out-name wisp --remove-name-section --remove-producers-section \
   target/threads/wasm32-unknown-unknown/release/wisp.wasm
 size=$(stat -c %s "$out/threads/wisp_bg.wasm"); gz=$(gzip -9c "$out/threads/wisp_bg.wasm" | wc -c)

@@ -164,6 +164,12 @@ impl Gpu {
         if let Some(e) = scope.pop().await {
             return Err(Error::Gpu(format!("shader {} {defines:?}: {e}", shader.name)));
         }
+        // in the threaded wasm build the browser's WebGPU objects are not Send (they live on
+        // the page's thread); the cache is shared within that thread only
+        #[cfg_attr(
+            all(target_arch = "wasm32", target_feature = "atomics"),
+            allow(clippy::arc_with_non_send_sync)
+        )]
         let p = Arc::new(pipeline);
         self.pipelines.lock().unwrap_or_else(|p| p.into_inner()).insert(key, p.clone());
         Ok(p)
