@@ -1141,10 +1141,6 @@ mod tests {
         }
     }
 
-    /// The int8 dots compute Σ w·(y.d·q) over each activation block exactly up to f32 rounding
-    /// (and, for the types with an offset, `m·s` with llama.cpp's f16-rounded `s = d·Σq` in place
-    /// of `m·d·Σq`): against that sum in f64, a mistaken index or scale would be off by a few
-    /// percent of Σ|w·x|, the rounding by under 1e-5 of it.
     /// A seeded xorshift64 sequence (the tests' own generator: the same numbers everywhere).
     fn xorshift(mut seed: u64) -> impl FnMut() -> u64 {
         move || {
@@ -1168,6 +1164,10 @@ mod tests {
         row
     }
 
+    /// The int8 dots compute Σ w·(y.d·q) over each activation block exactly up to f32 rounding
+    /// (and, for the types with an offset, `m·s` with llama.cpp's f16-rounded `s = d·Σq` in place
+    /// of `m·d·Σq`): against that sum in f64, a mistaken index or scale would be off by a few
+    /// percent of Σ|w·x|, the rounding by under 1e-5 of it.
     #[test]
     fn int8_dots_equal_the_dot_with_the_dequantized_activations() {
         let mut next = xorshift(0x51_7CC1_B727_220Au64);
