@@ -41,7 +41,7 @@ pub struct Pool {
     submit: Mutex<()>,
 }
 
-pub struct Shared {
+struct Shared {
     word: AtomicU64,
     /// Points at a `Task` on the caller's stack while its job runs.
     job: AtomicPtr<()>,

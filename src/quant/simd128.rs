@@ -222,18 +222,19 @@ fn hsum_4x4(v: [v128; 4]) -> v128 {
 /// four i32 lanes. (Nibbles are 0–15, so they are valid i8 lanes.)
 #[inline(always)]
 fn dot_nibbles_q8(b: &[u8], at: usize, y: &BlockQ8) -> v128 {
-    let Some(q) = b.get(at..at + 16) else { return i32x4_splat(0) };
-    // SAFETY: `q` is 16 bytes, `y.qs` 32.
-    let (v, a0, a1) = unsafe {
-        (
-            v128_load(q.as_ptr() as *const v128),
-            v128_load(y.qs.as_ptr() as *const v128),
-            v128_load(y.qs.as_ptr().add(16) as *const v128),
-        )
-    };
-    let lo = v128_and(v, u8x16_splat(0x0F));
-    let hi = u8x16_shr(v, 4);
+    let (lo, hi) = nibble_bytes(b, at);
+    let (a0, a1) = activations(y);
     nibble_dot(lo, hi, a0, a1)
+}
+
+/// The 16 nibble bytes at `b[at..]` unpacked: low nibbles (elements 0–15) and high (16–31), one
+/// per byte lane; zeros where the block is short.
+#[inline(always)]
+fn nibble_bytes(b: &[u8], at: usize) -> (v128, v128) {
+    let Some(q) = b.get(at..at + 16) else { return (i32x4_splat(0), i32x4_splat(0)) };
+    // SAFETY: `q` is 16 bytes.
+    let v = unsafe { v128_load(q.as_ptr() as *const v128) };
+    (v128_and(v, u8x16_splat(0x0F)), u8x16_shr(v, 4))
 }
 
 /// Σ lo·a0 + hi·a1 over 16 lanes each (nibbles lo, hi of 0–15, or Q5 quants of 0–31), as four
@@ -360,12 +361,6 @@ fn q8_rows_nibbles(ty: GgmlType, at: usize, row: &[u8], a: &[BlockQ8], bpr: usiz
     let nb = (row.len() / ts).min(bpr);
     let n4 = nb / 4 * 4;
     out[..tokens].fill(0.0);
-    let unpack = |b: &[u8]| -> (v128, v128) {
-        let Some(q) = b.get(at..at + 16) else { return (i32x4_splat(0), i32x4_splat(0)) };
-        // SAFETY: `q` is 16 bytes.
-        let v = unsafe { v128_load(q.as_ptr() as *const v128) };
-        (v128_and(v, u8x16_splat(0x0F)), u8x16_shr(v, 4))
-    };
     for g in (0..n4).step_by(4) {
         let b = [
             &row[g * ts..][..ts],
@@ -373,7 +368,7 @@ fn q8_rows_nibbles(ty: GgmlType, at: usize, row: &[u8], a: &[BlockQ8], bpr: usiz
             &row[(g + 2) * ts..][..ts],
             &row[(g + 3) * ts..][..ts],
         ];
-        let w = b.map(unpack);
+        let w = b.map(|b| nibble_bytes(b, at));
         let scales = scales4(b);
         for (t, acc) in out[..tokens].iter_mut().enumerate() {
             let Ok(y) = <&[BlockQ8; 4]>::try_from(&a[t * bpr + g..t * bpr + g + 4]) else { continue };
