@@ -145,6 +145,11 @@ function threadCount(threads) {
   return threads;
 }
 
+/** Whether an engine of `info` holds the page's CPU workers: the threaded build's CPU engines. */
+function usesCpuWorkers(info) {
+  return info.wasmBuild === THREADED && info.backend === 'cpu';
+}
+
 /** The wasm memory's size now (it only grows), or null before the module is loaded. */
 function wasmMemoryBytes() {
   return wasmMemory?.buffer.byteLength ?? null;
@@ -330,13 +335,9 @@ export class Engine {
   #info;
   #last = null;
 
-  /** Holds the CPU workers (the threaded build's CPU engines). */
-  #threaded;
-
-  constructor(wasm, info, threaded = false) {
+  constructor(wasm, info) {
     this.#wasm = wasm;
     this.#info = info;
-    this.#threaded = threaded;
     this.chat = { completions: { create: (req) => this.#chatCreate(req) } };
   }
 
@@ -353,7 +354,7 @@ export class Engine {
     const { backend = 'auto', signal, numerics = 'exact' } = opts;
     if (!['auto', 'webgpu', 'cpu'].includes(backend)) throw new TypeError(`wisp: unknown backend '${backend}'`);
     if (!['exact', 'llamacpp'].includes(numerics)) throw new TypeError(`wisp: unknown numerics '${numerics}' (expected 'exact' or 'llamacpp')`);
-    threadCount(opts.threads);
+    opts = { ...opts, threads: threadCount(opts.threads) };
     if (signal?.aborted) throw abortError(signal);
     await ready(opts.wasmUrl, opts.relaxedWasmUrl, opts.threadsWasmUrl);
     // WebGPU: open the device first, so each weight goes to the GPU as it streams in
@@ -427,15 +428,15 @@ export class Engine {
     if (cacheError) info.cacheError = cacheError;
     info.wasmBuild = wasmBuild;
     // the threaded build's CPU engines run on the page's CPU workers (started by the first)
-    const threaded = wasmBuild === THREADED && info.backend === 'cpu';
-    info.threads = threaded ? await cpuThreads.acquire(threadCount(opts.threads)) : 1;
+    const threaded = usesCpuWorkers(info);
+    info.threads = threaded ? await cpuThreads.acquire(opts.threads) : 1;
     if (signal?.aborted) {
       wasm.free();
       if (threaded) await cpuThreads.release();
       throw abortError(signal);
     }
     info.wasmMemoryBytes = wasmMemoryBytes();
-    return new Engine(wasm, info, threaded);
+    return new Engine(wasm, info);
   }
 
   /** URLs of the model files in the cache. */
@@ -578,7 +579,7 @@ export class Engine {
       if (!this.#wasm) return;
       this.#wasm.free();
       this.#wasm = null;
-      if (this.#threaded) await cpuThreads.release();
+      if (usesCpuWorkers(this.#info)) await cpuThreads.release();
     });
   }
 
